@@ -1,0 +1,384 @@
+//! The tamper-evident audit log: canonical change payloads, their digests and the hash chain.
+//!
+//! Every mutation appends one [`AuditEvent`] in the same transaction as the mutation. The event's
+//! payload lists the *after-image* of every entity the mutation touched (or `null` when it was
+//! removed) and, for metric points, a count and digest of the rows inserted; each data row
+//! carries the sequence number of the event that wrote it. Verification therefore checks three
+//! things: the chain links (`prev_hash`), each event's digest and hash, and that the live tables
+//! equal what the log says they should be. Editing, removing or inserting a row behind the
+//! server's back breaks one of the three.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::Millis;
+
+/// The `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Entity kinds that appear in payloads. They double as the names verification reports.
+pub mod entity {
+    pub const EXPERIMENT: &str = "experiment";
+    pub const EXPERIMENT_TAG: &str = "experiment_tag";
+    pub const RUN: &str = "run";
+    pub const PARAM: &str = "param";
+    pub const RUN_TAG: &str = "run_tag";
+}
+
+/// One stored audit event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub time: Millis,
+    pub actor: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    /// Canonical JSON of the change (see [`Payload`]).
+    pub payload: String,
+    /// SHA-256 of `payload`, hex.
+    pub digest: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// SHA-256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The hash that links an event into the chain. Fields are length-prefixed so that no two
+/// different events can encode to the same byte string.
+#[allow(clippy::too_many_arguments)]
+pub fn chain_hash(
+    prev_hash: &str,
+    seq: i64,
+    time: Millis,
+    actor: &str,
+    action: &str,
+    entity_type: &str,
+    entity_id: &str,
+    digest: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for field in [prev_hash, actor, action, entity_type, entity_id, digest] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    h.update(seq.to_be_bytes());
+    h.update(time.to_be_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Serialises a JSON value with object keys sorted at every level and no insignificant
+/// whitespace, so that equal values always produce equal bytes.
+pub fn canonical_json(value: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let sorted: BTreeMap<&String, &Value> = map.iter().collect();
+                out.push('{');
+                for (i, (k, v)) in sorted.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+/// The after-image of one entity touched by a mutation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub entity: &'static str,
+    pub id: String,
+    /// The entity's canonical state after the mutation; `None` when it was removed.
+    pub after: Option<Value>,
+}
+
+/// Count and digest of the metric rows one event inserted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsDigest {
+    pub count: u64,
+    pub digest: String,
+}
+
+/// The content of one audit event.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Payload {
+    pub changes: Vec<Change>,
+    pub metrics: Option<MetricsDigest>,
+}
+
+impl Payload {
+    /// Canonical JSON encoding.
+    pub fn to_canonical(&self) -> String {
+        let changes: Vec<Value> = self
+            .changes
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "entity": c.entity,
+                    "id": c.id,
+                    "after": c.after.clone().unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        let mut obj = serde_json::json!({ "changes": changes });
+        if let Some(m) = &self.metrics {
+            obj["metrics"] = serde_json::json!({ "count": m.count, "digest": m.digest });
+        }
+        canonical_json(&obj)
+    }
+
+    /// Decodes a stored canonical payload.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("payload is not JSON: {e}"))?;
+        let mut payload = Payload::default();
+        let changes = v
+            .get("changes")
+            .and_then(Value::as_array)
+            .ok_or("payload has no 'changes' array")?;
+        for c in changes {
+            let entity = c.get("entity").and_then(Value::as_str).ok_or("change without entity")?;
+            let entity = known_entity(entity).ok_or_else(|| format!("unknown entity '{entity}'"))?;
+            let id = c.get("id").and_then(Value::as_str).ok_or("change without id")?.to_owned();
+            let after = match c.get("after") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.clone()),
+            };
+            payload.changes.push(Change { entity, id, after });
+        }
+        if let Some(m) = v.get("metrics") {
+            let count = m.get("count").and_then(Value::as_u64).ok_or("metrics without count")?;
+            let digest = m.get("digest").and_then(Value::as_str).ok_or("metrics without digest")?;
+            payload.metrics = Some(MetricsDigest { count, digest: digest.to_owned() });
+        }
+        Ok(payload)
+    }
+}
+
+fn known_entity(name: &str) -> Option<&'static str> {
+    [entity::EXPERIMENT, entity::EXPERIMENT_TAG, entity::RUN, entity::PARAM, entity::RUN_TAG]
+        .into_iter()
+        .find(|e| *e == name)
+}
+
+/// Builds the entity id of a keyed child (a tag or param) of `parent`.
+pub fn child_id(parent: &str, key: &str) -> String {
+    format!("{parent}/{key}")
+}
+
+/// One metric row as hashed for the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow<'a> {
+    pub run_id: &'a str,
+    pub key: &'a str,
+    pub step: i64,
+    pub timestamp: Millis,
+    pub value: f64,
+}
+
+/// Digest of a set of metric rows, independent of their order. NaN is hashed by a fixed bit
+/// pattern so that every NaN is the same NaN.
+pub fn metrics_digest(rows: &mut [MetricRow<'_>]) -> MetricsDigest {
+    rows.sort_by(|a, b| {
+        (a.run_id, a.key, a.step, a.timestamp, canonical_bits(a.value))
+            .cmp(&(b.run_id, b.key, b.step, b.timestamp, canonical_bits(b.value)))
+    });
+    let mut h = Sha256::new();
+    for r in rows.iter() {
+        for field in [r.run_id, r.key] {
+            h.update((field.len() as u64).to_be_bytes());
+            h.update(field.as_bytes());
+        }
+        h.update(r.step.to_be_bytes());
+        h.update(r.timestamp.to_be_bytes());
+        h.update(canonical_bits(r.value).to_be_bytes());
+    }
+    MetricsDigest { count: rows.len() as u64, digest: hex::encode(h.finalize()) }
+}
+
+fn canonical_bits(v: f64) -> u64 {
+    if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() }
+}
+
+/// A problem found by verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The first event implicated, when there is one.
+    pub seq: Option<i64>,
+    pub message: String,
+}
+
+/// The outcome of verifying the log against itself and the live tables.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    /// True when nothing was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks a log event by event, then compares the state it implies with the live tables.
+///
+/// Feed events in ascending `seq` with [`Verifier::event`], then live rows with
+/// [`Verifier::live_entity`] and [`Verifier::live_metrics`], then call [`Verifier::finish`].
+#[derive(Debug, Default)]
+pub struct Verifier {
+    report: VerifyReport,
+    prev_hash: Option<String>,
+    prev_seq: Option<i64>,
+    /// Last after-image per (entity, id), with the seq that wrote it.
+    expected: BTreeMap<(&'static str, String), (i64, Option<Value>)>,
+    /// Count and digest of metric rows per event seq.
+    expected_metrics: BTreeMap<i64, MetricsDigest>,
+    live_seen: BTreeMap<(&'static str, String), ()>,
+}
+
+impl Verifier {
+    /// A verifier for an empty log.
+    pub fn new() -> Self {
+        Verifier::default()
+    }
+
+    fn problem(&mut self, seq: Option<i64>, message: String) {
+        self.report.problems.push(Problem { seq, message });
+    }
+
+    /// Checks one event's digest, hash and link, and records what it says the state is.
+    pub fn event(&mut self, ev: &AuditEvent) {
+        self.report.events += 1;
+        let expected_prev = self.prev_hash.clone().unwrap_or_else(|| GENESIS_HASH.to_owned());
+        if let Some(prev) = self.prev_seq {
+            if ev.seq != prev + 1 {
+                self.problem(
+                    Some(ev.seq),
+                    format!("event {} follows event {prev}: events are missing or inserted", ev.seq),
+                );
+            }
+        }
+        if ev.prev_hash != expected_prev {
+            self.problem(Some(ev.seq), format!("event {} does not link to the event before it", ev.seq));
+        }
+        if sha256_hex(ev.payload.as_bytes()) != ev.digest {
+            self.problem(Some(ev.seq), format!("event {} payload does not match its digest", ev.seq));
+        }
+        let hash = chain_hash(
+            &ev.prev_hash,
+            ev.seq,
+            ev.time,
+            &ev.actor,
+            &ev.action,
+            &ev.entity_type,
+            &ev.entity_id,
+            &ev.digest,
+        );
+        if hash != ev.hash {
+            self.problem(Some(ev.seq), format!("event {} hash does not match its content", ev.seq));
+        }
+        match Payload::parse(&ev.payload) {
+            Ok(payload) => {
+                for change in payload.changes {
+                    self.expected.insert((change.entity, change.id), (ev.seq, change.after));
+                }
+                if let Some(m) = payload.metrics {
+                    self.expected_metrics.insert(ev.seq, m);
+                }
+            }
+            Err(e) => self.problem(Some(ev.seq), format!("event {} payload is unreadable: {e}", ev.seq)),
+        }
+        self.prev_hash = Some(ev.hash.clone());
+        self.prev_seq = Some(ev.seq);
+    }
+
+    /// Compares one live row (in canonical after-image form) with the log's expectation.
+    pub fn live_entity(&mut self, entity: &'static str, id: &str, state: &Value) {
+        let key = (entity, id.to_owned());
+        self.live_seen.insert(key.clone(), ());
+        match self.expected.get(&key) {
+            Some((seq, Some(after))) => {
+                if canonical_json(after) != canonical_json(state) {
+                    let seq = *seq;
+                    self.problem(
+                        Some(seq),
+                        format!(
+                            "{entity} '{id}' differs from what event {seq} recorded: stored {} but the log says {}",
+                            canonical_json(state),
+                            canonical_json(after)
+                        ),
+                    );
+                }
+            }
+            Some((seq, None)) => {
+                let seq = *seq;
+                self.problem(Some(seq), format!("{entity} '{id}' exists but event {seq} removed it"));
+            }
+            None => self.problem(None, format!("{entity} '{id}' exists but no audit event wrote it")),
+        }
+    }
+
+    /// Compares the metric rows written by event `seq` (count and digest) with the log.
+    pub fn live_metrics(&mut self, seq: i64, live: &MetricsDigest) {
+        match self.expected_metrics.remove(&seq) {
+            Some(expected) if &expected == live => {}
+            Some(expected) => self.problem(
+                Some(seq),
+                format!(
+                    "metric rows written by event {seq} were altered: {} rows now, {} recorded",
+                    live.count, expected.count
+                ),
+            ),
+            None => self.problem(
+                Some(seq),
+                format!("{} metric rows claim event {seq}, which wrote no metrics", live.count),
+            ),
+        }
+    }
+
+    /// Reports entities the log says exist but the tables lack, and metric rows that vanished.
+    pub fn finish(mut self) -> VerifyReport {
+        let missing: Vec<_> = self
+            .expected
+            .iter()
+            .filter(|(k, (_, after))| after.is_some() && !self.live_seen.contains_key(*k))
+            .map(|((entity, id), (seq, _))| (*seq, format!("{entity} '{id}' written by event {seq} is missing")))
+            .collect();
+        for (seq, msg) in missing {
+            self.problem(Some(seq), msg);
+        }
+        let vanished: Vec<_> = std::mem::take(&mut self.expected_metrics).into_iter().collect();
+        for (seq, m) in vanished {
+            self.problem(Some(seq), format!("all {} metric rows written by event {seq} are missing", m.count));
+        }
+        self.report.problems.sort_by_key(|p| p.seq.unwrap_or(i64::MAX));
+        self.report
+    }
+}

@@ -1,0 +1,14 @@
+//! Cairn's domain core.
+//!
+//! Everything here is pure: domain types, MLflow-compatible validation rules, the search-filter
+//! grammar, the storage traits and the audit hash chain. No module in this crate performs I/O,
+//! speaks HTTP or knows SQL; backends and the HTTP layer depend on it, never the other way round.
+
+pub mod audit;
+pub mod error;
+pub mod model;
+pub mod search;
+pub mod store;
+pub mod validation;
+
+pub use error::{Error, Result};

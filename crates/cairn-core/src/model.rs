@@ -1,0 +1,233 @@
+//! Domain records: experiments, runs and what runs log.
+//!
+//! Times are milliseconds since the Unix epoch, as in MLflow. Identifiers are strings on the
+//! outside (MLflow's wire format); backends may use integer surrogates inside.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// Whether an entity is live or tombstoned. Deleted entities keep their rows and can be restored
+/// until garbage collection purges them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LifecycleStage {
+    Active,
+    Deleted,
+}
+
+impl LifecycleStage {
+    /// The wire and storage spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LifecycleStage::Active => "active",
+            LifecycleStage::Deleted => "deleted",
+        }
+    }
+    /// Parses the storage spelling.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "active" => Ok(LifecycleStage::Active),
+            "deleted" => Ok(LifecycleStage::Deleted),
+            other => Err(Error::invalid(format!("unknown lifecycle stage '{other}'"))),
+        }
+    }
+}
+
+/// Which lifecycle stages a search returns (MLflow's `ViewType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ViewType {
+    #[default]
+    ActiveOnly,
+    DeletedOnly,
+    All,
+}
+
+impl ViewType {
+    /// Parses MLflow's spelling (`ACTIVE_ONLY`, `DELETED_ONLY`, `ALL`) or its enum number.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "ACTIVE_ONLY" | "1" => Ok(ViewType::ActiveOnly),
+            "DELETED_ONLY" | "2" => Ok(ViewType::DeletedOnly),
+            "ALL" | "3" => Ok(ViewType::All),
+            other => Err(Error::invalid(format!("Invalid view type '{other}'"))),
+        }
+    }
+    /// Whether an entity in `stage` is visible under this view.
+    pub fn includes(self, stage: LifecycleStage) -> bool {
+        match self {
+            ViewType::ActiveOnly => stage == LifecycleStage::Active,
+            ViewType::DeletedOnly => stage == LifecycleStage::Deleted,
+            ViewType::All => true,
+        }
+    }
+}
+
+/// A run's execution status (MLflow's `RunStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    Running,
+    Scheduled,
+    Finished,
+    Failed,
+    Killed,
+}
+
+impl RunStatus {
+    /// The wire and storage spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "RUNNING",
+            RunStatus::Scheduled => "SCHEDULED",
+            RunStatus::Finished => "FINISHED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Killed => "KILLED",
+        }
+    }
+    /// Parses MLflow's spelling or its enum number.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "RUNNING" | "1" => Ok(RunStatus::Running),
+            "SCHEDULED" | "2" => Ok(RunStatus::Scheduled),
+            "FINISHED" | "3" => Ok(RunStatus::Finished),
+            "FAILED" | "4" => Ok(RunStatus::Failed),
+            "KILLED" | "5" => Ok(RunStatus::Killed),
+            other => Err(Error::invalid(format!("Invalid run status '{other}'"))),
+        }
+    }
+    /// Whether the run has ended.
+    pub fn is_terminated(self) -> bool {
+        matches!(self, RunStatus::Finished | RunStatus::Failed | RunStatus::Killed)
+    }
+}
+
+/// A key/value string pair: experiment tags, run tags, params.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+impl KeyValue {
+    /// Builds a pair.
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        KeyValue { key: key.into(), value: value.into() }
+    }
+}
+
+/// One metric observation. `value` may be NaN or ±infinity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    pub value: f64,
+    pub timestamp: Millis,
+    pub step: i64,
+}
+
+/// A metric observation with its key, as logged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub key: String,
+    pub value: f64,
+    pub timestamp: Millis,
+    pub step: i64,
+}
+
+/// A metric observation tagged with the run it belongs to (bulk history queries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetric {
+    pub run_id: String,
+    pub metric: Metric,
+}
+
+/// An experiment with its tags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub experiment_id: String,
+    pub name: String,
+    pub artifact_location: String,
+    pub lifecycle_stage: LifecycleStage,
+    pub creation_time: Millis,
+    pub last_update_time: Millis,
+    pub tags: Vec<KeyValue>,
+}
+
+/// What a caller supplies to create an experiment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewExperiment {
+    pub name: String,
+    /// Where the experiment's artifacts go; `None` means under the server's artifact root.
+    pub artifact_location: Option<String>,
+    pub tags: Vec<KeyValue>,
+}
+
+/// A run's metadata (MLflow's `RunInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub run_name: String,
+    pub experiment_id: String,
+    pub user_id: String,
+    pub status: RunStatus,
+    pub start_time: Option<Millis>,
+    pub end_time: Option<Millis>,
+    pub artifact_uri: String,
+    pub lifecycle_stage: LifecycleStage,
+}
+
+/// A run with its data: latest value of each metric, params and tags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub info: RunInfo,
+    pub metrics: Vec<Metric>,
+    pub params: Vec<KeyValue>,
+    pub tags: Vec<KeyValue>,
+}
+
+/// What a caller supplies to create a run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewRun {
+    pub experiment_id: String,
+    pub user_id: String,
+    pub run_name: Option<String>,
+    pub start_time: Option<Millis>,
+    pub tags: Vec<KeyValue>,
+}
+
+/// A change to a run's metadata; `None` fields are left as they are.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunUpdate {
+    pub run_id: String,
+    pub status: Option<RunStatus>,
+    pub end_time: Option<Millis>,
+    pub run_name: Option<String>,
+}
+
+/// Everything one `log-batch` call (or one of its single-item cousins) writes to a run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Batch {
+    pub metrics: Vec<Metric>,
+    pub params: Vec<KeyValue>,
+    pub tags: Vec<KeyValue>,
+}
+
+/// Who performs a mutation; recorded in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Actor(pub String);
+
+impl Actor {
+    /// The actor used when a request carries no identity.
+    pub fn anonymous() -> Self {
+        Actor("anonymous".to_owned())
+    }
+}
+
+/// One page of results and the offset where the next page starts, if there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_offset: Option<u64>,
+}

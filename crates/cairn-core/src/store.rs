@@ -1,0 +1,102 @@
+//! The metadata store contract. Backends (SQLite, PostgreSQL) implement [`Store`]; both pass
+//! one conformance suite. Implementations validate every mutation with [`crate::validation`],
+//! apply it atomically and append its audit event in the same transaction.
+
+use async_trait::async_trait;
+
+use crate::audit::{AuditEvent, VerifyReport};
+use crate::model::{
+    Actor, Batch, Experiment, KeyValue, Metric, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric,
+    RunUpdate, ViewType,
+};
+use crate::search::{Filter, OrderBy};
+use crate::Result;
+
+/// MLflow's default and maximum page sizes for searches.
+pub const SEARCH_MAX_RESULTS_DEFAULT: u64 = 1000;
+/// The largest `max_results` a run search accepts.
+pub const SEARCH_MAX_RESULTS_THRESHOLD: u64 = 50_000;
+/// The default page size of metric history.
+pub const HISTORY_MAX_RESULTS_DEFAULT: u64 = 25_000_000;
+
+/// A run search, already parsed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunQuery {
+    pub experiment_ids: Vec<String>,
+    pub filter: Filter,
+    pub order_by: Vec<OrderBy>,
+    pub view: ViewType,
+    pub max_results: u64,
+    pub offset: u64,
+}
+
+/// An experiment search, already parsed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExperimentQuery {
+    pub filter: Filter,
+    pub order_by: Vec<OrderBy>,
+    pub view: ViewType,
+    pub max_results: u64,
+    pub offset: u64,
+}
+
+/// A metric-history page request.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistoryQuery {
+    pub run_id: String,
+    pub key: String,
+    /// `None` returns everything.
+    pub max_results: Option<u64>,
+    pub offset: u64,
+}
+
+/// `metrics/get-history-bulk-interval`: up to `max_results` points per run, sampled evenly
+/// over the step range, always keeping the first and last step.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BulkIntervalQuery {
+    pub run_ids: Vec<String>,
+    pub key: String,
+    pub start_step: Option<i64>,
+    pub end_step: Option<i64>,
+    pub max_results: u64,
+}
+
+/// The metadata store.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Experiments.
+    async fn create_experiment(&self, actor: &Actor, new: NewExperiment) -> Result<String>;
+    async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment>;
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment>;
+    async fn search_experiments(&self, query: ExperimentQuery) -> Result<Page<Experiment>>;
+    async fn rename_experiment(&self, actor: &Actor, experiment_id: &str, new_name: &str) -> Result<()>;
+    async fn delete_experiment(&self, actor: &Actor, experiment_id: &str) -> Result<()>;
+    async fn restore_experiment(&self, actor: &Actor, experiment_id: &str) -> Result<()>;
+    async fn set_experiment_tag(&self, actor: &Actor, experiment_id: &str, tag: KeyValue) -> Result<()>;
+    async fn delete_experiment_tag(&self, actor: &Actor, experiment_id: &str, key: &str) -> Result<()>;
+
+    // Runs.
+    async fn create_run(&self, actor: &Actor, new: NewRun) -> Result<Run>;
+    async fn get_run(&self, run_id: &str) -> Result<Run>;
+    async fn update_run(&self, actor: &Actor, update: RunUpdate) -> Result<RunInfo>;
+    async fn delete_run(&self, actor: &Actor, run_id: &str) -> Result<()>;
+    async fn restore_run(&self, actor: &Actor, run_id: &str) -> Result<()>;
+    /// Logs metrics, params and tags atomically. `log-metric`, `log-parameter` and `set-tag`
+    /// are batches of one.
+    async fn log_batch(&self, actor: &Actor, run_id: &str, batch: Batch) -> Result<()>;
+    async fn delete_tag(&self, actor: &Actor, run_id: &str, key: &str) -> Result<()>;
+    async fn search_runs(&self, query: RunQuery) -> Result<Page<Run>>;
+
+    // Metrics.
+    async fn metric_history(&self, query: HistoryQuery) -> Result<Page<Metric>>;
+    async fn metric_history_bulk_interval(&self, query: BulkIntervalQuery) -> Result<Vec<RunMetric>>;
+
+    // Audit.
+    /// Events with `seq > after_seq`, oldest first, at most `limit`.
+    async fn audit_events(&self, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>>;
+    /// Recomputes the hash chain and compares the live tables with the log.
+    async fn verify_audit(&self) -> Result<VerifyReport>;
+
+    /// Flushes pending writes and stops background work. Called once on shutdown.
+    async fn close(&self) -> Result<()>;
+}

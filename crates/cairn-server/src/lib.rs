@@ -1,0 +1,1 @@
+//! Cairn HTTP layer (in progress).

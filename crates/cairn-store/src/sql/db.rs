@@ -1,0 +1,140 @@
+//! A small synchronous connection abstraction that SQLite and PostgreSQL both implement, so the
+//! store's logic is written once. SQL text uses PostgreSQL's `$1, $2, …` placeholders, always in
+//! ascending order of first appearance; the SQLite implementation rewrites them to `?1, ?2, …`.
+
+use std::fmt;
+
+/// A bound parameter or a column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl SqlValue {
+    /// The integer in this value; `Null` and other types are an error.
+    pub fn int(&self) -> Result<i64, DbError> {
+        match self {
+            SqlValue::Int(i) => Ok(*i),
+            other => Err(DbError::Other(format!("expected an integer column, got {other:?}"))),
+        }
+    }
+    /// The integer in this value, or `None` for `Null`.
+    pub fn opt_int(&self) -> Result<Option<i64>, DbError> {
+        match self {
+            SqlValue::Null => Ok(None),
+            other => other.int().map(Some),
+        }
+    }
+    /// The float in this value (integers widen).
+    pub fn real(&self) -> Result<f64, DbError> {
+        match self {
+            SqlValue::Real(f) => Ok(*f),
+            SqlValue::Int(i) => Ok(*i as f64),
+            other => Err(DbError::Other(format!("expected a float column, got {other:?}"))),
+        }
+    }
+    /// The text in this value.
+    pub fn text(&self) -> Result<&str, DbError> {
+        match self {
+            SqlValue::Text(s) => Ok(s),
+            other => Err(DbError::Other(format!("expected a text column, got {other:?}"))),
+        }
+    }
+    /// Consumes the value as owned text.
+    pub fn into_text(self) -> Result<String, DbError> {
+        match self {
+            SqlValue::Text(s) => Ok(s),
+            other => Err(DbError::Other(format!("expected a text column, got {other:?}"))),
+        }
+    }
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Int(v)
+    }
+}
+impl From<f64> for SqlValue {
+    fn from(v: f64) -> Self {
+        SqlValue::Real(v)
+    }
+}
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_owned())
+    }
+}
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// A row: column values in SELECT order.
+pub type Row = Vec<SqlValue>;
+
+/// Which SQL dialect a connection speaks, for the few places where they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// What a backend reports. Unique-constraint violations are told apart so the store can turn
+/// them into the domain's `AlreadyExists`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbError {
+    UniqueViolation(String),
+    Other(String),
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::UniqueViolation(m) => write!(f, "unique constraint violated: {m}"),
+            DbError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<DbError> for cairn_core::Error {
+    fn from(e: DbError) -> Self {
+        cairn_core::Error::Internal(e.to_string())
+    }
+}
+
+/// A row of the `metrics` table, ready to insert.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricInsert {
+    pub run_pk: i64,
+    pub key_id: i64,
+    pub step: i64,
+    pub timestamp: i64,
+    /// NaN is stored as `0.0` with `is_nan` set, because SQLite turns NaN into NULL.
+    pub value: f64,
+    pub is_nan: bool,
+    pub seq: i64,
+}
+
+/// One open connection. Implementations are used from one thread at a time.
+pub trait Db: Send {
+    /// The dialect this connection speaks.
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement and returns the number of rows it changed.
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError>;
+    /// Runs a query and returns all rows.
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError>;
+    /// Runs several statements with no parameters (migrations, BEGIN/COMMIT).
+    fn batch(&mut self, sql: &str) -> Result<(), DbError>;
+    /// Inserts metric rows, skipping exact duplicates; returns, for each input row, whether it
+    /// was new. This is the ingest hot path, so each backend may do it its own fastest way.
+    fn insert_metrics(&mut self, rows: &[MetricInsert]) -> Result<Vec<bool>, DbError>;
+}

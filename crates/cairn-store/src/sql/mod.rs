@@ -1,0 +1,3 @@
+//! The store logic shared by both backends.
+
+pub mod db;

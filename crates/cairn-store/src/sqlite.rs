@@ -1,0 +1,14 @@
+//! The SQLite backend.
+
+use std::sync::Arc;
+
+use cairn_core::store::Store;
+use cairn_core::Result;
+
+use crate::StoreConfig;
+
+/// Opens a SQLite store.
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>> {
+    let _ = config;
+    unimplemented!("SQLite backend in progress")
+}
