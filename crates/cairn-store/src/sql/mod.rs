@@ -1,3 +1,24 @@
-//! The store logic shared by both backends.
+//! The store logic shared by both backends, written once against the [`db::Db`] trait.
+//!
+//! [`SqlStore`] implements `cairn_core::store::Store`. Writes run on the [`writer`] thread in
+//! group-committed transactions, each request in its own savepoint and with its audit event;
+//! reads run on the [`pool`]. The entity modules ([`experiments`], [`runs`], [`batch`],
+//! [`metrics`]) hold the SQL for one concept each; [`rows`] defines the stored rows and their
+//! audit after-images, [`audit`] appends to and verifies the hash chain.
 
+pub mod audit;
+pub mod batch;
+pub mod common;
 pub mod db;
+pub mod experiments;
+pub mod metrics;
+pub mod migrate;
+pub mod names;
+pub mod pool;
+pub mod rows;
+pub mod runs;
+pub mod search;
+mod store;
+pub mod writer;
+
+pub use store::SqlStore;

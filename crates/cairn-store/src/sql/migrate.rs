@@ -1,0 +1,114 @@
+//! Numbered schema migrations, embedded in the binary and applied at open.
+//!
+//! Files live in `migrations/<dialect>/NNNN_name.sql` and are never edited once landed; a change
+//! is a new file. `schema_migrations` records what was applied. Each migration runs in its own
+//! transaction together with its bookkeeping row, so a crash leaves it either applied or not.
+
+use cairn_core::{Error, Result};
+
+use crate::sql::common::now_millis;
+use crate::sql::db::{Db, Dialect};
+
+/// One migration: its number, name and SQL.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+const SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") }];
+
+const POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") }];
+
+/// The migrations of a dialect, in order.
+pub fn migrations(dialect: Dialect) -> &'static [Migration] {
+    match dialect {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Postgres => POSTGRES,
+    }
+}
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+/// An arbitrary constant naming Cairn's migration lock among PostgreSQL advisory locks.
+const PG_LOCK_KEY: i64 = 0x6361_6972_6e00;
+
+/// Starts a transaction that excludes other processes migrating the same database.
+fn begin_exclusive(db: &mut dyn Db) -> Result<()> {
+    match db.dialect() {
+        Dialect::Sqlite => db.batch("BEGIN IMMEDIATE")?,
+        Dialect::Postgres => {
+            db.batch("BEGIN")?;
+            // The lock function returns `void`; selecting a constant keeps the row type simple.
+            db.query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l", &[PG_LOCK_KEY.into()])?;
+        }
+    }
+    Ok(())
+}
+
+fn in_transaction(db: &mut dyn Db, f: impl FnOnce(&mut dyn Db) -> Result<()>) -> Result<()> {
+    begin_exclusive(db)?;
+    match f(db) {
+        Ok(()) => Ok(db.batch("COMMIT")?),
+        Err(e) => {
+            let _ = db.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn applied(db: &mut dyn Db) -> Result<Vec<i64>> {
+    db.query("SELECT version FROM schema_migrations ORDER BY version", &[])?
+        .into_iter()
+        .map(|row| Ok(row.first().ok_or_else(|| Error::internal("empty schema_migrations row"))?.int()?))
+        .collect()
+}
+
+/// Applies every migration of the connection's dialect that has not been applied yet, and
+/// refuses a database that was migrated by a newer Cairn.
+pub fn migrate(db: &mut dyn Db) -> Result<()> {
+    let known = migrations(db.dialect());
+    in_transaction(db, |db| Ok(db.batch(CREATE_TABLE)?))?;
+    let newest_known = known.last().map_or(0, |m| m.version);
+    if let Some(newest) = applied(db)?.last().filter(|v| **v > newest_known) {
+        return Err(Error::internal(format!(
+            "the database schema is at version {newest}, newer than this Cairn knows ({newest_known}); upgrade Cairn"
+        )));
+    }
+    for migration in known {
+        in_transaction(db, |db| {
+            // Checked again under the lock: another process may have applied it meanwhile.
+            if applied(db)?.contains(&migration.version) {
+                return Ok(());
+            }
+            db.batch(migration.sql).map_err(|e| {
+                Error::internal(format!("migration {:04}_{} failed: {e}", migration.version, migration.name))
+            })?;
+            db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                &[migration.version.into(), migration.name.into(), now_millis().into()],
+            )?;
+            tracing::info!(version = migration.version, name = migration.name, "applied schema migration");
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_consecutively_from_one() {
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            for (i, m) in migrations(dialect).iter().enumerate() {
+                assert_eq!(m.version, i as i64 + 1, "{dialect:?} migration {}", m.name);
+            }
+        }
+    }
+}

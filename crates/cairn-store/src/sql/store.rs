@@ -1,0 +1,189 @@
+//! [`SqlStore`]: the [`Store`] implementation both backends share. Mutations are validated on
+//! the caller's task, then run by the [`Writer`]; reads run on the [`ReadPool`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cairn_core::audit::{AuditEvent, VerifyReport};
+use cairn_core::model::{
+    Actor, Batch, Experiment, KeyValue, Metric, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric, RunUpdate,
+};
+use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
+use cairn_core::{Error, Result};
+
+use crate::StoreConfig;
+use crate::sql::common::{parse_experiment_id, read_snapshot};
+use crate::sql::db::Db;
+use crate::sql::pool::{Connect, ReadPool};
+use crate::sql::writer::Writer;
+use crate::sql::{audit, batch, experiments, metrics, migrate, runs, search};
+
+/// The store over any [`Db`] backend.
+#[derive(Debug)]
+pub struct SqlStore {
+    writer: Writer,
+    reads: Arc<ReadPool>,
+    artifact_root: Arc<str>,
+}
+
+impl SqlStore {
+    /// Migrates the database through `write_db`, starts the writer on it, creates the default
+    /// experiment if missing and opens reads with `connect`. Both backends open through here.
+    pub async fn start(config: &StoreConfig, write_db: Box<dyn Db>, connect: Connect) -> Result<Arc<Self>> {
+        let write_db = tokio::task::spawn_blocking(move || {
+            let mut db = write_db;
+            migrate::migrate(db.as_mut()).map(|()| db)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("migration task failed: {e}")))??;
+        let store = SqlStore {
+            writer: Writer::start(write_db, config.max_group_commit)?,
+            reads: ReadPool::new(config.read_pool_size, connect),
+            artifact_root: Arc::from(config.default_artifact_root.as_str()),
+        };
+        let root = Arc::clone(&store.artifact_root);
+        store.writer.write(move |db, tx| experiments::ensure_default(db, tx, &root)).await?;
+        Ok(Arc::new(store))
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T> + Send + 'static,
+    {
+        self.reads.read(f).await
+    }
+
+    /// Reads inside one snapshot (several queries that must agree with each other).
+    async fn read_consistent<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T> + Send + 'static,
+    {
+        self.reads.read(move |db| read_snapshot(db, f)).await
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn create_experiment(&self, actor: &Actor, new: NewExperiment) -> Result<String> {
+        experiments::validate_new(&new)?;
+        let (actor, root) = (actor.clone(), Arc::clone(&self.artifact_root));
+        self.writer.write(move |db, tx| experiments::create(db, tx, &actor, &new, &root, None)).await
+    }
+
+    async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment> {
+        let id = parse_experiment_id(experiment_id)?;
+        self.read_consistent(move |db| experiments::get(db, id)).await
+    }
+
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        let name = name.to_owned();
+        self.read_consistent(move |db| experiments::get_by_name(db, &name)).await
+    }
+
+    async fn search_experiments(&self, query: ExperimentQuery) -> Result<Page<Experiment>> {
+        self.read_consistent(move |db| {
+            let page = search::search_experiments(db, &query)?;
+            Ok(Page { items: experiments::hydrate(db, &page.items)?, next_offset: page.next_offset })
+        })
+        .await
+    }
+
+    async fn rename_experiment(&self, actor: &Actor, experiment_id: &str, new_name: &str) -> Result<()> {
+        let id = parse_experiment_id(experiment_id)?;
+        cairn_core::validation::validate_experiment_name(new_name)?;
+        let (actor, name) = (actor.clone(), new_name.to_owned());
+        self.writer.write(move |db, tx| experiments::rename(db, tx, &actor, id, &name)).await
+    }
+
+    async fn delete_experiment(&self, actor: &Actor, experiment_id: &str) -> Result<()> {
+        let id = parse_experiment_id(experiment_id)?;
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| experiments::delete(db, tx, &actor, id)).await
+    }
+
+    async fn restore_experiment(&self, actor: &Actor, experiment_id: &str) -> Result<()> {
+        let id = parse_experiment_id(experiment_id)?;
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| experiments::restore(db, tx, &actor, id)).await
+    }
+
+    async fn set_experiment_tag(&self, actor: &Actor, experiment_id: &str, tag: KeyValue) -> Result<()> {
+        let id = parse_experiment_id(experiment_id)?;
+        cairn_core::validation::validate_experiment_tag(&tag)?;
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| experiments::set_tag(db, tx, &actor, id, &tag)).await
+    }
+
+    async fn delete_experiment_tag(&self, actor: &Actor, experiment_id: &str, key: &str) -> Result<()> {
+        let id = parse_experiment_id(experiment_id)?;
+        let (actor, key) = (actor.clone(), key.to_owned());
+        self.writer.write(move |db, tx| experiments::delete_tag(db, tx, &actor, id, &key)).await
+    }
+
+    async fn create_run(&self, actor: &Actor, new: NewRun) -> Result<Run> {
+        runs::validate_new(&new)?;
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| runs::create(db, tx, &actor, &new)).await
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Run> {
+        let run_id = run_id.to_owned();
+        self.read_consistent(move |db| runs::get(db, &run_id)).await
+    }
+
+    async fn update_run(&self, actor: &Actor, update: RunUpdate) -> Result<RunInfo> {
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| runs::update(db, tx, &actor, &update)).await
+    }
+
+    async fn delete_run(&self, actor: &Actor, run_id: &str) -> Result<()> {
+        let (actor, run_id) = (actor.clone(), run_id.to_owned());
+        self.writer.write(move |db, tx| runs::delete(db, tx, &actor, &run_id)).await
+    }
+
+    async fn restore_run(&self, actor: &Actor, run_id: &str) -> Result<()> {
+        let (actor, run_id) = (actor.clone(), run_id.to_owned());
+        self.writer.write(move |db, tx| runs::restore(db, tx, &actor, &run_id)).await
+    }
+
+    async fn log_batch(&self, actor: &Actor, run_id: &str, batch: Batch) -> Result<()> {
+        batch::validate(run_id, &batch)?;
+        let (actor, run_id) = (actor.clone(), run_id.to_owned());
+        self.writer.write(move |db, tx| batch::log_batch(db, tx, &actor, &run_id, &batch)).await
+    }
+
+    async fn delete_tag(&self, actor: &Actor, run_id: &str, key: &str) -> Result<()> {
+        let (actor, run_id, key) = (actor.clone(), run_id.to_owned(), key.to_owned());
+        self.writer.write(move |db, tx| runs::delete_tag(db, tx, &actor, &run_id, &key)).await
+    }
+
+    async fn search_runs(&self, query: RunQuery) -> Result<Page<Run>> {
+        self.read_consistent(move |db| {
+            let page = search::search_runs(db, &query)?;
+            Ok(Page { items: runs::hydrate(db, &page.items)?, next_offset: page.next_offset })
+        })
+        .await
+    }
+
+    async fn metric_history(&self, query: HistoryQuery) -> Result<Page<Metric>> {
+        self.read_consistent(move |db| metrics::history(db, &query)).await
+    }
+
+    async fn metric_history_bulk_interval(&self, query: BulkIntervalQuery) -> Result<Vec<RunMetric>> {
+        self.read_consistent(move |db| metrics::bulk_interval(db, &query)).await
+    }
+
+    async fn audit_events(&self, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>> {
+        self.read(move |db| audit::list(db, after_seq, limit)).await
+    }
+
+    async fn verify_audit(&self) -> Result<VerifyReport> {
+        self.read_consistent(audit::verify).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.writer.close().await
+    }
+}

@@ -1,0 +1,579 @@
+//! The conformance suite: behaviour every backend must show, written against `dyn Store` only.
+//!
+//! Each case is a `pub async fn(Arc<dyn Store>)` given a fresh store. A backend runs them all
+//! with `conformance_cases!(fixture)`, where `fixture` is an async fn returning the store and a
+//! guard that keeps its database alive for the test (see `sqlite.rs`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use cairn_core::Error;
+use cairn_core::model::{Actor, Batch, KeyValue, LifecycleStage, Metric, NewExperiment, NewRun, RunStatus, RunUpdate};
+use cairn_core::store::{BulkIntervalQuery, HistoryQuery, Store};
+
+/// Generates one `#[tokio::test]` per conformance case for a backend fixture.
+macro_rules! conformance_cases {
+    ($fixture:path) => {
+        $crate::conformance::conformance_cases!(@each $fixture;
+            default_experiment_exists,
+            experiments_lifecycle,
+            experiment_tags,
+            deleting_an_experiment_deletes_its_runs,
+            runs_lifecycle,
+            run_names,
+            params_are_immutable,
+            run_tags,
+            log_batch_is_atomic,
+            nan_and_infinity_round_trip,
+            latest_metric_rule,
+            history_pagination,
+            bulk_interval_sampling,
+            concurrent_writers,
+            audit_log_records_every_mutation,
+            failed_requests_leave_no_trace,
+        );
+    };
+    (@each $fixture:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let (store, _guard) = $fixture().await;
+                $crate::conformance::$case(store.clone()).await;
+                store.close().await.expect("close");
+            }
+        )*
+    };
+}
+pub(crate) use conformance_cases;
+
+fn actor() -> Actor {
+    Actor("tester".to_owned())
+}
+
+fn metric(key: &str, value: f64, timestamp: i64, step: i64) -> Metric {
+    Metric { key: key.to_owned(), value, timestamp, step }
+}
+
+async fn new_experiment(store: &Arc<dyn Store>, name: &str) -> String {
+    store
+        .create_experiment(&actor(), NewExperiment { name: name.to_owned(), ..NewExperiment::default() })
+        .await
+        .expect("create experiment")
+}
+
+async fn new_run(store: &Arc<dyn Store>, experiment_id: &str) -> String {
+    let new = NewRun {
+        experiment_id: experiment_id.to_owned(),
+        user_id: "u".into(),
+        start_time: Some(1),
+        ..NewRun::default()
+    };
+    store.create_run(&actor(), new).await.expect("create run").info.run_id
+}
+
+async fn log(store: &Arc<dyn Store>, run_id: &str, batch: Batch) -> cairn_core::Result<()> {
+    store.log_batch(&actor(), run_id, batch).await
+}
+
+async fn history(store: &Arc<dyn Store>, run_id: &str, key: &str) -> Vec<Metric> {
+    let q = HistoryQuery { run_id: run_id.to_owned(), key: key.to_owned(), max_results: None, offset: 0 };
+    store.metric_history(q).await.expect("history").items
+}
+
+fn assert_invalid(result: cairn_core::Result<impl std::fmt::Debug>, needle: &str) {
+    match result {
+        Err(Error::InvalidParameter(m)) => assert!(m.contains(needle), "message {m:?} lacks {needle:?}"),
+        other => panic!("expected InvalidParameter containing {needle:?}, got {other:?}"),
+    }
+}
+
+fn assert_not_found(result: cairn_core::Result<impl std::fmt::Debug>, message: &str) {
+    match result {
+        Err(Error::NotFound(m)) => assert_eq!(m, message),
+        other => panic!("expected NotFound({message:?}), got {other:?}"),
+    }
+}
+
+async fn assert_verifies(store: &Arc<dyn Store>) {
+    let report = store.verify_audit().await.expect("verify");
+    assert!(report.is_ok(), "audit problems: {:?}", report.problems);
+}
+
+pub async fn default_experiment_exists(store: Arc<dyn Store>) {
+    let default = store.get_experiment("0").await.expect("default experiment");
+    assert_eq!(default.name, "Default");
+    assert_eq!(default.lifecycle_stage, LifecycleStage::Active);
+    assert!(default.artifact_location.ends_with('0'), "{}", default.artifact_location);
+    assert_eq!(store.get_experiment_by_name("Default").await.unwrap().experiment_id, "0");
+    assert_verifies(&store).await;
+}
+
+pub async fn experiments_lifecycle(store: Arc<dyn Store>) {
+    let tags = vec![KeyValue::new("team", "a"), KeyValue::new("team", "b")];
+    let new = NewExperiment { name: "exp".into(), artifact_location: None, tags };
+    let id = store.create_experiment(&actor(), new).await.unwrap();
+    assert_eq!(id, "1", "user experiments are numbered from 1");
+    let second = new_experiment(&store, "second").await;
+    assert_eq!(second, "2");
+
+    let exp = store.get_experiment(&id).await.unwrap();
+    assert_eq!(exp.name, "exp");
+    assert!(exp.artifact_location.ends_with("/1"), "{}", exp.artifact_location);
+    assert_eq!(exp.tags, vec![KeyValue::new("team", "b")], "the last value of a repeated tag wins");
+    assert_eq!(exp.creation_time, exp.last_update_time);
+    assert_eq!(store.get_experiment_by_name("exp").await.unwrap().experiment_id, id);
+
+    let custom = NewExperiment { name: "custom".into(), artifact_location: Some("s3://bucket/x".into()), tags: vec![] };
+    let custom = store.create_experiment(&actor(), custom).await.unwrap();
+    assert_eq!(store.get_experiment(&custom).await.unwrap().artifact_location, "s3://bucket/x");
+
+    let dup = store.create_experiment(&actor(), NewExperiment { name: "exp".into(), ..Default::default() }).await;
+    assert!(matches!(dup, Err(Error::AlreadyExists(_))), "{dup:?}");
+    assert_invalid(store.create_experiment(&actor(), NewExperiment::default()).await, "Invalid experiment name");
+
+    store.rename_experiment(&actor(), &id, "renamed").await.unwrap();
+    let renamed = store.get_experiment(&id).await.unwrap();
+    assert_eq!(renamed.name, "renamed");
+    assert!(renamed.last_update_time >= exp.last_update_time);
+    let clash = store.rename_experiment(&actor(), &id, "second").await;
+    assert!(matches!(clash, Err(Error::AlreadyExists(_))), "{clash:?}");
+    assert_not_found(store.get_experiment_by_name("exp").await, "Could not find experiment with name 'exp'");
+
+    store.delete_experiment(&actor(), &id).await.unwrap();
+    assert_eq!(store.get_experiment(&id).await.unwrap().lifecycle_stage, LifecycleStage::Deleted);
+    assert_not_found(store.delete_experiment(&actor(), &id).await, "No Experiment with id=1 exists");
+    let rename_deleted = store.rename_experiment(&actor(), &id, "x").await;
+    assert!(matches!(rename_deleted, Err(Error::InvalidState(_))), "{rename_deleted:?}");
+    store.restore_experiment(&actor(), &id).await.unwrap();
+    assert_eq!(store.get_experiment(&id).await.unwrap().lifecycle_stage, LifecycleStage::Active);
+    assert_not_found(store.restore_experiment(&actor(), &id).await, "No Experiment with id=1 exists");
+
+    assert_not_found(store.get_experiment("999").await, "No Experiment with id=999 exists");
+    assert_invalid(store.get_experiment("abc").await, "must be a valid integer");
+    assert_verifies(&store).await;
+}
+
+pub async fn experiment_tags(store: Arc<dyn Store>) {
+    let id = new_experiment(&store, "tagged").await;
+    store.set_experiment_tag(&actor(), &id, KeyValue::new("k", "1")).await.unwrap();
+    store.set_experiment_tag(&actor(), &id, KeyValue::new("k", "2")).await.unwrap();
+    store.set_experiment_tag(&actor(), &id, KeyValue::new("other", "x")).await.unwrap();
+    let tags = store.get_experiment(&id).await.unwrap().tags;
+    assert_eq!(tags, vec![KeyValue::new("k", "2"), KeyValue::new("other", "x")]);
+
+    store.delete_experiment_tag(&actor(), &id, "k").await.unwrap();
+    assert_eq!(store.get_experiment(&id).await.unwrap().tags, vec![KeyValue::new("other", "x")]);
+    assert_not_found(
+        store.delete_experiment_tag(&actor(), &id, "k").await,
+        &format!("No tag with name: k in experiment with id {id}"),
+    );
+
+    store.delete_experiment(&actor(), &id).await.unwrap();
+    assert_invalid(
+        store.set_experiment_tag(&actor(), &id, KeyValue::new("k", "3")).await,
+        "must be in the 'active' state",
+    );
+    assert_not_found(
+        store.set_experiment_tag(&actor(), "77", KeyValue::new("k", "3")).await,
+        "No Experiment with id=77 exists",
+    );
+    assert_verifies(&store).await;
+}
+
+pub async fn deleting_an_experiment_deletes_its_runs(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "cascade").await;
+    let a = new_run(&store, &exp).await;
+    let b = new_run(&store, &exp).await;
+    store.delete_experiment(&actor(), &exp).await.unwrap();
+    for run in [&a, &b] {
+        assert_eq!(store.get_run(run).await.unwrap().info.lifecycle_stage, LifecycleStage::Deleted);
+    }
+    let create = NewRun { experiment_id: exp.clone(), ..NewRun::default() };
+    assert_invalid(
+        store.create_run(&actor(), create).await,
+        &format!("The experiment {exp} must be in the 'active' state"),
+    );
+    store.restore_experiment(&actor(), &exp).await.unwrap();
+    for run in [&a, &b] {
+        assert_eq!(store.get_run(run).await.unwrap().info.lifecycle_stage, LifecycleStage::Active);
+    }
+    assert_verifies(&store).await;
+}
+
+pub async fn runs_lifecycle(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "runs").await;
+    let new = NewRun {
+        experiment_id: exp.clone(),
+        user_id: "alice".into(),
+        run_name: Some("first".into()),
+        start_time: Some(1234),
+        tags: vec![KeyValue::new("source", "test")],
+    };
+    let run = store.create_run(&actor(), new).await.unwrap();
+    let id = run.info.run_id.clone();
+    assert_eq!(id.len(), 32);
+    assert_eq!(run.info.run_name, "first");
+    assert_eq!(run.info.status, RunStatus::Running);
+    assert_eq!(run.info.start_time, Some(1234));
+    assert_eq!(run.info.user_id, "alice");
+    let location = store.get_experiment(&exp).await.unwrap().artifact_location;
+    assert_eq!(run.info.artifact_uri, format!("{location}/{id}/artifacts"));
+    assert_eq!(run.tags, vec![KeyValue::new("mlflow.runName", "first"), KeyValue::new("source", "test")]);
+    assert_eq!(store.get_run(&id).await.unwrap(), run);
+
+    let update = RunUpdate {
+        run_id: id.clone(),
+        status: Some(RunStatus::Finished),
+        end_time: Some(5678),
+        run_name: Some("better".into()),
+    };
+    let info = store.update_run(&actor(), update).await.unwrap();
+    assert_eq!((info.status, info.end_time, info.run_name.as_str()), (RunStatus::Finished, Some(5678), "better"));
+    let fetched = store.get_run(&id).await.unwrap();
+    assert_eq!(fetched.info, info);
+    assert!(fetched.tags.contains(&KeyValue::new("mlflow.runName", "better")));
+
+    store.delete_run(&actor(), &id).await.unwrap();
+    assert_eq!(store.get_run(&id).await.unwrap().info.lifecycle_stage, LifecycleStage::Deleted);
+    let message = format!("The run {id} must be in the 'active' state. Current state is deleted.");
+    assert_invalid(
+        log(&store, &id, Batch { params: vec![KeyValue::new("p", "1")], ..Batch::default() }).await,
+        &message,
+    );
+    assert_invalid(
+        store.update_run(&actor(), RunUpdate { run_id: id.clone(), ..RunUpdate::default() }).await,
+        &message,
+    );
+    store.restore_run(&actor(), &id).await.unwrap();
+    assert_eq!(store.get_run(&id).await.unwrap().info.lifecycle_stage, LifecycleStage::Active);
+
+    assert_not_found(store.get_run("nope").await, "Run with id=nope not found");
+    assert_not_found(store.delete_run(&actor(), "nope").await, "Run with id=nope not found");
+    let missing_exp = NewRun { experiment_id: "404".into(), ..NewRun::default() };
+    assert_not_found(store.create_run(&actor(), missing_exp).await, "No Experiment with id=404 exists");
+    assert_verifies(&store).await;
+}
+
+pub async fn run_names(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "names").await;
+    let random = store.create_run(&actor(), NewRun { experiment_id: exp.clone(), ..NewRun::default() }).await.unwrap();
+    assert_eq!(random.info.run_name.split('-').count(), 3, "{}", random.info.run_name);
+    assert!(random.tags.contains(&KeyValue::new("mlflow.runName", random.info.run_name.clone())));
+
+    let by_tag = NewRun {
+        experiment_id: exp.clone(),
+        tags: vec![KeyValue::new("mlflow.runName", "tagged")],
+        ..NewRun::default()
+    };
+    assert_eq!(store.create_run(&actor(), by_tag).await.unwrap().info.run_name, "tagged");
+
+    let both = NewRun {
+        experiment_id: exp.clone(),
+        run_name: Some("a".into()),
+        tags: vec![KeyValue::new("mlflow.runName", "b")],
+        ..NewRun::default()
+    };
+    assert_invalid(store.create_run(&actor(), both).await, "Both 'run_name' argument and 'mlflow.runName' tag");
+
+    // Setting the tag renames the run.
+    let run = random.info.run_id;
+    log(&store, &run, Batch { tags: vec![KeyValue::new("mlflow.runName", "renamed")], ..Batch::default() })
+        .await
+        .unwrap();
+    assert_eq!(store.get_run(&run).await.unwrap().info.run_name, "renamed");
+    assert_verifies(&store).await;
+}
+
+pub async fn params_are_immutable(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "params").await;
+    let run = new_run(&store, &exp).await;
+    let p = |v: &str| Batch { params: vec![KeyValue::new("lr", v)], ..Batch::default() };
+    log(&store, &run, p("0.1")).await.unwrap();
+    log(&store, &run, p("0.1")).await.expect("re-logging the same value is allowed");
+    assert_invalid(log(&store, &run, p("0.2")).await, "Changing param values is not allowed");
+    assert_eq!(store.get_run(&run).await.unwrap().params, vec![KeyValue::new("lr", "0.1")]);
+    let dup = Batch { params: vec![KeyValue::new("a", "1"), KeyValue::new("a", "1")], ..Batch::default() };
+    assert_invalid(log(&store, &run, dup).await, "Duplicate parameter keys");
+    assert_verifies(&store).await;
+}
+
+pub async fn run_tags(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "tags").await;
+    let run = new_run(&store, &exp).await;
+    let t = |k: &str, v: &str| Batch { tags: vec![KeyValue::new(k, v)], ..Batch::default() };
+    log(&store, &run, t("k", "1")).await.unwrap();
+    log(&store, &run, t("k", "2")).await.unwrap();
+    let tags = store.get_run(&run).await.unwrap().tags;
+    assert!(tags.contains(&KeyValue::new("k", "2")) && !tags.contains(&KeyValue::new("k", "1")), "{tags:?}");
+    store.delete_tag(&actor(), &run, "k").await.unwrap();
+    assert!(!store.get_run(&run).await.unwrap().tags.iter().any(|t| t.key == "k"));
+    assert_not_found(store.delete_tag(&actor(), &run, "k").await, &format!("No tag with name: k in run with id {run}"));
+    assert_verifies(&store).await;
+}
+
+pub async fn log_batch_is_atomic(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "atomic").await;
+    let run = new_run(&store, &exp).await;
+    log(&store, &run, Batch { params: vec![KeyValue::new("fixed", "1")], ..Batch::default() }).await.unwrap();
+    let events_before = store.audit_events(0, 10_000).await.unwrap().len();
+
+    // A conflicting param found only inside the transaction: nothing of the batch stays.
+    let bad = Batch {
+        metrics: vec![metric("loss", 1.0, 10, 0), metric("loss", 0.5, 11, 1)],
+        params: vec![KeyValue::new("new", "x"), KeyValue::new("fixed", "2")],
+        tags: vec![KeyValue::new("t", "v")],
+    };
+    assert_invalid(log(&store, &run, bad).await, "Changing param values is not allowed");
+    // An invalid item found by validation: nothing of the batch stays either.
+    let invalid =
+        Batch { metrics: vec![metric("loss", 1.0, 10, 0)], tags: vec![KeyValue::new("", "v")], ..Batch::default() };
+    assert!(log(&store, &run, invalid).await.is_err());
+
+    let fetched = store.get_run(&run).await.unwrap();
+    assert_eq!(fetched.params, vec![KeyValue::new("fixed", "1")]);
+    assert!(fetched.metrics.is_empty());
+    assert!(!fetched.tags.iter().any(|t| t.key == "t"));
+    assert!(history(&store, &run, "loss").await.is_empty());
+    assert_eq!(store.audit_events(0, 10_000).await.unwrap().len(), events_before);
+    assert_verifies(&store).await;
+}
+
+pub async fn nan_and_infinity_round_trip(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "floats").await;
+    let run = new_run(&store, &exp).await;
+    let batch = Batch {
+        metrics: vec![
+            metric("m", f64::NAN, 1, 0),
+            metric("m", f64::INFINITY, 2, 1),
+            metric("m", f64::NEG_INFINITY, 3, 2),
+            metric("m", -0.5, 4, 3),
+        ],
+        ..Batch::default()
+    };
+    log(&store, &run, batch).await.unwrap();
+    let values: Vec<f64> = history(&store, &run, "m").await.iter().map(|m| m.value).collect();
+    assert_eq!(values.len(), 4);
+    assert!(values[0].is_nan());
+    assert_eq!(&values[1..], &[f64::INFINITY, f64::NEG_INFINITY, -0.5]);
+    // Logging the NaN point again is a duplicate, not a new row.
+    log(&store, &run, Batch { metrics: vec![metric("m", f64::NAN, 1, 0)], ..Batch::default() }).await.unwrap();
+    assert_eq!(history(&store, &run, "m").await.len(), 4);
+    log(&store, &run, Batch { metrics: vec![metric("last", f64::NAN, 1, 9)], ..Batch::default() }).await.unwrap();
+    let latest = store.get_run(&run).await.unwrap().metrics;
+    assert!(latest.iter().find(|m| m.key == "last").unwrap().value.is_nan());
+    assert_eq!(latest.iter().find(|m| m.key == "m").unwrap().value, -0.5);
+    assert_verifies(&store).await;
+}
+
+pub async fn latest_metric_rule(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "latest").await;
+    let run = new_run(&store, &exp).await;
+    let latest = || {
+        let store = store.clone();
+        let run = run.clone();
+        async move { store.get_run(&run).await.unwrap().metrics.into_iter().find(|m| m.key == "acc").unwrap() }
+    };
+    let one = |m: Metric| Batch { metrics: vec![m], ..Batch::default() };
+
+    log(&store, &run, one(metric("acc", 5.0, 10, 1))).await.unwrap();
+    // A lower step loses even with a later timestamp.
+    log(&store, &run, one(metric("acc", 9.0, 20, 0))).await.unwrap();
+    assert_eq!(latest().await, metric("acc", 5.0, 10, 1));
+    // Same step and timestamp: the higher value wins.
+    log(&store, &run, one(metric("acc", 7.0, 10, 1))).await.unwrap();
+    assert_eq!(latest().await.value, 7.0);
+    // Same step, earlier timestamp: loses.
+    log(&store, &run, one(metric("acc", 100.0, 5, 1))).await.unwrap();
+    assert_eq!(latest().await.value, 7.0);
+    // Within one batch the best point wins, wherever it is.
+    let batch = Batch { metrics: vec![metric("acc", 1.0, 30, 3), metric("acc", 2.0, 30, 2)], ..Batch::default() };
+    log(&store, &run, batch).await.unwrap();
+    assert_eq!(latest().await, metric("acc", 1.0, 30, 3));
+    // NaN compares as 0: a later NaN wins, then 0.5 at the same step and time beats it.
+    log(&store, &run, one(metric("acc", f64::NAN, 40, 4))).await.unwrap();
+    assert!(latest().await.value.is_nan());
+    log(&store, &run, one(metric("acc", 0.5, 40, 4))).await.unwrap();
+    assert_eq!(latest().await.value, 0.5);
+}
+
+pub async fn history_pagination(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "history").await;
+    let run = new_run(&store, &exp).await;
+    // Logged out of order; history comes back ordered by timestamp, then step.
+    let metrics: Vec<Metric> = (0..25).rev().map(|i| metric("loss", i as f64, 1000 + i, i)).collect();
+    log(&store, &run, Batch { metrics: metrics.clone(), ..Batch::default() }).await.unwrap();
+    log(&store, &run, Batch { metrics: metrics[..5].to_vec(), ..Batch::default() }).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    let mut offsets = Vec::new();
+    loop {
+        let q = HistoryQuery { run_id: run.clone(), key: "loss".into(), max_results: Some(10), offset };
+        let page = store.metric_history(q).await.unwrap();
+        seen.extend(page.items);
+        offsets.push(page.next_offset);
+        match page.next_offset {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    assert_eq!(offsets, vec![Some(10), Some(20), None]);
+    let steps: Vec<i64> = seen.iter().map(|m| m.step).collect();
+    assert_eq!(steps, (0..25).collect::<Vec<_>>(), "duplicates are stored once, order is by time");
+    assert!(history(&store, &run, "unknown").await.is_empty());
+    assert!(history(&store, "no-such-run", "loss").await.is_empty());
+}
+
+pub async fn bulk_interval_sampling(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "bulk").await;
+    let a = new_run(&store, &exp).await;
+    let b = new_run(&store, &exp).await;
+    for run in [&a, &b] {
+        let metrics = (0..100).map(|i| metric("m", i as f64, i, i)).collect();
+        log(&store, run, Batch { metrics, ..Batch::default() }).await.unwrap();
+    }
+    let query = |runs: Vec<String>, max: u64, range: Option<(i64, i64)>| BulkIntervalQuery {
+        run_ids: runs,
+        key: "m".into(),
+        start_step: range.map(|r| r.0),
+        end_step: range.map(|r| r.1),
+        max_results: max,
+    };
+    let points =
+        store.metric_history_bulk_interval(query(vec![a.clone(), b.clone(), "ghost".into()], 10, None)).await.unwrap();
+    let steps_of =
+        |run: &str| -> Vec<i64> { points.iter().filter(|p| p.run_id == run).map(|p| p.metric.step).collect() };
+    // NTILE(10) over 100 rows starts buckets at 0, 10, …, 90; the last is replaced by step 99.
+    assert_eq!(steps_of(&a), vec![0, 10, 20, 30, 40, 50, 60, 70, 80, 99]);
+    assert_eq!(steps_of(&b), steps_of(&a));
+    assert_eq!(points.len(), 20);
+
+    let ranged = store.metric_history_bulk_interval(query(vec![a.clone()], 100, Some((10, 14)))).await.unwrap();
+    assert_eq!(ranged.iter().map(|p| p.metric.step).collect::<Vec<_>>(), vec![10, 11, 12, 13, 14]);
+    let last = store.metric_history_bulk_interval(query(vec![a.clone()], 1, None)).await.unwrap();
+    assert_eq!(last.iter().map(|p| p.metric.step).collect::<Vec<_>>(), vec![99]);
+    assert_invalid(
+        store.metric_history_bulk_interval(query(vec![a.clone()], 10, Some((5, 1)))).await,
+        "end_step must be greater",
+    );
+}
+
+pub async fn concurrent_writers(store: Arc<dyn Store>) {
+    const TASKS: usize = 12;
+    const BATCHES: usize = 20;
+    const POINTS: usize = 25;
+    let exp = new_experiment(&store, "concurrent").await;
+    let shared = new_run(&store, &exp).await;
+    let mut handles = Vec::new();
+    for task in 0..TASKS {
+        let store = store.clone();
+        let exp = exp.clone();
+        let shared = shared.clone();
+        handles.push(tokio::spawn(async move {
+            let own = new_run(&store, &exp).await;
+            for b in 0..BATCHES {
+                let metrics: Vec<Metric> = (0..POINTS)
+                    .map(|p| {
+                        let step = (b * POINTS + p) as i64;
+                        metric(&format!("k{}", p % 3), step as f64, step, step)
+                    })
+                    .collect();
+                log(&store, &own, Batch { metrics: metrics.clone(), ..Batch::default() }).await.unwrap();
+                // The same points with a per-task key land on the shared run.
+                let shared_metrics = metrics.into_iter().map(|m| Metric { key: format!("t{task}"), ..m }).collect();
+                log(&store, &shared, Batch { metrics: shared_metrics, ..Batch::default() }).await.unwrap();
+            }
+            own
+        }));
+    }
+    let mut own_runs = Vec::new();
+    for h in handles {
+        own_runs.push(h.await.expect("task"));
+    }
+    for run in &own_runs {
+        let mut total = 0;
+        for k in 0..3 {
+            total += history(&store, run, &format!("k{k}")).await.len();
+        }
+        assert_eq!(total, BATCHES * POINTS, "every acknowledged point of run {run} is stored");
+    }
+    for task in 0..TASKS {
+        assert_eq!(history(&store, &shared, &format!("t{task}")).await.len(), BATCHES * POINTS);
+    }
+    let distinct: HashSet<String> = own_runs.into_iter().collect();
+    assert_eq!(distinct.len(), TASKS);
+    assert_verifies(&store).await;
+}
+
+pub async fn audit_log_records_every_mutation(store: Arc<dyn Store>) {
+    let start = store.audit_events(0, 10_000).await.unwrap();
+    let exp = new_experiment(&store, "audited").await;
+    store.set_experiment_tag(&actor(), &exp, KeyValue::new("k", "v")).await.unwrap();
+    let run = new_run(&store, &exp).await;
+    let batch = Batch {
+        metrics: vec![metric("m", 1.0, 1, 1), metric("m", 2.0, 2, 2)],
+        params: vec![KeyValue::new("p", "1")],
+        tags: vec![KeyValue::new("t", "1")],
+    };
+    log(&store, &run, batch).await.unwrap();
+    store.delete_tag(&actor(), &run, "t").await.unwrap();
+    store.delete_run(&actor(), &run).await.unwrap();
+
+    let events = store.audit_events(0, 10_000).await.unwrap();
+    let new: Vec<&str> = events[start.len()..].iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        new,
+        vec!["create_experiment", "set_experiment_tag", "create_run", "log_batch", "delete_tag", "delete_run"]
+    );
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as i64 + 1, "sequence numbers are consecutive");
+        if i > 0 {
+            assert_eq!(e.prev_hash, events[i - 1].hash, "event {} links to its predecessor", e.seq);
+        }
+    }
+    let log_event = events.iter().find(|e| e.action == "log_batch").unwrap();
+    assert_eq!(
+        (log_event.entity_type.as_str(), log_event.entity_id.as_str(), log_event.actor.as_str()),
+        ("run", run.as_str(), "tester")
+    );
+    assert!(log_event.payload.contains("\"metrics\":{\"count\":2"), "{}", log_event.payload);
+    let tail = store.audit_events(log_event.seq, 1).await.unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].action, "delete_tag");
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.events, events.len() as u64);
+}
+
+pub async fn failed_requests_leave_no_trace(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "failures").await;
+    let run = new_run(&store, &exp).await;
+    log(&store, &run, Batch { params: vec![KeyValue::new("p", "1")], ..Batch::default() }).await.unwrap();
+    let before = store.audit_events(0, 10_000).await.unwrap().len();
+    // Good and failing requests interleaved, so that they share commit groups.
+    let mut handles = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        let run = run.clone();
+        handles.push(tokio::spawn(async move {
+            let batch = if i % 2 == 0 {
+                Batch { metrics: vec![metric("ok", i as f64, i, i)], ..Batch::default() }
+            } else {
+                Batch {
+                    metrics: vec![metric("bad", 1.0, i, i)],
+                    params: vec![KeyValue::new("p", "2")],
+                    ..Batch::default()
+                }
+            };
+            (i, log(&store, &run, batch).await)
+        }));
+    }
+    for h in handles {
+        let (i, result) = h.await.unwrap();
+        assert_eq!(result.is_ok(), i % 2 == 0, "request {i}: {result:?}");
+    }
+    assert_eq!(history(&store, &run, "ok").await.len(), 20);
+    assert!(history(&store, &run, "bad").await.is_empty());
+    assert_eq!(store.audit_events(0, 10_000).await.unwrap().len(), before + 20);
+    assert_verifies(&store).await;
+}

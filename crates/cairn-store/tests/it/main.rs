@@ -1,0 +1,5 @@
+//! The integration tests of cairn-store: one binary, one module per backend, and the
+//! conformance suite every backend runs.
+
+mod conformance;
+mod sqlite;

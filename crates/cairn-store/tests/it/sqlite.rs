@@ -1,0 +1,318 @@
+//! The SQLite backend: the conformance suite, plus what only SQLite tests can do — reopen a
+//! file, and tamper with it through a raw connection to check that verification notices.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_core::audit::VerifyReport;
+use cairn_core::model::{Actor, Batch, KeyValue, Metric, NewExperiment, NewRun};
+use cairn_core::store::{HistoryQuery, Store};
+use cairn_store::StoreConfig;
+use tempfile::TempDir;
+
+use crate::conformance::conformance_cases;
+
+fn config(path: &Path) -> StoreConfig {
+    StoreConfig::new(format!("sqlite:///{}", path.display()))
+}
+
+/// A fresh store in a temporary directory, which lives as long as the returned guard.
+pub async fn fixture() -> (Arc<dyn Store>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = cairn_store::open(&config(&dir.path().join("cairn.db"))).await.expect("open store");
+    (store, dir)
+}
+
+conformance_cases!(fixture);
+
+fn actor() -> Actor {
+    Actor("tester".to_owned())
+}
+
+fn db_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("cairn.db")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_reopening() {
+    let (store, dir) = fixture().await;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "kept".into(), ..Default::default() }).await.unwrap();
+    let run = store.create_run(&actor(), NewRun { experiment_id: exp.clone(), ..Default::default() }).await.unwrap();
+    let batch = Batch {
+        metrics: vec![Metric { key: "m".into(), value: 1.5, timestamp: 1, step: 1 }],
+        params: vec![KeyValue::new("p", "v")],
+        tags: vec![],
+    };
+    store.log_batch(&actor(), &run.info.run_id, batch).await.unwrap();
+    let events = store.audit_events(0, 1000).await.unwrap().len();
+    store.close().await.unwrap();
+    assert!(store.get_experiment(&exp).await.is_ok(), "reads still work after close");
+    assert!(store.log_batch(&actor(), &run.info.run_id, Batch::default()).await.is_err(), "writes are refused");
+
+    let reopened = cairn_store::open(&config(&db_path(&dir))).await.unwrap();
+    let fetched = reopened.get_run(&run.info.run_id).await.unwrap();
+    assert_eq!(fetched.params, vec![KeyValue::new("p", "v")]);
+    assert_eq!(fetched.metrics[0].value, 1.5);
+    assert_eq!(reopened.get_experiment(&exp).await.unwrap().name, "kept");
+    assert_eq!(reopened.audit_events(0, 1000).await.unwrap().len(), events, "reopening writes nothing");
+    assert!(reopened.verify_audit().await.unwrap().is_ok());
+    reopened.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_uris_are_refused() {
+    let err = cairn_store::open(&StoreConfig::new("sqlite:///:memory:")).await.err().expect("refused");
+    assert!(matches!(err, cairn_core::Error::InvalidParameter(_)), "{err:?}");
+    assert!(cairn_store::open(&StoreConfig::new("mysql://x")).await.is_err());
+}
+
+/// A store with one experiment, one run and one batch, and the seqs of the events that wrote them.
+struct Tampered {
+    store: Arc<dyn Store>,
+    dir: TempDir,
+    run_id: String,
+    create_experiment_seq: i64,
+    log_batch_seq: i64,
+}
+
+async fn tamper_fixture() -> Tampered {
+    let (store, dir) = fixture().await;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "victim".into(), ..Default::default() }).await.unwrap();
+    let run =
+        store.create_run(&actor(), NewRun { experiment_id: exp, ..Default::default() }).await.unwrap().info.run_id;
+    let batch = Batch {
+        metrics: vec![
+            Metric { key: "loss".into(), value: 0.5, timestamp: 10, step: 1 },
+            Metric { key: "loss".into(), value: 0.25, timestamp: 20, step: 2 },
+        ],
+        params: vec![KeyValue::new("lr", "0.1")],
+        tags: vec![KeyValue::new("team", "a")],
+    };
+    store.log_batch(&actor(), &run, batch).await.unwrap();
+    // A later, unrelated event, so that the damaged one is not simply the last.
+    store.set_experiment_tag(&actor(), "0", KeyValue::new("note", "x")).await.unwrap();
+    let events = store.audit_events(0, 1000).await.unwrap();
+    let seq_of = |action: &str| events.iter().find(|e| e.action == action).map(|e| e.seq).unwrap();
+    assert!(store.verify_audit().await.unwrap().is_ok(), "clean before tampering");
+    Tampered {
+        create_experiment_seq: events
+            .iter()
+            .find(|e| e.action == "create_experiment" && e.entity_id == "1")
+            .unwrap()
+            .seq,
+        log_batch_seq: seq_of("log_batch"),
+        store,
+        dir,
+        run_id: run,
+    }
+}
+
+impl Tampered {
+    fn sql(&self, sql: &str) {
+        let conn = rusqlite::Connection::open(db_path(&self.dir)).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let changed = conn.execute(sql, []).unwrap();
+        assert_eq!(changed, 1, "tampering statement changed {changed} rows: {sql}");
+    }
+
+    async fn report(&self) -> VerifyReport {
+        let report = self.store.verify_audit().await.unwrap();
+        assert!(!report.is_ok(), "tampering went unnoticed");
+        report
+    }
+}
+
+async fn first_problem_names(t: &Tampered, seq: Option<i64>, needle: &str) {
+    let report = t.report().await;
+    let first = &report.problems[0];
+    assert_eq!(first.seq, seq, "{:?}", report.problems);
+    assert!(first.message.contains(needle), "{:?} lacks {needle:?}", first.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_an_edited_param() {
+    let t = tamper_fixture().await;
+    t.sql("UPDATE params SET value = '0.9' WHERE key = 'lr'");
+    first_problem_names(&t, Some(t.log_batch_seq), &format!("param '{}/lr' differs", t.run_id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_an_edited_metric() {
+    let t = tamper_fixture().await;
+    t.sql("UPDATE metrics SET value = 0.1 WHERE step = 2");
+    first_problem_names(&t, Some(t.log_batch_seq), "metric rows written by event").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_a_deleted_metric() {
+    let t = tamper_fixture().await;
+    t.sql("DELETE FROM metrics WHERE step = 2");
+    first_problem_names(&t, Some(t.log_batch_seq), "1 rows now, 2 recorded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_an_edited_experiment_name() {
+    let t = tamper_fixture().await;
+    t.sql("UPDATE experiments SET name = 'innocent' WHERE name = 'victim'");
+    first_problem_names(&t, Some(t.create_experiment_seq), "experiment '1' differs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_a_deleted_tag() {
+    let t = tamper_fixture().await;
+    t.sql("DELETE FROM run_tags WHERE key = 'team'");
+    first_problem_names(&t, Some(t.log_batch_seq), "is missing").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_an_inserted_param() {
+    let t = tamper_fixture().await;
+    t.sql("INSERT INTO params (run_pk, key, value, seq) SELECT run_pk, 'extra', '1', seq FROM runs");
+    first_problem_names(&t, None, &format!("param '{}/extra' exists but no audit event wrote it", t.run_id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_an_edited_payload() {
+    let t = tamper_fixture().await;
+    t.sql(&format!("UPDATE audit_events SET payload = replace(payload, '0.1', '0.9') WHERE seq = {}", t.log_batch_seq));
+    first_problem_names(&t, Some(t.log_batch_seq), "payload does not match its digest").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_an_edited_hash() {
+    let t = tamper_fixture().await;
+    t.sql(&format!("UPDATE audit_events SET actor = 'someone-else' WHERE seq = {}", t.log_batch_seq));
+    first_problem_names(&t, Some(t.log_batch_seq), "hash does not match its content").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_a_removed_event() {
+    let t = tamper_fixture().await;
+    t.sql(&format!("DELETE FROM audit_events WHERE seq = {}", t.log_batch_seq));
+    // The rows the removed event wrote point at it; the chain break is reported at the next one.
+    first_problem_names(&t, Some(t.log_batch_seq), "claim event").await;
+    let report = t.report().await;
+    assert!(
+        report.problems.iter().any(|p| p.seq == Some(t.log_batch_seq + 1) && p.message.contains("missing or inserted"))
+    );
+}
+
+/// Logs points through the `Store` API from several tasks and reports the rate and the bytes
+/// each point takes on disk. `CAIRN_INGEST_POINTS` scales it up for measurement (use
+/// `--release`); by default it is a quick correctness run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_throughput() {
+    const WRITERS: usize = 8;
+    const BATCH: usize = 1000;
+    let total: usize = std::env::var("CAIRN_INGEST_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
+    let batches_per_writer = total.div_ceil(BATCH * WRITERS);
+    let (store, dir) = fixture().await;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "ingest".into(), ..Default::default() }).await.unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..WRITERS {
+        runs.push(
+            store
+                .create_run(&actor(), NewRun { experiment_id: exp.clone(), ..Default::default() })
+                .await
+                .unwrap()
+                .info
+                .run_id,
+        );
+    }
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for run in runs.clone() {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            for b in 0..batches_per_writer {
+                let metrics = (0..BATCH)
+                    .map(|i| {
+                        let step = (b * BATCH + i) as i64;
+                        Metric {
+                            key: format!("metric_{}", i % 10),
+                            value: step as f64 * 0.5,
+                            timestamp: 1_700_000_000_000 + step,
+                            step,
+                        }
+                    })
+                    .collect();
+                store.log_batch(&actor(), &run, Batch { metrics, ..Batch::default() }).await.expect("log_batch");
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let points = batches_per_writer * BATCH * WRITERS;
+    store.close().await.unwrap();
+
+    let reopened = cairn_store::open(&config(&db_path(&dir))).await.unwrap();
+    let mut stored = 0;
+    for run in &runs {
+        for k in 0..10 {
+            let q = HistoryQuery { run_id: run.clone(), key: format!("metric_{k}"), max_results: None, offset: 0 };
+            stored += reopened.metric_history(q).await.unwrap().items.len();
+        }
+    }
+    assert_eq!(stored, points, "every acknowledged point is stored");
+    let verify_started = Instant::now();
+    let report = reopened.verify_audit().await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let verify_time = verify_started.elapsed();
+    reopened.close().await.unwrap();
+
+    // Fold the WAL into the main file so the size is what the data takes.
+    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    drop(conn);
+    let bytes = std::fs::metadata(db_path(&dir)).unwrap().len();
+    let rate = points as f64 / elapsed.as_secs_f64();
+    let raw = raw_sqlite_rate(&dir.path().join("raw.db"), points, BATCH);
+    println!(
+        "ingest: {points} points in {:.2}s = {rate:.0} points/s ({:.0}% of raw SQLite's {raw:.0}/s); \
+         {bytes} bytes = {:.1} bytes/point; audit verify {:.2}s",
+        elapsed.as_secs_f64(),
+        100.0 * rate / raw,
+        bytes as f64 / points as f64,
+        verify_time.as_secs_f64()
+    );
+}
+
+/// The baseline: the same rows inserted straight into the same schema with one prepared
+/// statement, `batch` rows per transaction, no audit, no server.
+fn raw_sqlite_rate(path: &Path, points: usize, batch: usize) -> f64 {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").unwrap();
+    conn.execute_batch(include_str!("../../migrations/sqlite/0001_init.sql")).unwrap();
+    let started = Instant::now();
+    for b in 0..points.div_ceil(batch) {
+        let tx = conn.transaction().unwrap();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO metrics (run_pk, key_id, step, timestamp, value, is_nan, seq) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT DO NOTHING",
+                )
+                .unwrap();
+            for i in 0..batch {
+                let step = (b * batch + i) as i64;
+                stmt.execute(rusqlite::params![
+                    (b % 8) as i64,
+                    (i % 10) as i64,
+                    step,
+                    step,
+                    step as f64 * 0.5,
+                    b as i64
+                ])
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    points as f64 / started.elapsed().as_secs_f64()
+}
