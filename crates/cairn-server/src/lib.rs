@@ -1,1 +1,106 @@
-//! Cairn HTTP layer (in progress).
+//! Cairn's HTTP layer: MLflow's tracking REST API and Cairn's native routes over axum.
+//!
+//! [`app`] builds the whole [`Router`] from an [`AppState`], so tests drive it in-process;
+//! [`serve`] binds a socket, serves until SIGINT/SIGTERM and closes the store. Handlers are thin:
+//! parse the wire format into domain types ([`extract`]), call the store, render the result
+//! ([`wire`]). Every failure is an [`ApiError`] rendered as MLflow renders errors. This crate is
+//! the only one that knows HTTP status codes.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+mod mlflow;
+mod native;
+mod serve;
+pub mod wire;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
+use tracing::Level;
+
+use cairn_core::store::Store;
+
+pub use config::{LogFormat, ServerConfig};
+pub use error::{ApiError, ErrorCode};
+pub use serve::{serve, serve_on, shutdown_signal};
+
+/// Largest request body accepted. MLflow's own batch limits keep real requests far below it
+/// (100 params of 6,000 characters plus 100 tags of 8,000 is under 2 MB even fully escaped).
+pub const BODY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
+
+/// What every handler shares. Cheap to clone: one reference count.
+#[derive(Clone)]
+pub struct AppState {
+    /// The metadata store.
+    pub store: Arc<dyn Store>,
+}
+
+impl AppState {
+    /// State over `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        AppState { store }
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// The whole application: MLflow routes, native routes, JSON errors for unknown routes and
+/// methods, the body limit, panic containment and request logging.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(mlflow::router())
+        .merge(native::router())
+        .fallback(endpoint_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<Body>| {
+                    // The matched route keeps span cardinality low: ids stay out of it.
+                    let path = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+                    tracing::info_span!("request", method = %req.method(), path = %path)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
+        .with_state(state)
+}
+
+async fn endpoint_not_found(uri: Uri) -> ApiError {
+    ApiError::endpoint_not_found(uri.path())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::BadRequest,
+        format!("The method {method} is not allowed for the path '{}'", uri.path()),
+    )
+}
+
+/// A handler panic is a bug; answer like any other internal error and log it once.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    ApiError::from(cairn_core::Error::internal(format!("handler panicked: {detail}"))).into_response()
+}

@@ -1,0 +1,140 @@
+//! The server's configuration: one clap struct, every flag also read from a `CAIRN_*`
+//! environment variable. Precedence: flag, then environment, then default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cairn_store::StoreConfig;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `cairn server` options.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "cairn server")]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, env = "CAIRN_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "CAIRN_PORT", default_value_t = 5000)]
+    pub port: u16,
+
+    /// Folder for everything the server keeps locally (the SQLite database, artifacts).
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
+    pub data_dir: PathBuf,
+
+    /// Metadata store: `sqlite:///relative.db`, `sqlite:////absolute.db` or `postgresql://…`.
+    /// Defaults to `cairn.db` inside the data folder.
+    #[arg(long, env = "CAIRN_BACKEND_STORE_URI")]
+    pub backend_store_uri: Option<String>,
+
+    /// Where proxied artifacts are stored. Defaults to `artifacts` inside the data folder.
+    #[arg(long, env = "CAIRN_ARTIFACTS_DESTINATION")]
+    pub artifacts_destination: Option<PathBuf>,
+
+    /// Artifact root of experiments created without an artifact location.
+    #[arg(long, env = "CAIRN_DEFAULT_ARTIFACT_ROOT", default_value = "mlflow-artifacts:/")]
+    pub default_artifact_root: String,
+
+    /// Read connections the store keeps open.
+    #[arg(long, env = "CAIRN_READ_POOL_SIZE", default_value_t = 4)]
+    pub read_pool_size: usize,
+
+    /// Most write requests the store commits together in one transaction.
+    #[arg(long, env = "CAIRN_MAX_GROUP_COMMIT", default_value_t = 256)]
+    pub max_group_commit: usize,
+
+    /// Tokio worker threads (default: one per CPU).
+    #[arg(long, env = "CAIRN_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Log line format.
+    #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
+    #[arg(long, env = "CAIRN_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+}
+
+/// The SQLite URI of the default database inside `data_dir`.
+pub fn default_backend_store_uri(data_dir: &Path) -> String {
+    // `sqlite:///` followed by a relative path, or by an absolute one (giving four slashes).
+    format!("sqlite:///{}", data_dir.join("cairn.db").display())
+}
+
+impl ServerConfig {
+    /// The store URI in effect.
+    pub fn backend_store_uri(&self) -> String {
+        self.backend_store_uri.clone().unwrap_or_else(|| default_backend_store_uri(&self.data_dir))
+    }
+
+    /// The artifact folder in effect.
+    pub fn artifacts_destination(&self) -> PathBuf {
+        self.artifacts_destination.clone().unwrap_or_else(|| self.data_dir.join("artifacts"))
+    }
+
+    /// How to open the store.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            default_artifact_root: self.default_artifact_root.clone(),
+            read_pool_size: self.read_pool_size,
+            max_group_commit: self.max_group_commit,
+            ..StoreConfig::new(self.backend_store_uri())
+        }
+    }
+
+    /// How long shutdown waits for in-flight requests.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let c = ServerConfig::try_parse_from(["cairn"]).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 5000));
+        assert_eq!(c.backend_store_uri(), "sqlite:///./cairn-data/cairn.db");
+        assert_eq!(c.artifacts_destination(), PathBuf::from("./cairn-data/artifacts"));
+        assert_eq!(c.default_artifact_root, "mlflow-artifacts:/");
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let c = ServerConfig::try_parse_from([
+            "cairn", "--port", "0", "--data-dir", "/srv/cairn", "--log-format", "json", "--workers", "3",
+        ])
+        .unwrap();
+        assert_eq!(c.port, 0);
+        assert_eq!(c.backend_store_uri(), "sqlite:////srv/cairn/cairn.db");
+        assert_eq!(c.store_config().uri, "sqlite:////srv/cairn/cairn.db");
+        assert_eq!((c.log_format, c.workers), (LogFormat::Json, Some(3)));
+        let c = ServerConfig::try_parse_from(["cairn", "--backend-store-uri", "postgresql://db/x"]).unwrap();
+        assert_eq!(c.backend_store_uri(), "postgresql://db/x");
+        assert!(ServerConfig::try_parse_from(["cairn", "--port", "http"]).is_err());
+    }
+
+    #[test]
+    fn every_flag_has_a_cairn_env_variable() {
+        let cmd = ServerConfig::command();
+        for arg in cmd.get_arguments().filter(|a| a.get_long().is_some_and(|l| l != "help")) {
+            let Some(env) = arg.get_env() else { panic!("--{} has no env", arg.get_long().unwrap()) };
+            assert!(env.to_string_lossy().starts_with("CAIRN_"), "{env:?}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! `/mlflow/runs/*`: create, get, update, delete, restore, log-metric, log-parameter, set-tag,
+//! delete-tag, log-batch and search.
+
+use axum::extract::{RawQuery, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use cairn_core::model::{Batch, KeyValue, Metric, NewRun, RunStatus, RunUpdate, ViewType};
+use cairn_core::search::{parse_run_filter, parse_run_order_by, Filter};
+use cairn_core::store::{RunQuery, SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD};
+use cairn_core::validation::{self, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH};
+
+use crate::error::ApiResult;
+use crate::extract::{parse_query, Fields, JsonBody, RequestActor};
+use crate::mlflow::experiments::key_values;
+use crate::mlflow::paging;
+use crate::{wire, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/runs/create", post(create))
+        .route("/runs/get", get(get_run))
+        .route("/runs/update", post(update))
+        .route("/runs/delete", post(delete))
+        .route("/runs/restore", post(restore))
+        .route("/runs/log-metric", post(log_metric))
+        .route("/runs/log-parameter", post(log_param))
+        .route("/runs/set-tag", post(set_tag))
+        .route("/runs/delete-tag", post(delete_tag))
+        .route("/runs/log-batch", post(log_batch))
+        .route("/runs/search", post(search))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let run_name = body.str("run_name")?.filter(|n| !n.is_empty());
+    let tags = key_values(&body, "tags")?;
+    validation::validate_run_name(run_name.as_deref(), &tags)?;
+    let new = NewRun {
+        experiment_id: body.required_str("experiment_id")?,
+        user_id: body.str("user_id")?.unwrap_or_default(),
+        run_name,
+        start_time: body.i64("start_time")?,
+        tags,
+    };
+    let run = state.store.create_run(&actor, new).await?;
+    Ok(Json(json!({ "run": wire::run(&run) })))
+}
+
+async fn get_run(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
+    let args = parse_query(query.as_deref(), &[])?;
+    let run = state.store.get_run(&args.run_id()?).await?;
+    Ok(Json(json!({ "run": wire::run(&run) })))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let update = RunUpdate {
+        run_id: body.run_id()?,
+        status: body.enumeration("status", RunStatus::parse)?,
+        end_time: body.i64("end_time")?,
+        // MLflow renames only when the new name is non-empty.
+        run_name: body.str("run_name")?.filter(|n| !n.is_empty()),
+    };
+    let info = state.store.update_run(&actor, update).await?;
+    Ok(Json(json!({ "run_info": wire::run_info(&info) })))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    state.store.delete_run(&actor, &body.run_id()?).await?;
+    Ok(Json(json!({})))
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    state.store.restore_run(&actor, &body.run_id()?).await?;
+    Ok(Json(json!({})))
+}
+
+fn metric(item: &Fields) -> ApiResult<Metric> {
+    Ok(Metric {
+        key: item.required_str("key")?,
+        value: item.required_f64("value")?,
+        timestamp: item.required_i64("timestamp")?,
+        step: item.i64("step")?.unwrap_or(0),
+    })
+}
+
+/// MLflow's server cuts over-long param and run tag values instead of refusing them
+/// (`MLFLOW_TRUNCATE_LONG_VALUES` defaults to true), so the same calls succeed here.
+fn truncated(mut kv: KeyValue, limit: usize) -> KeyValue {
+    if validation::truncate_to_limit(&mut kv.value, limit) {
+        tracing::warn!(key = %kv.key, limit, "value truncated to the length limit");
+    }
+    kv
+}
+
+async fn log_metric(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let run_id = body.run_id()?;
+    let batch = Batch { metrics: vec![metric(&body)?], ..Batch::default() };
+    state.store.log_batch(&actor, &run_id, batch).await?;
+    Ok(Json(json!({})))
+}
+
+async fn log_param(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let run_id = body.run_id()?;
+    let param = KeyValue::new(body.required_str("key")?, body.str("value")?.unwrap_or_default());
+    let batch = Batch { params: vec![truncated(param, MAX_PARAM_VAL_LENGTH)], ..Batch::default() };
+    state.store.log_batch(&actor, &run_id, batch).await?;
+    Ok(Json(json!({})))
+}
+
+async fn set_tag(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let run_id = body.run_id()?;
+    let tag = KeyValue::new(body.required_str("key")?, body.str("value")?.unwrap_or_default());
+    let batch = Batch { tags: vec![truncated(tag, MAX_TAG_VAL_LENGTH)], ..Batch::default() };
+    state.store.log_batch(&actor, &run_id, batch).await?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_tag(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let run_id = body.run_id()?;
+    let key = body.required_str("key")?;
+    state.store.delete_tag(&actor, &run_id, &key).await?;
+    Ok(Json(json!({})))
+}
+
+async fn log_batch(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let run_id = body.run_id()?;
+    let metrics = body.objects("metrics")?.iter().map(metric).collect::<ApiResult<Vec<_>>>()?;
+    let params = key_values(&body, "params")?
+        .into_iter()
+        .map(|p| truncated(p, MAX_PARAM_VAL_LENGTH))
+        .collect();
+    let tags = key_values(&body, "tags")?.into_iter().map(|t| truncated(t, MAX_TAG_VAL_LENGTH)).collect();
+    state.store.log_batch(&actor, &run_id, Batch { metrics, params, tags }).await?;
+    Ok(Json(json!({})))
+}
+
+async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+    // MLflow's handler rejects an oversized page before its store sees it, with this message.
+    if let Some(n) = body.i64("max_results")?.filter(|&n| n > SEARCH_MAX_RESULTS_THRESHOLD as i64) {
+        return Err(body.type_error("max_results", &json!(n)));
+    }
+    let filter = match body.str("filter")? {
+        Some(f) if !f.trim().is_empty() => parse_run_filter(&f)?,
+        _ => Filter::default(),
+    };
+    let order_by = body
+        .str_list("order_by")?
+        .iter()
+        .map(|o| parse_run_order_by(o))
+        .collect::<cairn_core::Result<Vec<_>>>()?;
+    let query = RunQuery {
+        experiment_ids: body.str_list("experiment_ids")?,
+        filter,
+        order_by,
+        view: body.enumeration("run_view_type", ViewType::parse)?.unwrap_or_default(),
+        max_results: paging::max_results(&body, SEARCH_MAX_RESULTS_DEFAULT)?,
+        offset: wire::decode_page_token(body.str("page_token")?.as_deref())?,
+    };
+    let page = state.store.search_runs(query).await?;
+    let mut out = Map::new();
+    wire::set_list(&mut out, "runs", page.items.iter().map(wire::run).collect());
+    wire::set_page_token(&mut out, page.next_offset);
+    Ok(Json(Value::Object(out)))
+}

@@ -1,0 +1,113 @@
+//! Running the server: open the store, bind, serve until a signal, drain, close the store.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::config::ServerConfig;
+use crate::{app, AppState};
+
+/// Serves `config` until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    let store_config = config.store_config();
+    let store = cairn_store::open(&store_config)
+        .await
+        .with_context(|| format!("cannot open the store at {}", redact(&store_config.uri)))?;
+    let address = format!("{}:{}", config.host, config.port);
+    let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(url = %format!("http://{local}"), store = %redact(&store_config.uri), "cairn server listening");
+    serve_on(listener, AppState::new(store), shutdown_signal(), config.shutdown_timeout()).await
+}
+
+/// Serves on an already bound `listener` until `shutdown` completes, lets in-flight requests
+/// finish for at most `drain_timeout`, then closes the store so its writer flushes.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain_timeout: Duration,
+) -> anyhow::Result<()> {
+    let store = state.store.clone();
+    let (draining_tx, draining_rx) = oneshot::channel::<()>();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, draining in-flight requests");
+        let _ = draining_tx.send(());
+    });
+    let drain_deadline = async move {
+        // Only start the clock once shutdown has begun; if the sender is dropped the server
+        // has already stopped and this branch never matters.
+        if draining_rx.await.is_ok() {
+            tokio::time::sleep(drain_timeout).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let served = tokio::select! {
+        result = server => result.context("server error"),
+        () = drain_deadline => {
+            tracing::warn!(timeout_secs = drain_timeout.as_secs(), "in-flight requests did not finish in time");
+            Ok(())
+        }
+    };
+    let closed = store.close().await.context("closing the store");
+    tracing::info!("cairn server stopped");
+    served.and(closed)
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// A store URI with any password removed, for logs.
+fn redact(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else { return uri.to_owned() };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(redact("postgresql://u:pw@db:5432/x"), "postgresql://u:***@db:5432/x");
+        assert_eq!(redact("sqlite:///./cairn-data/cairn.db"), "sqlite:///./cairn-data/cairn.db");
+    }
+}

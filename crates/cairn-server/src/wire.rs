@@ -1,0 +1,207 @@
+//! MLflow's JSON wire format: protobuf's JSON mapping as MLflow's server produces it.
+//!
+//! Output: int64 fields are JSON numbers (MLflow converts them back from protobuf's strings),
+//! empty repeated fields and unset optional fields are omitted, a NaN metric is `"NaN"` and ±inf
+//! is ±`1.7976931348623157e+308` (MLflow's SQL store clamps infinities to the largest double).
+//! Input: int64 as a number or a decimal string, doubles as a number, a numeric string, `"NaN"`,
+//! `"Infinity"` or `"-Infinity"`.
+
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use cairn_core::model::{Experiment, KeyValue, Metric, Run, RunInfo, RunMetric};
+
+use crate::error::ApiError;
+
+/// Reads an int64 from a JSON number (integral) or a decimal string.
+pub fn parse_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            // Protobuf accepts `5.0` for an integer field, but not `5.5`.
+            let f = n.as_f64()?;
+            (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
+        }),
+        Value::String(s) if !s.contains(' ') => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Reads a double from a JSON number, a numeric string or one of protobuf's special spellings.
+pub fn parse_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Some(f64::NAN),
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            // Rust would also read "inf" and "nan"; protobuf wants the spellings above.
+            other => other.parse::<f64>().ok().filter(|f| f.is_finite()),
+        },
+        _ => None,
+    }
+}
+
+/// A metric value as MLflow's server writes it.
+pub fn metric_value(v: f64) -> Value {
+    if v.is_nan() {
+        Value::String("NaN".to_owned())
+    } else if v.is_infinite() {
+        json!(if v > 0.0 { f64::MAX } else { f64::MIN })
+    } else {
+        json!(v)
+    }
+}
+
+/// Encodes a result offset as MLflow's SQL store does: base64 of `{"offset": N}`.
+pub fn encode_page_token(offset: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\": {offset}}}"))
+}
+
+/// Decodes a page token into an offset; no token (or an empty one) means the start.
+pub fn decode_page_token(token: Option<&str>) -> Result<u64, ApiError> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(0) };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| ApiError::invalid("Invalid page token, could not base64-decode"))?;
+    let text = String::from_utf8_lossy(&decoded);
+    let parsed: Value = serde_json::from_slice(&decoded)
+        .map_err(|_| ApiError::invalid(format!("Invalid page token, decoded value={text}")))?;
+    let offset = parsed.get("offset").filter(|v| !v.is_null());
+    match offset.and_then(parse_i64) {
+        Some(n) if n > 0 => Ok(n as u64),
+        Some(_) | None => Err(ApiError::invalid(format!("Invalid page token, parsed value={parsed}"))),
+    }
+}
+
+/// Puts `next_page_token` in a response when there is a next page.
+pub fn set_page_token(body: &mut Map<String, Value>, next_offset: Option<u64>) {
+    if let Some(offset) = next_offset {
+        body.insert("next_page_token".to_owned(), Value::String(encode_page_token(offset)));
+    }
+}
+
+/// Inserts `items` under `key` unless empty, as protobuf's JSON omits empty repeated fields.
+pub fn set_list(body: &mut Map<String, Value>, key: &str, items: Vec<Value>) {
+    if !items.is_empty() {
+        body.insert(key.to_owned(), Value::Array(items));
+    }
+}
+
+/// A key/value pair (tag or param).
+pub fn key_value(kv: &KeyValue) -> Value {
+    json!({ "key": kv.key, "value": kv.value })
+}
+
+/// An experiment.
+pub fn experiment(e: &Experiment) -> Value {
+    let mut body = Map::new();
+    body.insert("experiment_id".into(), json!(e.experiment_id));
+    body.insert("name".into(), json!(e.name));
+    body.insert("artifact_location".into(), json!(e.artifact_location));
+    body.insert("lifecycle_stage".into(), json!(e.lifecycle_stage.as_str()));
+    body.insert("last_update_time".into(), json!(e.last_update_time));
+    body.insert("creation_time".into(), json!(e.creation_time));
+    set_list(&mut body, "tags", e.tags.iter().map(key_value).collect());
+    // MLflow 3 reports the workspace of every experiment; without workspaces it is "default".
+    body.insert("workspace".into(), json!("default"));
+    Value::Object(body)
+}
+
+/// A run's metadata, with `run_uuid` beside `run_id` as MLflow still sends both.
+pub fn run_info(info: &RunInfo) -> Value {
+    let mut body = Map::new();
+    body.insert("run_uuid".into(), json!(info.run_id));
+    body.insert("run_id".into(), json!(info.run_id));
+    body.insert("run_name".into(), json!(info.run_name));
+    body.insert("experiment_id".into(), json!(info.experiment_id));
+    body.insert("user_id".into(), json!(info.user_id));
+    body.insert("status".into(), json!(info.status.as_str()));
+    if let Some(t) = info.start_time {
+        body.insert("start_time".into(), json!(t));
+    }
+    if let Some(t) = info.end_time {
+        body.insert("end_time".into(), json!(t));
+    }
+    body.insert("artifact_uri".into(), json!(info.artifact_uri));
+    body.insert("lifecycle_stage".into(), json!(info.lifecycle_stage.as_str()));
+    Value::Object(body)
+}
+
+/// A run: info, data (latest metrics, params, tags) and its (not yet tracked) inputs.
+pub fn run(r: &Run) -> Value {
+    let mut data = Map::new();
+    set_list(&mut data, "metrics", r.metrics.iter().map(metric).collect());
+    set_list(&mut data, "params", r.params.iter().map(key_value).collect());
+    set_list(&mut data, "tags", r.tags.iter().map(key_value).collect());
+    json!({ "info": run_info(&r.info), "data": data, "inputs": {} })
+}
+
+/// A metric point.
+pub fn metric(m: &Metric) -> Value {
+    json!({ "key": m.key, "value": metric_value(m.value), "timestamp": m.timestamp, "step": m.step })
+}
+
+/// A metric point with the run it belongs to.
+pub fn run_metric(m: &RunMetric) -> Value {
+    let mut v = metric(&m.metric);
+    v["run_id"] = json!(m.run_id);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int64_accepts_numbers_and_strings() {
+        let check = |v: Value, expected: Option<i64>| assert_eq!(parse_i64(&v), expected, "{v}");
+        check(json!(5), Some(5));
+        check(json!("5"), Some(5));
+        check(json!("-7"), Some(-7));
+        check(json!(5.0), Some(5));
+        check(json!(5.5), None);
+        check(json!("abc"), None);
+        check(json!("5 "), None);
+        check(json!(true), None);
+        check(json!("9223372036854775808"), None);
+        check(json!(1e300), None);
+    }
+
+    #[test]
+    fn doubles_accept_protobuf_spellings() {
+        assert_eq!(parse_f64(&json!(1.5)), Some(1.5));
+        assert_eq!(parse_f64(&json!(3)), Some(3.0));
+        assert_eq!(parse_f64(&json!("2.5")), Some(2.5));
+        assert!(parse_f64(&json!("NaN")).unwrap().is_nan());
+        assert_eq!(parse_f64(&json!("Infinity")), Some(f64::INFINITY));
+        assert_eq!(parse_f64(&json!("-Infinity")), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(&json!("inf")), None);
+        assert_eq!(parse_f64(&json!("abc")), None);
+        assert_eq!(parse_f64(&json!(null)), None);
+        assert_eq!(parse_f64(&json!([1])), None);
+    }
+
+    #[test]
+    fn metric_values_render_like_mlflow() {
+        assert_eq!(metric_value(f64::NAN), json!("NaN"));
+        assert_eq!(metric_value(f64::INFINITY).to_string(), "1.7976931348623157e+308");
+        assert_eq!(metric_value(f64::NEG_INFINITY).to_string(), "-1.7976931348623157e+308");
+        assert_eq!(metric_value(0.25), json!(0.25));
+        assert_eq!(metric_value(1.0).to_string(), "1.0");
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_match_mlflow() {
+        // What MLflow's `SearchUtils.create_page_token(1000)` returns.
+        assert_eq!(encode_page_token(1000), "eyJvZmZzZXQiOiAxMDAwfQ==");
+        assert_eq!(decode_page_token(Some(&encode_page_token(42))).unwrap(), 42);
+        assert_eq!(decode_page_token(None).unwrap(), 0);
+        assert_eq!(decode_page_token(Some("")).unwrap(), 0);
+        let err = |t: &str| decode_page_token(Some(t)).unwrap_err().message;
+        assert_eq!(err("!!!"), "Invalid page token, could not base64-decode");
+        assert!(err("bm90IGpzb24=").starts_with("Invalid page token, decoded value=not json"));
+        assert!(err("eyJ4IjogMX0=").starts_with("Invalid page token, parsed value=")); // {"x": 1}
+        let negative = base64::engine::general_purpose::STANDARD.encode("{\"offset\": -5}");
+        assert!(err(&negative).starts_with("Invalid page token, parsed value="));
+    }
+}

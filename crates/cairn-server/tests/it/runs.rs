@@ -1,0 +1,211 @@
+//! Run routes: lifecycle, logging, batches, search.
+
+use serde_json::{json, Value};
+
+use crate::common::{TestApp, API};
+
+fn find<'a>(items: &'a Value, key: &str) -> &'a Value {
+    items.as_array().unwrap().iter().find(|i| i["key"] == key).unwrap_or_else(|| panic!("no {key} in {items}"))
+}
+
+#[tokio::test]
+async fn create_returns_info_and_data_like_mlflow() {
+    let app = TestApp::new().await;
+    let exp = app.experiment("e").await;
+    let body = app
+        .post(
+            &format!("{API}/runs/create"),
+            json!({
+                "experiment_id": exp, "user_id": "ann", "run_name": "first",
+                "start_time": "1700000000000", "tags": [{ "key": "t", "value": "v" }]
+            }),
+        )
+        .await
+        .ok();
+    let run = &body["run"];
+    let info = &run["info"];
+    let run_id = info["run_id"].as_str().unwrap();
+    assert_eq!(info["run_uuid"], run_id);
+    assert_eq!(info["run_name"], "first");
+    assert_eq!(info["experiment_id"], exp.as_str());
+    assert_eq!(info["user_id"], "ann");
+    assert_eq!(info["status"], "RUNNING");
+    assert_eq!(info["start_time"], 1_700_000_000_000_i64, "an int64 string is accepted, a number returned");
+    assert!(info.get("end_time").is_none(), "unset optional fields are omitted: {info}");
+    assert_eq!(info["lifecycle_stage"], "active");
+    assert!(info["artifact_uri"].as_str().unwrap().contains(run_id));
+    assert_eq!(find(&run["data"]["tags"], "mlflow.runName")["value"], "first");
+    assert_eq!(find(&run["data"]["tags"], "t")["value"], "v");
+    assert!(run["data"].get("metrics").is_none());
+    assert_eq!(run["inputs"], json!({}));
+
+    let r = app
+        .post(
+            &format!("{API}/runs/create"),
+            json!({ "experiment_id": exp, "run_name": "a", "tags": [{ "key": "mlflow.runName", "value": "b" }] }),
+        )
+        .await;
+    assert!(r.error(400, "INVALID_PARAMETER_VALUE").contains("different values"));
+    let r = app.post(&format!("{API}/runs/create"), json!({ "experiment_id": "999999" })).await;
+    r.error(404, "RESOURCE_DOES_NOT_EXIST");
+}
+
+#[tokio::test]
+async fn log_single_items_and_read_them_back() {
+    let app = TestApp::new().await;
+    let run_id = app.run("0").await;
+    let metric = |value: Value, step: i64| {
+        json!({ "run_id": run_id, "key": "loss", "value": value, "timestamp": 5, "step": step })
+    };
+    for (value, step) in [(json!(0.5), 0), (json!("NaN"), 1), (json!("Infinity"), 2), (json!("-Infinity"), 3)] {
+        app.post(&format!("{API}/runs/log-metric"), metric(value, step)).await.ok();
+    }
+    app.post(&format!("{API}/runs/log-metric"), json!({ "run_uuid": run_id, "key": "acc", "value": 1, "timestamp": "7" }))
+        .await
+        .ok();
+    app.post(&format!("{API}/runs/log-parameter"), json!({ "run_id": run_id, "key": "lr", "value": "0.1" })).await.ok();
+    app.post(&format!("{API}/runs/set-tag"), json!({ "run_id": run_id, "key": "note", "value": "hi" })).await.ok();
+
+    let run = app.get_run(&run_id).await;
+    let data = &run["data"];
+    // The latest point of `loss` is the one at the highest step: -inf, sent back clamped.
+    assert_eq!(find(&data["metrics"], "loss")["value"].to_string(), "-1.7976931348623157e+308");
+    assert_eq!(find(&data["metrics"], "loss")["step"], 3);
+    assert_eq!(find(&data["metrics"], "acc")["value"], 1.0);
+    assert_eq!(find(&data["metrics"], "acc")["step"], 0);
+    assert_eq!(data["params"], json!([{ "key": "lr", "value": "0.1" }]));
+    assert_eq!(find(&data["tags"], "note")["value"], "hi");
+
+    let history = app.get(&format!("{API}/metrics/get-history?run_id={run_id}&metric_key=loss")).await.ok();
+    let values: Vec<String> = history["metrics"].as_array().unwrap().iter().map(|m| m["value"].to_string()).collect();
+    assert_eq!(values, ["0.5", "\"NaN\"", "1.7976931348623157e+308", "-1.7976931348623157e+308"]);
+
+    app.post(&format!("{API}/runs/delete-tag"), json!({ "run_id": run_id, "key": "note" })).await.ok();
+    let run = app.get_run(&run_id).await;
+    assert!(run["data"]["tags"].as_array().unwrap().iter().all(|t| t["key"] != "note"));
+    let r = app.post(&format!("{API}/runs/delete-tag"), json!({ "run_id": run_id, "key": "note" })).await;
+    r.error(404, "RESOURCE_DOES_NOT_EXIST");
+}
+
+#[tokio::test]
+async fn update_delete_restore() {
+    let app = TestApp::new().await;
+    let run_id = app.run("0").await;
+    let body = app
+        .post(
+            &format!("{API}/runs/update"),
+            json!({ "run_id": run_id, "status": "FINISHED", "end_time": 2000, "run_name": "renamed" }),
+        )
+        .await
+        .ok();
+    let info = &body["run_info"];
+    assert_eq!((info["status"].clone(), info["end_time"].clone(), info["run_name"].clone()), (json!("FINISHED"), json!(2000), json!("renamed")));
+    assert_eq!(find(&app.get_run(&run_id).await["data"]["tags"], "mlflow.runName")["value"], "renamed");
+
+    app.post(&format!("{API}/runs/delete"), json!({ "run_id": run_id })).await.ok();
+    assert_eq!(app.get_run(&run_id).await["info"]["lifecycle_stage"], "deleted");
+    app.post(&format!("{API}/runs/restore"), json!({ "run_id": run_id })).await.ok();
+    assert_eq!(app.get_run(&run_id).await["info"]["lifecycle_stage"], "active");
+
+    let r = app.post(&format!("{API}/runs/update"), json!({ "run_id": run_id, "status": "DANCING" })).await;
+    r.error(400, "INVALID_PARAMETER_VALUE");
+    let r = app.get(&format!("{API}/runs/get?run_id=0123456789abcdef0123456789abcdef")).await;
+    r.error(404, "RESOURCE_DOES_NOT_EXIST");
+    let r = app.get(&format!("{API}/runs/get")).await;
+    assert!(r.error(400, "INVALID_PARAMETER_VALUE").contains("'run_id'"));
+}
+
+#[tokio::test]
+async fn log_batch_writes_everything_or_nothing() {
+    let app = TestApp::new().await;
+    let run_id = app.run("0").await;
+    let ok = app
+        .post(
+            &format!("{API}/runs/log-batch"),
+            json!({
+                "run_id": run_id,
+                "metrics": [
+                    { "key": "m", "value": 1.0, "timestamp": 1, "step": 0 },
+                    { "key": "m", "value": 2.0, "timestamp": 2, "step": 1 }
+                ],
+                "params": [{ "key": "p", "value": "1" }],
+                "tags": [{ "key": "t", "value": "x" }]
+            }),
+        )
+        .await;
+    assert_eq!(ok.ok(), json!({}));
+    let before_run = app.get_run(&run_id).await;
+    let before_events = app.event_count().await;
+
+    let too_many: Vec<Value> =
+        (0..1001).map(|i| json!({ "key": "n", "value": 1.0, "timestamp": 1, "step": i })).collect();
+    let refusals = [
+        (json!({ "run_id": run_id, "metrics": too_many }), "at most 1000 metrics"),
+        (json!({ "run_id": run_id, "metrics": [{ "key": "n", "value": "abc", "timestamp": 1 }] }), "'metrics[0].value'"),
+        (json!({ "run_id": run_id, "metrics": [{ "key": "n", "value": 1.0 }] }), "'metrics[0].timestamp'"),
+        (json!({ "run_id": run_id, "metrics": [{ "key": "n", "value": 1.0, "timestamp": -1 }] }), "nonnegative"),
+        (json!({ "run_id": run_id, "params": [{ "key": "p", "value": "2" }] }), ""),
+        (json!({ "run_id": run_id, "params": [{ "key": "q", "value": "1" }, { "key": "q", "value": "1" }] }), "Duplicate"),
+        (json!({ "run_id": run_id, "params": [{ "value": "1" }] }), "'params[0].key'"),
+        (json!({ "run_id": run_id, "tags": [{ "key": "k".repeat(251), "value": "1" }] }), "'tags[0].key' exceeds"),
+        (json!({ "run_id": run_id, "tags": "not a list" }), "Value was of type 'str'"),
+        (json!({ "run_id": run_id, "tags": [{ "key": "ok", "value": "1" }], "metrics": [{ "key": "bad!", "value": 1, "timestamp": 1 }] }), "Names may only contain"),
+    ];
+    for (body, fragment) in refusals {
+        let r = app.post(&format!("{API}/runs/log-batch"), body.clone()).await;
+        let message = r.error(400, "INVALID_PARAMETER_VALUE");
+        assert!(message.contains(fragment), "{fragment:?} not in {message:?} for {body}");
+    }
+    let r = app.post(&format!("{API}/runs/log-batch"), json!({ "run_id": "0123456789abcdef0123456789abcdef" })).await;
+    r.error(404, "RESOURCE_DOES_NOT_EXIST");
+    assert_eq!(app.get_run(&run_id).await, before_run, "refused batches change nothing");
+    assert_eq!(app.event_count().await, before_events);
+}
+
+#[tokio::test]
+async fn long_values_follow_mlflow_truncation_and_long_keys_fail() {
+    let app = TestApp::new().await;
+    let run_id = app.run("0").await;
+    app.post(&format!("{API}/runs/log-parameter"), json!({ "run_id": run_id, "key": "long", "value": "v".repeat(7000) }))
+        .await
+        .ok();
+    app.post(&format!("{API}/runs/set-tag"), json!({ "run_id": run_id, "key": "long", "value": "é".repeat(9000) }))
+        .await
+        .ok();
+    let run = app.get_run(&run_id).await;
+    assert_eq!(find(&run["data"]["params"], "long")["value"].as_str().unwrap().chars().count(), 6000);
+    assert_eq!(find(&run["data"]["tags"], "long")["value"].as_str().unwrap().chars().count(), 8000);
+    let r = app
+        .post(&format!("{API}/runs/log-parameter"), json!({ "run_id": run_id, "key": "k".repeat(251), "value": "v" }))
+        .await;
+    assert_eq!(r.error(400, "INVALID_PARAMETER_VALUE"), "'Param key' exceeds the maximum length of 250 characters");
+}
+
+#[tokio::test]
+async fn search_runs_pages_and_checks_limits() {
+    let app = TestApp::new().await;
+    let exp = app.experiment("s").await;
+    for _ in 0..3 {
+        app.run(&exp).await;
+    }
+    let first = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": [exp], "max_results": 2 })).await.ok();
+    assert_eq!(first["runs"].as_array().unwrap().len(), 2);
+    let token = first["next_page_token"].as_str().unwrap();
+    let second = app
+        .post(&format!("{API}/runs/search"), json!({ "experiment_ids": [exp], "max_results": 2, "page_token": token }))
+        .await
+        .ok();
+    assert_eq!(second["runs"].as_array().unwrap().len(), 1);
+    assert!(second.get("next_page_token").is_none());
+    let empty = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": ["0"] })).await.ok();
+    assert_eq!(empty, json!({}), "no runs: the list is omitted");
+
+    let r = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": [exp], "max_results": 50001 })).await;
+    assert!(r.error(400, "INVALID_PARAMETER_VALUE").starts_with("Invalid value 50001 for parameter 'max_results'"));
+    let r = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": exp })).await;
+    r.error(400, "INVALID_PARAMETER_VALUE");
+    let r = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": [exp], "page_token": "eyJ4IjogMX0=" })).await;
+    assert!(r.error(400, "INVALID_PARAMETER_VALUE").starts_with("Invalid page token"));
+    let r = app.get(&format!("{API}/runs/search")).await;
+    r.error(405, "BAD_REQUEST");
+}

@@ -1,0 +1,111 @@
+//! Subcommands. `main` only parses, initialises logging and calls [`run`].
+
+pub mod audit;
+pub mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use cairn_server::{LogFormat, ServerConfig};
+use cairn_store::StoreConfig;
+
+/// Cairn: an experiment-tracking and model-lineage server that speaks MLflow's REST API.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the tracking server.
+    Server(Box<ServerConfig>),
+    /// Inspect and verify the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+/// Which store a command-line tool opens: the same defaults and variables as `cairn server`.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Folder holding the default SQLite database.
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
+    pub data_dir: PathBuf,
+    /// Metadata store URI; defaults to `cairn.db` inside the data folder.
+    #[arg(long, env = "CAIRN_BACKEND_STORE_URI")]
+    pub backend_store_uri: Option<String>,
+}
+
+impl StoreArgs {
+    /// How to open the store.
+    pub fn store_config(&self) -> StoreConfig {
+        let uri = self
+            .backend_store_uri
+            .clone()
+            .unwrap_or_else(|| cairn_server::config::default_backend_store_uri(&self.data_dir));
+        StoreConfig::new(uri)
+    }
+}
+
+impl Cli {
+    /// The log format the chosen command asks for.
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Server(config) => config.log_format,
+            Command::Audit(_) => LogFormat::Text,
+        }
+    }
+}
+
+/// Builds the runtime the command needs and runs it.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Server(config) => {
+            let runtime = runtime(config.workers)?;
+            runtime.block_on(cairn_server::serve(*config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(command) => runtime(Some(1))?.block_on(audit::run(command)),
+    }
+}
+
+fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n.max(1));
+    }
+    Ok(builder.enable_all().build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        let cli = Cli::try_parse_from(["cairn", "server", "--port", "0"]).unwrap();
+        assert!(matches!(cli.command, Command::Server(c) if c.port == 0));
+        let cli = Cli::try_parse_from(["cairn", "audit", "verify", "--json", "--backend-store-uri", "sqlite:///x.db"])
+            .unwrap();
+        assert!(matches!(cli.command, Command::Audit(audit::AuditCommand::Verify { json: true, .. })));
+        let cli = Cli::try_parse_from(["cairn", "audit", "log", "--after", "5", "--limit", "2"]).unwrap();
+        assert!(matches!(cli.command, Command::Audit(audit::AuditCommand::Log { after: 5, limit: 2, .. })));
+    }
+
+    #[test]
+    fn store_args_default_to_the_server_database() {
+        let args = StoreArgs { data_dir: "./cairn-data".into(), backend_store_uri: None };
+        assert_eq!(args.store_config().uri, "sqlite:///./cairn-data/cairn.db");
+    }
+}
