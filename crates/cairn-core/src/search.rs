@@ -2,6 +2,24 @@
 //!
 //! Backends compile the AST to parameterised SQL; nothing from a filter string is ever pasted
 //! into a query. The grammar is a conjunction (`AND`) of comparisons `<entity> <op> <value>`.
+//!
+//! What is accepted, and the error messages for what is not, follow MLflow 3.17.2
+//! (`mlflow/utils/search_utils.py` and the checks its SQL store makes before querying), so a
+//! filter that MLflow's server rejects is rejected here too, with a message close to MLflow's.
+//! The parsing is split in three steps: `lexer` cuts the text into tokens, `grammar` groups
+//! them into raw clauses (`<name> <operator> <value token>`) and order keys, and `runs` and
+//! `experiments` apply each search's rules on entities, values and operators.
+//! Every step is iterative and slices only at character boundaries, so no input can make the
+//! parser panic or recurse deeply.
+
+mod experiments;
+mod grammar;
+mod lexer;
+mod list;
+mod runs;
+mod terms;
+#[cfg(test)]
+mod tests;
 
 use crate::Result;
 
@@ -16,7 +34,7 @@ pub enum Entity {
     Tag(String),
     /// `attributes.<name>` (or a bare attribute name): a column of the run or experiment.
     Attribute(Attribute),
-    /// `datasets.<field>` (name, digest, context) — used once dataset inputs exist.
+    /// `datasets.<field>`: `name`, `digest` or `context` of a dataset the run used.
     Dataset(String),
 }
 
@@ -53,16 +71,46 @@ pub enum Op {
     ILike,
     In,
     NotIn,
-    /// `IS NULL` / `IS NOT NULL` are not MLflow grammar; reserved.
+    /// `<key> IS NULL`: the run or experiment has no such param or tag.
     IsNull,
+    /// `<key> IS NOT NULL`: the run or experiment has such a param or tag.
+    IsNotNull,
 }
 
-/// The right-hand side of a comparison.
+impl Op {
+    /// MLflow's spelling, as used in error messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Like => "LIKE",
+            Op::ILike => "ILIKE",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
+            Op::IsNull => "IS NULL",
+            Op::IsNotNull => "IS NOT NULL",
+        }
+    }
+}
+
+/// The right-hand side of a comparison. Which variant goes with which entity and operator is
+/// settled by the parser: metrics and time attributes compare with [`Value::Num`], `IN` and
+/// `NOT IN` with [`Value::List`], `IS [NOT] NULL` with [`Value::Null`], the rest with
+/// [`Value::Str`]. String values are the text between the quotes, verbatim (MLflow does not
+/// undo escapes such as `''` or `\'`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(String),
+    /// A number; for experiment time attributes always a whole number.
     Num(f64),
+    /// The strings of an `IN (…)` list; never empty.
     List(Vec<String>),
+    /// No right-hand side (`IS NULL`, `IS NOT NULL`).
+    Null,
 }
 
 /// One `<entity> <op> <value>` clause.
@@ -88,24 +136,26 @@ pub struct OrderBy {
 
 /// Parses a `runs/search` filter string. An empty or blank string is the empty filter.
 pub fn parse_run_filter(input: &str) -> Result<Filter> {
-    let _ = input;
-    unimplemented!("filter parser lands with the search module")
+    grammar::clauses(input)?.iter().map(runs::comparison).collect::<Result<_>>().map(|clauses| Filter { clauses })
 }
 
 /// Parses a `runs/search` order_by entry such as `metrics.rmse DESC`.
 pub fn parse_run_order_by(input: &str) -> Result<OrderBy> {
-    let _ = input;
-    unimplemented!("order-by parser lands with the search module")
+    let (name, ascending) = grammar::order_key(input)?;
+    Ok(OrderBy { entity: runs::order_entity(&name)?, ascending })
 }
 
-/// Parses an `experiments/search` filter string.
+/// Parses an `experiments/search` filter string. An empty or blank string is the empty filter.
 pub fn parse_experiment_filter(input: &str) -> Result<Filter> {
-    let _ = input;
-    unimplemented!("filter parser lands with the search module")
+    grammar::clauses(input)?
+        .iter()
+        .map(experiments::comparison)
+        .collect::<Result<_>>()
+        .map(|clauses| Filter { clauses })
 }
 
-/// Parses an `experiments/search` order_by entry.
+/// Parses an `experiments/search` order_by entry such as `creation_time DESC`.
 pub fn parse_experiment_order_by(input: &str) -> Result<OrderBy> {
-    let _ = input;
-    unimplemented!("order-by parser lands with the search module")
+    let (name, ascending) = grammar::order_key(input)?;
+    Ok(OrderBy { entity: experiments::order_entity(&name)?, ascending })
 }

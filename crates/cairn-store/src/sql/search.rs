@@ -1,19 +1,38 @@
-//! Search compilation (placeholder until the search helper lands its implementation).
+//! Search: compiles a parsed `runs/search` or `experiments/search` query (see
+//! `cairn_core::search`) into one parameterised SQL statement and returns one page of keys,
+//! which the store then hydrates.
+//!
+//! Every value and key from the filter is a bound parameter; the SQL text depends only on the
+//! filter's shape. Placeholders are numbered in order of first appearance (`$1, $2, …`), which
+//! the SQLite backend rewrites. The result has the semantics of MLflow's SQL store, with three
+//! deliberate choices where MLflow's answer depends on the database: `LIKE` and `ILIKE` know no
+//! escape character on either backend; text sorts by code point on both; and the `start_time`
+//! tie-breaker puts runs without a start time last on both.
+//!
+//! Indexes used: `runs_by_experiment (experiment_id, start_time)` to find candidate runs, and
+//! the primary keys of `params`, `run_tags`, `latest_metrics` and `experiment_tags` to probe
+//! each candidate's keys.
 
+mod experiments;
+mod query;
+mod runs;
+#[cfg(test)]
+mod tests;
+
+use cairn_core::Result;
 use cairn_core::model::Page;
 use cairn_core::store::{ExperimentQuery, RunQuery};
-use cairn_core::{Error, Result};
 
 use crate::sql::db::Db;
 
-/// Returns the run_pk of the runs matching `q`, in order.
+/// Returns the `run_pk`s of one page of runs matching `q`, in order; `next_offset` is set only
+/// when more runs match.
 pub fn search_runs(db: &mut dyn Db, q: &RunQuery) -> Result<Page<i64>> {
-    let _ = (db, q);
-    Err(Error::Internal("search not built yet".to_owned()))
+    runs::search(db, q)
 }
 
-/// Returns the ids of the experiments matching `q`, in order.
+/// Returns the ids of one page of experiments matching `q`, in order; `next_offset` is set only
+/// when more experiments match.
 pub fn search_experiments(db: &mut dyn Db, q: &ExperimentQuery) -> Result<Page<i64>> {
-    let _ = (db, q);
-    Err(Error::Internal("search not built yet".to_owned()))
+    experiments::search(db, q)
 }

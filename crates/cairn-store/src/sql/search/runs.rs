@@ -1,0 +1,206 @@
+//! `runs/search` as one SQL statement, with the semantics of MLflow's SQL store
+//! (`_search_runs`, `_get_sqlalchemy_filter_clauses`, `_get_orderby_clauses`).
+//!
+//! The statement selects `run_pk`s from `runs`, narrowed by experiment and lifecycle stage (the
+//! `runs_by_experiment` index) and by one condition per filter clause: a column comparison for
+//! attributes, an `EXISTS` probe on the child table's primary key for params, tags and metrics.
+//! Each param, tag or metric order key is a `LEFT JOIN` on the same primary keys, so runs
+//! without that key stay in the result and sort last.
+
+use cairn_core::model::{Page, ViewType};
+use cairn_core::search::{Attribute, Comparison, Entity, Op, OrderBy, Value};
+use cairn_core::store::RunQuery;
+use cairn_core::validation::RUN_NAME_TAG;
+use cairn_core::{Error, Result};
+
+use super::query::{Query, first_ints, page, unsupported};
+use crate::sql::common::parse_experiment_id;
+use crate::sql::db::{Db, SqlValue};
+
+/// Returns the `run_pk`s of one page of runs matching `q`, in order.
+pub fn search(db: &mut dyn Db, q: &RunQuery) -> Result<Page<i64>> {
+    let experiment_ids = q.experiment_ids.iter().map(|id| parse_experiment_id(id)).collect::<Result<Vec<_>>>()?;
+    if experiment_ids.is_empty() {
+        return Ok(Page { items: Vec::new(), next_offset: None });
+    }
+    reject_duplicate_keys(&q.order_by)?;
+
+    let mut query = Query::new(db.dialect());
+    query.push("SELECT r.run_pk FROM runs r");
+    let order = order_joins(&mut query, &q.order_by)?;
+
+    let ids = query.bind_list(experiment_ids.into_iter().map(SqlValue::Int));
+    query.push(&format!(" WHERE r.experiment_id IN ({ids})"));
+    if let Some(stage) = stage(q.view) {
+        let stage = query.bind(stage);
+        query.push(&format!(" AND r.lifecycle_stage = {stage}"));
+    }
+    for clause in &q.filter.clauses {
+        let condition = condition(&mut query, clause)?;
+        query.push(" AND ");
+        query.push(&condition);
+    }
+
+    query.push(" ORDER BY ");
+    query.push(&order.join(", "));
+    query.push_page(q.max_results, q.offset);
+
+    let rows = db.query(&query.sql, &query.params)?;
+    Ok(page(first_ints(rows)?, q.max_results, q.offset))
+}
+
+/// The lifecycle stage a view shows, or `None` for all of them.
+pub(super) fn stage(view: ViewType) -> Option<&'static str> {
+    match view {
+        ViewType::ActiveOnly => Some("active"),
+        ViewType::DeletedOnly => Some("deleted"),
+        ViewType::All => None,
+    }
+}
+
+/// MLflow refuses an order_by list that names the same field twice (`created` and
+/// `start_time` are the same field).
+fn reject_duplicate_keys(order_by: &[OrderBy]) -> Result<()> {
+    for (i, key) in order_by.iter().enumerate() {
+        if order_by[..i].iter().any(|earlier| earlier.entity == key.entity) {
+            let field = match &key.entity {
+                Entity::Metric(k) => format!("metrics.{k}"),
+                Entity::Param(k) => format!("params.{k}"),
+                Entity::Tag(k) => format!("tags.{k}"),
+                Entity::Dataset(k) => format!("datasets.{k}"),
+                Entity::Attribute(a) => format!("attributes.{}", column(*a)?.trim_start_matches("r.")),
+            };
+            return Err(Error::invalid(format!("`order_by` contains duplicate fields: {field}")));
+        }
+    }
+    Ok(())
+}
+
+/// The `runs` column of an attribute. Experiment-only attributes have none.
+fn column(attribute: Attribute) -> Result<&'static str> {
+    Ok(match attribute {
+        Attribute::RunId => "r.run_id",
+        Attribute::RunName => "r.name",
+        Attribute::Status => "r.status",
+        Attribute::StartTime => "r.start_time",
+        Attribute::EndTime => "r.end_time",
+        Attribute::ArtifactUri => "r.artifact_uri",
+        Attribute::UserId => "r.user_id",
+        Attribute::LifecycleStage => "r.lifecycle_stage",
+        Attribute::ExperimentId => "r.experiment_id",
+        Attribute::Name | Attribute::CreationTime | Attribute::LastUpdateTime => {
+            return Err(Error::invalid(format!("Invalid attribute key '{attribute:?}' for a run search")));
+        }
+    })
+}
+
+fn is_integer_column(attribute: Attribute) -> bool {
+    matches!(attribute, Attribute::StartTime | Attribute::EndTime | Attribute::ExperimentId)
+}
+
+/// The SQL condition of one filter clause.
+fn condition(query: &mut Query, clause: &Comparison) -> Result<String> {
+    match &clause.entity {
+        Entity::Attribute(Attribute::RunName) => {
+            // MLflow matches `run_name` against the `mlflow.runName` tag, not the name column.
+            key_value_condition(query, "run_tags", RUN_NAME_TAG, clause)
+        }
+        Entity::Attribute(attribute) => {
+            let column = column(*attribute)?;
+            match &clause.value {
+                Value::Num(v) if is_integer_column(*attribute) => query.integer_condition(column, clause.op, *v),
+                Value::Str(s) => query.text_condition(column, clause.op, s),
+                Value::List(values) => query.list_condition(column, clause.op, values),
+                _ => Err(unsupported(clause.op, "this attribute")),
+            }
+        }
+        Entity::Param(key) => key_value_condition(query, "params", key, clause),
+        Entity::Tag(key) => key_value_condition(query, "run_tags", key, clause),
+        Entity::Metric(key) => metric_condition(query, key, clause),
+        // Cairn records no dataset inputs, and MLflow joins the datasets table, so a clause on a
+        // dataset (even `!=`) matches no run.
+        Entity::Dataset(_) => Ok("1 = 0".to_owned()),
+    }
+}
+
+/// A clause on a params or run_tags row (`table` is one of those two constants): one primary-key
+/// probe per candidate run.
+fn key_value_condition(query: &mut Query, table: &str, key: &str, clause: &Comparison) -> Result<String> {
+    let key = query.bind(key);
+    let probe = format!("SELECT 1 FROM {table} kv WHERE kv.run_pk = r.run_pk AND kv.key = {key}");
+    match (&clause.value, clause.op) {
+        (Value::Null, Op::IsNull) => Ok(format!("NOT EXISTS ({probe})")),
+        (Value::Null, Op::IsNotNull) => Ok(format!("EXISTS ({probe})")),
+        (Value::Str(value), op) => {
+            let test = query.text_condition("kv.value", op, value)?;
+            Ok(format!("EXISTS ({probe} AND {test})"))
+        }
+        (_, op) => Err(unsupported(op, "a param or tag")),
+    }
+}
+
+/// A clause on a run's latest metric value. NaN is stored as `0` with `is_nan` set; as in
+/// MLflow (and IEEE arithmetic), NaN satisfies `!=` and nothing else.
+fn metric_condition(query: &mut Query, key: &str, clause: &Comparison) -> Result<String> {
+    let Value::Num(value) = clause.value else { return Err(unsupported(clause.op, "a metric")) };
+    if !matches!(clause.op, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge) {
+        return Err(unsupported(clause.op, "a metric"));
+    }
+    let key = query.bind(key);
+    let value = query.bind(value);
+    let op = super::query::sql_op(clause.op);
+    let nan = if clause.op == Op::Ne {
+        format!("(lm.value {op} {value} OR lm.is_nan = 1)")
+    } else {
+        format!("lm.value {op} {value} AND lm.is_nan = 0")
+    };
+    Ok(format!(
+        "EXISTS (SELECT 1 FROM latest_metrics lm WHERE lm.run_pk = r.run_pk \
+         AND lm.key_id = (SELECT key_id FROM metric_keys WHERE key = {key}) AND {nan})"
+    ))
+}
+
+/// Writes one `LEFT JOIN` per param, tag or metric order key and returns the ORDER BY terms,
+/// MLflow's tie-breakers (`start_time DESC`, unless ordered by already, then `run_id`)
+/// included. Every key sorts its missing values last in either direction, and a metric sorts
+/// NaN after numbers and before missing values, as MLflow's SQL store does.
+fn order_joins(query: &mut Query, order_by: &[OrderBy]) -> Result<Vec<String>> {
+    let mut terms = Vec::with_capacity(order_by.len() * 2 + 2);
+    for (i, key) in order_by.iter().enumerate() {
+        let direction = if key.ascending { "" } else { " DESC" };
+        let alias = format!("o{i}");
+        match &key.entity {
+            Entity::Attribute(attribute) => {
+                let column = column(*attribute)?;
+                let sorted =
+                    if is_integer_column(*attribute) { column.to_owned() } else { query.text_order_key(column) };
+                terms.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END"));
+                terms.push(format!("{sorted}{direction}"));
+            }
+            Entity::Metric(metric) => {
+                let k = query.bind(metric.as_str());
+                query.push(&format!(
+                    " LEFT JOIN latest_metrics {alias} ON {alias}.run_pk = r.run_pk \
+                     AND {alias}.key_id = (SELECT key_id FROM metric_keys WHERE key = {k})"
+                ));
+                terms.push(format!("CASE WHEN {alias}.is_nan = 1 THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END"));
+                terms.push(format!("{alias}.value{direction}"));
+            }
+            Entity::Param(k) | Entity::Tag(k) => {
+                let table = if matches!(key.entity, Entity::Param(_)) { "params" } else { "run_tags" };
+                let k = query.bind(k.as_str());
+                query.push(&format!(" LEFT JOIN {table} {alias} ON {alias}.run_pk = r.run_pk AND {alias}.key = {k}"));
+                let value = format!("{alias}.value");
+                terms.push(format!("CASE WHEN {value} IS NULL THEN 1 ELSE 0 END"));
+                terms.push(format!("{}{direction}", query.text_order_key(&value)));
+            }
+            Entity::Dataset(_) => return Err(Error::invalid("Invalid identifier type 'dataset'")),
+        }
+    }
+    if !order_by.iter().any(|k| k.entity == Entity::Attribute(Attribute::StartTime)) {
+        // Explicit so that both backends agree: PostgreSQL would otherwise put NULLs first.
+        terms.push("r.start_time DESC NULLS LAST".to_owned());
+    }
+    terms.push(query.text_order_key("r.run_id"));
+    Ok(terms)
+}
