@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use cairn_core::Error;
 use cairn_core::model::{Actor, Batch, KeyValue, LifecycleStage, Metric, NewExperiment, NewRun, RunStatus, RunUpdate};
-use cairn_core::store::{BulkIntervalQuery, HistoryQuery, Store};
+use cairn_core::model::ViewType;
+use cairn_core::search::{parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by};
+use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
 
 /// Generates one `#[tokio::test]` per conformance case for a backend fixture.
 macro_rules! conformance_cases {
@@ -31,6 +33,8 @@ macro_rules! conformance_cases {
             concurrent_writers,
             audit_log_records_every_mutation,
             failed_requests_leave_no_trace,
+            search_runs_filters_orders_and_pages,
+            search_experiments_filters_and_pages,
         );
     };
     (@each $fixture:path; $($case:ident),* $(,)?) => {
@@ -576,4 +580,113 @@ pub async fn failed_requests_leave_no_trace(store: Arc<dyn Store>) {
     assert!(history(&store, &run, "bad").await.is_empty());
     assert_eq!(store.audit_events(0, 10_000).await.unwrap().len(), before + 20);
     assert_verifies(&store).await;
+}
+
+/// Runs a run search to completion, page by page, returning run names in result order.
+async fn search_all_names(store: &Arc<dyn Store>, experiment_id: &str, filter: &str, order_by: &[&str], page: u64) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut offset = 0;
+    loop {
+        let query = RunQuery {
+            experiment_ids: vec![experiment_id.to_owned()],
+            filter: parse_run_filter(filter).expect("filter parses"),
+            order_by: order_by.iter().map(|o| parse_run_order_by(o).expect("order parses")).collect(),
+            view: ViewType::ActiveOnly,
+            max_results: page,
+            offset,
+        };
+        let result = store.search_runs(query).await.expect("search");
+        assert!(result.items.len() as u64 <= page);
+        names.extend(result.items.into_iter().map(|r| r.info.run_name));
+        match result.next_offset {
+            Some(next) => offset = next,
+            None => return names,
+        }
+    }
+}
+
+/// Filters on metrics, params, tags and attributes select the same runs on every backend, in
+/// the same order, across pages; NaN and missing metrics sort last; hostile strings match nothing.
+pub async fn search_runs_filters_orders_and_pages(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "search").await;
+    // Ten runs: accuracy i/10 (run 9 logs NaN, run 8 logs nothing), lr alternating, a tag on odd runs.
+    for i in 0..10i64 {
+        let new = NewRun {
+            experiment_id: exp.clone(),
+            user_id: "u".into(),
+            run_name: Some(format!("run-{i}")),
+            start_time: Some(1000 + i),
+            ..NewRun::default()
+        };
+        let run_id = store.create_run(&actor(), new).await.expect("create run").info.run_id;
+        let mut batch = Batch {
+            params: vec![KeyValue::new("lr", if i % 2 == 0 { "0.1" } else { "0.01" })],
+            ..Batch::default()
+        };
+        match i {
+            8 => {}
+            9 => batch.metrics.push(metric("accuracy", f64::NAN, 1, 0)),
+            _ => batch.metrics.push(metric("accuracy", i as f64 / 10.0, 1, 0)),
+        }
+        if i % 2 == 1 {
+            batch.tags.push(KeyValue::new("team", if i == 1 { "Vision" } else { "vision" }));
+        }
+        log(&store, &run_id, batch).await.expect("log");
+    }
+
+    let all = search_all_names(&store, &exp, "", &[], 3).await;
+    let newest_first: Vec<String> = (0..10).rev().map(|i| format!("run-{i}")).collect();
+    assert_eq!(all, newest_first, "default order is start_time DESC");
+
+    let filtered = search_all_names(&store, &exp, "metrics.accuracy > 0.25 and params.lr = '0.1'", &["metrics.accuracy DESC"], 2).await;
+    assert_eq!(filtered, ["run-6", "run-4"]);
+
+    let by_metric = search_all_names(&store, &exp, "", &["metrics.accuracy ASC"], 4).await;
+    assert_eq!(&by_metric[..8], ["run-0", "run-1", "run-2", "run-3", "run-4", "run-5", "run-6", "run-7"]);
+    assert_eq!(&by_metric[8..], ["run-9", "run-8"], "NaN sorts after numbers, missing values last");
+
+    assert_eq!(search_all_names(&store, &exp, "tags.team = 'vision'", &["attributes.run_name ASC"], 10).await, ["run-3", "run-5", "run-7", "run-9"]);
+    assert_eq!(search_all_names(&store, &exp, "tags.team LIKE 'V%'", &[], 10).await, ["run-1"]);
+    assert_eq!(search_all_names(&store, &exp, "tags.team ILIKE 'V%'", &["attributes.run_name ASC"], 10).await.len(), 5);
+    assert_eq!(search_all_names(&store, &exp, "attributes.run_name = 'run-2'", &[], 10).await, ["run-2"]);
+    assert_eq!(search_all_names(&store, &exp, "attributes.start_time >= 1008", &["attributes.start_time ASC"], 10).await, ["run-8", "run-9"]);
+
+    let hostile = search_all_names(&store, &exp, "tags.team = '; DROP TABLE runs; --'", &[], 10).await;
+    assert!(hostile.is_empty());
+    assert_eq!(search_all_names(&store, &exp, "", &[], 100).await.len(), 10, "runs survive hostile filters");
+    assert_verifies(&store).await;
+}
+
+/// Experiment search filters by name and tags, orders, pages and honours the view type.
+pub async fn search_experiments_filters_and_pages(store: Arc<dyn Store>) {
+    for i in 0..5 {
+        let id = new_experiment(&store, &format!("proj-{i}")).await;
+        if i >= 3 {
+            store.set_experiment_tag(&actor(), &id, KeyValue::new("stage", "prod")).await.expect("tag");
+        }
+        if i == 4 {
+            store.delete_experiment(&actor(), &id).await.expect("delete");
+        }
+    }
+    let search = |filter: &str, order: &str, view: ViewType, page: u64, offset: u64| ExperimentQuery {
+        filter: parse_experiment_filter(filter).expect("filter parses"),
+        order_by: if order.is_empty() { vec![] } else { vec![parse_experiment_order_by(order).expect("order parses")] },
+        view,
+        max_results: page,
+        offset,
+    };
+    let names = |page: &cairn_core::model::Page<cairn_core::model::Experiment>| -> Vec<String> {
+        page.items.iter().map(|e| e.name.clone()).collect()
+    };
+    let first = store.search_experiments(search("name LIKE 'proj-%'", "name ASC", ViewType::ActiveOnly, 2, 0)).await.expect("search");
+    assert_eq!(names(&first), ["proj-0", "proj-1"]);
+    let next = first.next_offset.expect("a second page");
+    let second = store.search_experiments(search("name LIKE 'proj-%'", "name ASC", ViewType::ActiveOnly, 2, next)).await.expect("search");
+    assert_eq!(names(&second), ["proj-2", "proj-3"]);
+    assert_eq!(second.next_offset, None);
+
+    let tagged = store.search_experiments(search("tags.stage = 'prod'", "name DESC", ViewType::All, 10, 0)).await.expect("search");
+    assert_eq!(names(&tagged), ["proj-4", "proj-3"]);
+    let deleted = store.search_experiments(search("", "", ViewType::DeletedOnly, 10, 0)).await.expect("search");
+    assert_eq!(names(&deleted), ["proj-4"]);
 }
