@@ -233,6 +233,9 @@ fn id_shape_ok(id: &str, max_len: usize) -> bool {
 /// A run may be named twice on creation, by `run_name` and by the `mlflow.runName` tag; MLflow
 /// refuses the request when the two disagree.
 pub fn validate_run_name(run_name: Option<&str>, tags: &[KeyValue]) -> Result<()> {
+    if let Some(name) = run_name {
+        reject_nul("run_name", name)?;
+    }
     let tag = tags.iter().find(|t| t.key == RUN_NAME_TAG).map(|t| t.value.as_str());
     match (run_name, tag) {
         (Some(name), Some(tag)) if !name.is_empty() && !tag.is_empty() && name != tag => {
@@ -258,6 +261,7 @@ pub fn truncate_to_limit(value: &mut String, limit: usize) -> bool {
 }
 
 fn length_limit(entity: &str, limit: usize, value: &str) -> Result<()> {
+    reject_nul(entity, value)?;
     if value.chars().count() > limit {
         return Err(Error::invalid(format!(
             "'{entity}' exceeds the maximum length of {limit} characters"
@@ -395,6 +399,16 @@ mod tests {
             Err(Error::InvalidParameter(m)) => m,
             other => panic!("expected InvalidParameter, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn nul_in_values_is_refused() {
+        assert!(message(validate_param(&KeyValue::new("k", "a\0b"))).contains("NUL"));
+        assert!(message(validate_tag(&KeyValue::new("k", "\0"))).contains("NUL"));
+        assert!(message(validate_experiment_tag(&KeyValue::new("k", "\0"))).contains("NUL"));
+        assert!(message(validate_experiment_name("x\0")).contains("NUL"));
+        assert!(message(validate_run_name(Some("r\0"), &[])).contains("NUL"));
+        assert!(validate_param(&KeyValue::new("k", "fine")).is_ok());
     }
 
     #[test]
@@ -545,4 +559,13 @@ mod tests {
         assert_eq!(py_float(f64::NAN), "nan");
         assert_eq!(py_repr_str("it's"), "\"it's\"");
     }
+}
+
+/// PostgreSQL cannot store NUL in text, so a value that one backend would keep and the other
+/// reject is refused on both, with a clear message instead of a database error.
+fn reject_nul(entity: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::invalid(format!("'{entity}' may not contain NUL characters")));
+    }
+    Ok(())
 }

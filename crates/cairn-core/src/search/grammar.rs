@@ -27,6 +27,7 @@ pub(super) struct RawClause<'a> {
 
 /// Splits a filter into raw clauses. A blank filter has none.
 pub(super) fn clauses(input: &str) -> Result<Vec<RawClause<'_>>> {
+    reject_nul(input)?;
     let toks = tokenize(input);
     if toks.contains(&Tok::Semicolon) {
         return Err(Error::invalid(format!(
@@ -114,6 +115,7 @@ fn invalid_clause(toks: &[Tok<'_>]) -> Error {
 /// case. Surrounding whitespace is ignored.
 pub(super) fn order_key(input: &str) -> Result<(Name<'_>, bool)> {
     let unparsable = || Error::invalid(format!("Invalid order_by clause '{input}'. Could not be parsed."));
+    reject_nul(input)?;
     let toks = tokenize(input);
     let name = match toks.first() {
         Some(Tok::Name(name)) => *name,
@@ -157,4 +159,13 @@ pub(super) fn py_repr(s: &str) -> String {
     }
     out.push(quote);
     out
+}
+
+/// PostgreSQL text cannot hold NUL, so a NUL in a search string could never be compared the same
+/// way on both backends; it is refused up front instead of failing deep in one of them.
+fn reject_nul(input: &str) -> Result<()> {
+    if input.contains('\0') {
+        return Err(Error::invalid("Search strings may not contain NUL characters."));
+    }
+    Ok(())
 }

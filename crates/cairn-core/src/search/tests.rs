@@ -425,3 +425,11 @@ fn huge_and_deeply_nested_inputs_are_handled() {
     let list = format!("run_id IN ({})", vec!["'abc'"; 10_000].join(", "));
     assert!(matches!(&parse_run_filter(&list).unwrap().clauses[0].value, Value::List(l) if l.len() == 10_000));
 }
+
+#[test]
+fn nul_characters_are_refused_everywhere() {
+    check("tags.note = '\u{0}'", "err: may not contain NUL");
+    check("params.`a\u{0}b` = 'x'", "err: may not contain NUL");
+    check_exp("name = 'a\u{0}'", "err: may not contain NUL");
+    assert!(matches!(parse_run_order_by("metrics.a\u{0}"), Err(Error::InvalidParameter(_))));
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, then runs every test.
+#
+#   scripts/test.sh              Rust tests, then the end-to-end suite on SQLite and PostgreSQL
+#   scripts/test.sh --rust       Rust tests only
+#   scripts/test.sh --e2e        end-to-end suite only
+#   scripts/test.sh --reference  end-to-end suite against a real `mlflow server` (no Rust build),
+#                                which checks that the tests themselves encode MLflow's behaviour
+#   scripts/test.sh --release    test a release build of `cairn` end to end (slower to build)
+#   Anything after `--` is passed to pytest, e.g. `scripts/test.sh --e2e -- -k search -x`.
+#
+# Set-up is idempotent and quick when already done: the venv is reinstalled only when the pinned
+# requirements change, and apt-get runs only when a tool is missing. One throw-away PostgreSQL
+# cluster serves the whole run and is removed on exit, even on failure.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv-test"
+REQUIREMENTS="$ROOT/tests/e2e/requirements.txt"
+RUN_RUST=1
+RUN_E2E=1
+REFERENCE=0
+PROFILE=debug
+PYTEST_ARGS=()
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --rust) RUN_E2E=0 ;;
+        --e2e) RUN_RUST=0 ;;
+        --reference) RUN_RUST=0; REFERENCE=1 ;;
+        --release) PROFILE=release ;;
+        --) shift; PYTEST_ARGS=("$@"); break ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+START=$SECONDS
+section() { printf '\n==== %s (%ss) ====\n' "$*" "$((SECONDS - START))"; }
+die() { echo "error: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+section "system packages"
+
+APT_UPDATED=0
+apt_install() {
+    [[ $(id -u) -eq 0 ]] || die "need root to install $* with apt-get"
+    if [[ $APT_UPDATED -eq 0 ]]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# The tamper tests edit the store with the sqlite3 shell, as an attacker would.
+command -v sqlite3 >/dev/null || apt_install sqlite3
+
+NEED_PG=$(( (RUN_RUST || RUN_E2E) && ! REFERENCE ))
+if [[ $NEED_PG -eq 1 ]]; then
+    PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+    if [[ -z "$PG_BIN" || ! -x "$PG_BIN/initdb" ]]; then
+        apt_install postgresql
+        PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+    fi
+    # psql, createdb and friends from the same version as the server.
+    export PATH="$PG_BIN:$PATH"
+    id postgres >/dev/null 2>&1 || die "PostgreSQL refuses to run as root and there is no 'postgres' user"
+fi
+echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)${PG_BIN:+; postgres: $PG_BIN}"
+
+# ---------------------------------------------------------------------------------------------
+# Both suites use the venv: the end-to-end tests run in it, and the S3 tests of cairn-artifacts
+# start an S3-protocol server (moto) from it.
+if [[ $RUN_E2E -eq 1 || $RUN_RUST -eq 1 ]]; then
+    section "python venv ($VENV)"
+    PYTHON="$(command -v python3.11 || command -v python3)" || die "python3 is needed for the e2e tests"
+    STAMP="$VENV/.requirements.sha256"
+    WANT="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        "$PYTHON" -m venv "$VENV"
+    fi
+    if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]]; then
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+        echo "$WANT" > "$STAMP"
+    fi
+    "$VENV/bin/python" -c 'import mlflow, pytest; print(f"mlflow {mlflow.__version__}, pytest {pytest.__version__}")'
+    export CAIRN_TEST_VENV="$VENV"
+fi
+
+# ---------------------------------------------------------------------------------------------
+PG_DIR=""
+cleanup() {
+    if [[ -n "$PG_DIR" ]]; then
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$PG_DIR"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+if [[ $NEED_PG -eq 1 ]]; then
+    section "throw-away PostgreSQL cluster"
+    PG_DIR="$(mktemp -d /tmp/cairn-test-pg.XXXXXX)"
+    chown postgres:postgres "$PG_DIR"
+    PG_PORT="$(free_port)"
+    # Run from a folder postgres may enter, or initdb warns about the working directory.
+    (cd "$PG_DIR" && runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres \
+        --auth=trust --encoding=UTF8 --locale=C --no-sync >"$PG_DIR/initdb.log" 2>&1) \
+        || { cat "$PG_DIR/initdb.log"; die "initdb failed"; }
+    # Durability of the cluster itself is irrelevant to a throw-away test run, so fsync is off;
+    # the socket goes into the temp folder so nothing is left in /var/run.
+    (cd "$PG_DIR" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off \
+            -c full_page_writes=off -c max_connections=300" start >/dev/null) \
+        || { cat "$PG_DIR/server.log"; die "PostgreSQL did not start"; }
+    export CAIRN_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+    echo "CAIRN_TEST_POSTGRES_URL=$CAIRN_TEST_POSTGRES_URL"
+fi
+
+# ---------------------------------------------------------------------------------------------
+RUST_STATUS="skipped"
+E2E_STATUS="skipped"
+FAILED=0
+
+if [[ $RUN_RUST -eq 1 ]]; then
+    section "cargo test --workspace"
+    # No fail-fast: one failing test binary must not hide the results of the others.
+    if cargo test --workspace --no-fail-fast; then RUST_STATUS="passed"; else RUST_STATUS="FAILED"; FAILED=1; fi
+fi
+
+if [[ $RUN_E2E -eq 1 ]]; then
+    E2E_ARGS=(-q)
+    if [[ $REFERENCE -eq 1 ]]; then
+        E2E_ARGS+=(--reference-mlflow)
+    else
+        section "build cairn ($PROFILE)"
+        BUILD=(cargo build -p cairn)
+        [[ $PROFILE == release ]] && BUILD+=(--release)
+        if "${BUILD[@]}"; then
+            export CAIRN_BIN="$ROOT/target/$PROFILE/cairn"
+            # A missing cluster must fail the suite, not quietly skip half of it.
+            export CAIRN_E2E_REQUIRE_POSTGRES=1
+        else
+            E2E_STATUS="FAILED (cairn did not build)"
+            FAILED=1
+        fi
+    fi
+    if [[ $E2E_STATUS == skipped ]]; then
+        if [[ $REFERENCE -eq 1 ]]; then section "pytest tests/e2e (reference: mlflow server)"; else section "pytest tests/e2e (cairn server)"; fi
+        if "$VENV/bin/python" -m pytest tests/e2e "${E2E_ARGS[@]}" "${PYTEST_ARGS[@]}"; then
+            E2E_STATUS="passed"
+        else
+            E2E_STATUS="FAILED"
+            FAILED=1
+        fi
+    fi
+fi
+
+section "summary"
+echo "rust tests: $RUST_STATUS"
+echo "e2e tests:  $E2E_STATUS"
+echo "total time: $((SECONDS - START))s"
+exit "$FAILED"

@@ -1,0 +1,223 @@
+"""Start, stop and kill tracking-server processes for the end-to-end tests.
+
+The same suite drives either a real `cairn server` or, in reference mode, a real `mlflow server`,
+so that a test proven on MLflow and failing on Cairn points at Cairn. Everything here is plain
+process management: no test logic.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# A cold `mlflow server` runs its schema migrations before it answers, which takes several
+# seconds on a loaded two-core machine; Cairn starts far faster but shares the budget.
+STARTUP_TIMEOUT_SECS = 120.0
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cairn_binary() -> Path:
+    """The `cairn` binary to test: `CAIRN_BIN`, else the newest of the release and debug builds."""
+    if env := os.environ.get("CAIRN_BIN"):
+        return Path(env)
+    candidates = [REPO_ROOT / "target" / kind / "cairn" for kind in ("release", "debug")]
+    existing = [p for p in candidates if p.is_file()]
+    if not existing:
+        raise RuntimeError(
+            "no cairn binary found: build it with `cargo build --release -p cairn` or set CAIRN_BIN"
+        )
+    # The newest build is the one the developer just made; an old release binary beside a fresh
+    # debug one would otherwise test stale code.
+    return max(existing, key=lambda p: p.stat().st_mtime)
+
+
+def mlflow_binary() -> Path:
+    """The `mlflow` launcher of the interpreter running the tests (the test venv)."""
+    path = Path(sys.executable).with_name("mlflow")
+    if not path.is_file():
+        found = shutil.which("mlflow")
+        if found is None:
+            raise RuntimeError("reference mode needs the `mlflow` command from the test venv")
+        path = Path(found)
+    return path
+
+
+def create_postgres_database(admin_url: str) -> str:
+    """Create a fresh, uniquely named database in the shared cluster and return its URL.
+
+    Each server gets its own database so that tests never see another server's data, and the
+    cluster (started once by `scripts/test.sh`) is thrown away as a whole at the end.
+    """
+    name = "e2e_" + uuid.uuid4().hex[:12]
+    subprocess.run(
+        ["psql", admin_url, "-v", "ON_ERROR_STOP=1", "-q", "-c", f"CREATE DATABASE {name}"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def run_psql(url: str, sql: str) -> str:
+    """Run one SQL statement with `psql` and return its unaligned, tuples-only output."""
+    out = subprocess.run(
+        ["psql", url, "-v", "ON_ERROR_STOP=1", "-A", "-t", "-q", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.stdout.strip()
+
+
+@dataclass
+class Server:
+    """One tracking-server process on a free loopback port.
+
+    `backend_uri` and `workdir` survive `stop`/`kill`, so a test can restart the server on the
+    same data, or inspect and tamper with the store while it is down.
+    """
+
+    kind: str  # "cairn" or "mlflow"
+    backend: str  # "sqlite" or "postgresql"
+    backend_uri: str
+    workdir: Path
+    sqlite_path: Path | None = None
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    log_path: Path = field(init=False)
+    starts: int = 0
+
+    def __post_init__(self) -> None:
+        self.log_path = self.workdir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        common = ["--host", "127.0.0.1", "--port", str(self.port)]
+        common += ["--backend-store-uri", self.backend_uri]
+        if self.kind == "cairn":
+            return [str(cairn_binary()), "server", *common, "--data-dir", str(self.workdir / "data")]
+        return [
+            str(mlflow_binary()),
+            "server",
+            *common,
+            "--workers",
+            "1",
+            "--artifacts-destination",
+            str(self.workdir / "artifacts"),
+        ]
+
+    def start(self) -> "Server":
+        """Start the process and wait until `GET /health` answers 200."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("server already running")
+        self.port = free_port()
+        self.starts += 1
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "warn")
+        # The server must not inherit a tracking URI meant for the tests' client side.
+        env.pop("MLFLOW_TRACKING_URI", None)
+        log = open(self.log_path, "a", encoding="utf-8")
+        log.write(f"\n==== start #{self.starts}: {' '.join(self.command())}\n")
+        log.flush()
+        self.proc = subprocess.Popen(
+            self.command(),
+            cwd=self.workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            # Its own process group, so that stopping `mlflow server` also stops the uvicorn
+            # workers it spawns, and a Ctrl-C in the terminal does not race our own shutdown.
+            start_new_session=True,
+        )
+        log.close()
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.kind} server exited with {self.proc.returncode} during start-up:\n"
+                    + self.log_tail()
+                )
+            try:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"{self.kind} server did not become healthy:\n" + self.log_tail())
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Graceful stop (SIGTERM to the process group); escalate to SIGKILL after `timeout`."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """`kill -9`: no chance to flush, close or clean up."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def cairn_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+    """Run a `cairn` subcommand (not the server) and capture its output."""
+    return subprocess.run(
+        [str(cairn_binary()), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
