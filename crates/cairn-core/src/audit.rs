@@ -26,6 +26,11 @@ pub mod entity {
     pub const RUN: &str = "run";
     pub const PARAM: &str = "param";
     pub const RUN_TAG: &str = "run_tag";
+    /// A file in a run's artifact manifest; its id is `run_id/path`.
+    pub const ARTIFACT_FILE: &str = "artifact_file";
+    /// The metric rows one event wrote, removed together when their run is purged. Its id is
+    /// that event's `seq`; it only ever appears as a removal.
+    pub const METRIC_ROWS: &str = "metric_rows";
 }
 
 /// One stored audit event.
@@ -181,8 +186,16 @@ impl Payload {
 }
 
 fn known_entity(name: &str) -> Option<&'static str> {
-    [entity::EXPERIMENT, entity::EXPERIMENT_TAG, entity::RUN, entity::PARAM, entity::RUN_TAG]
-        .into_iter()
+    [
+        entity::EXPERIMENT,
+        entity::EXPERIMENT_TAG,
+        entity::RUN,
+        entity::PARAM,
+        entity::RUN_TAG,
+        entity::ARTIFACT_FILE,
+        entity::METRIC_ROWS,
+    ]
+    .into_iter()
         .find(|e| *e == name)
 }
 
@@ -307,6 +320,20 @@ impl Verifier {
         match Payload::parse(&ev.payload) {
             Ok(payload) => {
                 for change in payload.changes {
+                    // Metric rows are tracked per writing event, not as entities: a removal
+                    // says the rows of that event are gone for good (their run was purged).
+                    if change.entity == entity::METRIC_ROWS {
+                        match change.id.parse::<i64>() {
+                            Ok(seq) if change.after.is_none() => {
+                                self.expected_metrics.remove(&seq);
+                            }
+                            _ => self.problem(
+                                Some(ev.seq),
+                                format!("event {} has a malformed metric_rows change", ev.seq),
+                            ),
+                        }
+                        continue;
+                    }
                     self.expected.insert((change.entity, change.id), (ev.seq, change.after));
                 }
                 if let Some(m) = payload.metrics {

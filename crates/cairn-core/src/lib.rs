@@ -4,6 +4,7 @@
 //! grammar, the storage traits and the audit hash chain. No module in this crate performs I/O,
 //! speaks HTTP or knows SQL; backends and the HTTP layer depend on it, never the other way round.
 
+pub mod artifacts;
 pub mod audit;
 pub mod error;
 pub mod model;

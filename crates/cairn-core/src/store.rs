@@ -2,8 +2,11 @@
 //! one conformance suite. Implementations validate every mutation with [`crate::validation`],
 //! apply it atomically and append its audit event in the same transaction.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
+use crate::artifacts::ArtifactManifest;
 use crate::audit::{AuditEvent, VerifyReport};
 use crate::model::{
     Actor, Batch, Experiment, KeyValue, Metric, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric,
@@ -96,6 +99,12 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_events(&self, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>>;
     /// Recomputes the hash chain and compares the live tables with the log.
     async fn verify_audit(&self) -> Result<VerifyReport>;
+
+    /// The artifact manifest kept alongside this store, when the backend has one. A separate
+    /// trait keeps `Store` about tracking; this hook lets code holding a `dyn Store` reach it.
+    fn artifact_manifest(self: Arc<Self>) -> Option<Arc<dyn ArtifactManifest>> {
+        None
+    }
 
     /// Flushes pending writes and stops background work. Called once on shutdown.
     async fn close(&self) -> Result<()>;

@@ -386,6 +386,15 @@ fn posix_normpath(path: &str) -> String {
     if joined.is_empty() { ".".to_owned() } else { joined }
 }
 
+/// PostgreSQL cannot store NUL in text, so a value that one backend would keep and the other
+/// reject is refused on both, with a clear message instead of a database error.
+fn reject_nul(entity: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::invalid(format!("'{entity}' may not contain NUL characters")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,11 +570,3 @@ mod tests {
     }
 }
 
-/// PostgreSQL cannot store NUL in text, so a value that one backend would keep and the other
-/// reject is refused on both, with a clear message instead of a database error.
-fn reject_nul(entity: &str, value: &str) -> Result<()> {
-    if value.contains('\0') {
-        return Err(Error::invalid(format!("'{entity}' may not contain NUL characters")));
-    }
-    Ok(())
-}

@@ -18,6 +18,7 @@ pub enum ErrorCode {
     EndpointNotFound,
     BadRequest,
     TemporarilyUnavailable,
+    NotImplemented,
 }
 
 impl ErrorCode {
@@ -33,6 +34,7 @@ impl ErrorCode {
             ErrorCode::EndpointNotFound => "ENDPOINT_NOT_FOUND",
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+            ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! ([`wire`]). Every failure is an [`ApiError`] rendered as MLflow renders errors. This crate is
 //! the only one that knows HTTP status codes.
 
+pub mod artifacts;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -27,8 +28,10 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
 
+use cairn_artifacts::BlobStore;
 use cairn_core::store::Store;
 
+pub use artifacts::Artifacts;
 pub use config::{LogFormat, ServerConfig};
 pub use error::{ApiError, ErrorCode};
 pub use serve::{serve, serve_on, shutdown_signal};
@@ -42,12 +45,34 @@ pub const BODY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 pub struct AppState {
     /// The metadata store.
     pub store: Arc<dyn Store>,
+    /// Artifact storage; `None` disables the proxied artifact routes (they answer with an error).
+    pub artifacts: Option<Artifacts>,
 }
 
 impl AppState {
-    /// State over `store`.
+    /// State over `store`, without artifact serving.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { store }
+        AppState { store, artifacts: None }
+    }
+
+    /// State over `store` serving artifacts from `blobs`, indexed by the store's manifest.
+    pub fn with_artifacts(store: Arc<dyn Store>, blobs: BlobStore) -> anyhow::Result<Self> {
+        let manifest = store
+            .clone()
+            .artifact_manifest()
+            .ok_or_else(|| anyhow::anyhow!("this metadata store cannot keep an artifact manifest"))?;
+        Ok(AppState { store, artifacts: Some(Artifacts { blobs, manifest }) })
+    }
+
+    /// The artifact storage, or the error MLflow gives when artifact serving is off.
+    pub fn artifacts(&self) -> Result<&Artifacts, ApiError> {
+        self.artifacts.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::NotImplemented,
+                "Artifact serving is not enabled on this server",
+            )
+        })
     }
 }
 

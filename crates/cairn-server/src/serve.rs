@@ -18,11 +18,21 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let store = cairn_store::open(&store_config)
         .await
         .with_context(|| format!("cannot open the store at {}", redact(&store_config.uri)))?;
+    let destination = config.artifacts_destination().to_string_lossy().into_owned();
+    let blobs = cairn_artifacts::BlobStore::open(&destination)
+        .with_context(|| format!("cannot open the artifact destination {destination}"))?;
+    // Staging objects this old can only be leftovers of a crash: no upload takes a day.
+    match blobs.clean_staging(Duration::from_secs(24 * 3600)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed abandoned artifact uploads"),
+        Err(e) => tracing::warn!(error = %e, "cannot clean abandoned artifact uploads"),
+    }
+    let state = AppState::with_artifacts(store, blobs)?;
     let address = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr()?;
     tracing::info!(url = %format!("http://{local}"), store = %redact(&store_config.uri), "cairn server listening");
-    serve_on(listener, AppState::new(store), shutdown_signal(), config.shutdown_timeout()).await
+    serve_on(listener, state, shutdown_signal(), config.shutdown_timeout()).await
 }
 
 /// Serves on an already bound `listener` until `shutdown` completes, lets in-flight requests

@@ -1,6 +1,7 @@
 //! MLflow's tracking REST API. Each resource module owns its routes, request parsing and
 //! responses; this module mounts them under the REST prefix and the UI's `ajax-api` prefix.
 
+mod artifacts;
 mod experiments;
 mod metrics;
 mod paging;
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
     let v2 = Router::new().merge(experiments::router()).merge(runs::router()).merge(metrics::router());
     let v3 = server_info::router();
     Router::new()
+        .merge(artifacts::router())
         .nest("/api/2.0/mlflow", v2.clone())
         .nest("/ajax-api/2.0/mlflow", v2)
         .nest("/api/3.0/mlflow", v3.clone())

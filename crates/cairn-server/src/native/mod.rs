@@ -1,5 +1,6 @@
-//! Cairn's own routes: liveness, version and the audit log.
+//! Cairn's own routes: liveness, version, the audit log and run artifact manifests.
 
+mod artifacts;
 mod audit;
 mod health;
 
@@ -9,5 +10,5 @@ use crate::AppState;
 
 /// All native routes.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(health::router()).merge(audit::router())
+    Router::new().merge(health::router()).merge(audit::router()).merge(artifacts::router())
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the whole router driven in-process over a real SQLite store, plus one
 //! test over a real socket.
 
+mod artifacts;
 mod common;
 mod errors;
 mod experiments;

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 
 use cairn_core::Result;
 use cairn_core::audit::{
-    AuditEvent, GENESIS_HASH, MetricRow, Payload, Verifier, VerifyReport, chain_hash, entity, metrics_digest,
-    sha256_hex,
+    AuditEvent, GENESIS_HASH, MetricRow, Payload, Verifier, VerifyReport, chain_hash, child_id, entity,
+    metrics_digest, sha256_hex,
 };
 use cairn_core::model::Millis;
 
+use crate::sql::artifacts;
 use crate::sql::db::{Db, Dialect, Row, SqlValue};
 use crate::sql::rows::{ChildKind, ChildRow, ExperimentRow, RunRow};
 
@@ -160,6 +161,11 @@ pub fn verify(db: &mut dyn Db) -> Result<VerifyReport> {
             let child = child_row(kind, owner, it)?;
             verifier.live_entity(kind.entity(), &child.audit_id(), &child.image());
         }
+    }
+
+    for file in artifacts::all(db)? {
+        let id = child_id(&file.run_id, &file.file.path);
+        verifier.live_entity(entity::ARTIFACT_FILE, &id, &artifacts::image(&file.run_id, &file.file));
     }
 
     verify_metrics(db, &mut verifier, &run_ids)?;

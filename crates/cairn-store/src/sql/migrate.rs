@@ -17,11 +17,15 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-const SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") }];
+const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") },
+    Migration { version: 2, name: "artifacts", sql: include_str!("../../migrations/sqlite/0002_artifacts.sql") },
+];
 
-const POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") }];
+const POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
+    Migration { version: 2, name: "artifacts", sql: include_str!("../../migrations/postgres/0002_artifacts.sql") },
+];
 
 /// The migrations of a dialect, in order.
 pub fn migrations(dialect: Dialect) -> &'static [Migration] {

@@ -6,6 +6,7 @@
 //! [`metrics`]) hold the SQL for one concept each; [`rows`] defines the stored rows and their
 //! audit after-images, [`audit`] appends to and verifies the hash chain.
 
+pub mod artifacts;
 pub mod audit;
 pub mod batch;
 pub mod common;

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use cairn_core::artifacts::{ArtifactFile, ArtifactManifest, NewArtifact, PurgeReport, RunArtifact};
 use cairn_core::audit::{AuditEvent, VerifyReport};
 use cairn_core::model::{
-    Actor, Batch, Experiment, KeyValue, Metric, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric, RunUpdate,
+    Actor, Batch, Experiment, KeyValue, Metric, Millis, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric,
+    RunUpdate,
 };
 use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
 use cairn_core::{Error, Result};
@@ -16,7 +18,7 @@ use crate::sql::common::{parse_experiment_id, read_snapshot};
 use crate::sql::db::Db;
 use crate::sql::pool::{Connect, ReadPool};
 use crate::sql::writer::Writer;
-use crate::sql::{audit, batch, experiments, metrics, migrate, runs, search};
+use crate::sql::{artifacts, audit, batch, experiments, metrics, migrate, runs, search};
 
 /// The store over any [`Db`] backend.
 #[derive(Debug)]
@@ -183,7 +185,60 @@ impl Store for SqlStore {
         self.read_consistent(audit::verify).await
     }
 
+    fn artifact_manifest(self: Arc<Self>) -> Option<Arc<dyn ArtifactManifest>> {
+        Some(self)
+    }
+
     async fn close(&self) -> Result<()> {
         self.writer.close().await
+    }
+}
+
+#[async_trait]
+impl ArtifactManifest for SqlStore {
+    async fn put_artifact(&self, actor: &Actor, run_id: &str, file: NewArtifact) -> Result<ArtifactFile> {
+        let (actor, run_id) = (actor.clone(), run_id.to_owned());
+        self.writer.write(move |db, tx| artifacts::put(db, tx, &actor, &run_id, &file)).await
+    }
+
+    async fn get_artifact(&self, run_id: &str, path: &str) -> Result<Option<ArtifactFile>> {
+        let (run_id, path) = (run_id.to_owned(), path.to_owned());
+        self.read_consistent(move |db| artifacts::get(db, &run_id, &path)).await
+    }
+
+    async fn list_artifacts(&self, run_id: &str, prefix: &str) -> Result<Vec<ArtifactFile>> {
+        let (run_id, prefix) = (run_id.to_owned(), prefix.to_owned());
+        self.read_consistent(move |db| artifacts::list(db, &run_id, &prefix)).await
+    }
+
+    async fn delete_artifacts(&self, actor: &Actor, run_id: &str, path: &str) -> Result<u64> {
+        let (actor, run_id, path) = (actor.clone(), run_id.to_owned(), path.to_owned());
+        self.writer.write(move |db, tx| artifacts::delete(db, tx, &actor, &run_id, &path)).await
+    }
+
+    async fn all_artifacts(&self) -> Result<Vec<RunArtifact>> {
+        self.read(artifacts::all).await
+    }
+
+    async fn is_referenced(&self, digest: &str) -> Result<bool> {
+        let digest = digest.to_owned();
+        self.read(move |db| artifacts::is_referenced(db, &digest)).await
+    }
+
+    async fn purge_deleted_runs(&self, actor: &Actor, deleted_before: Millis) -> Result<PurgeReport> {
+        let candidates = self.read(move |db| artifacts::purgeable_runs(db, deleted_before)).await?;
+        let mut report = PurgeReport::default();
+        // One event per run keeps each purge small and lets a restore that races the purge win:
+        // the writer re-checks the run's stage before removing anything.
+        for run_id in candidates {
+            let actor = actor.clone();
+            let id = run_id.clone();
+            let purged =
+                self.writer.write(move |db, tx| artifacts::purge_run(db, tx, &actor, &id, deleted_before)).await?;
+            if let Some(files) = purged {
+                artifacts::record_purge(&mut report, run_id, files);
+            }
+        }
+        Ok(report)
     }
 }

@@ -1,6 +1,7 @@
 //! The integration tests of cairn-store: one binary, one module per backend, and the
 //! conformance suite every backend runs.
 
+mod artifacts;
 mod conformance;
 mod sqlite;
 mod postgres;

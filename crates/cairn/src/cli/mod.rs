@@ -1,6 +1,8 @@
 //! Subcommands. `main` only parses, initialises logging and calls [`run`].
 
+pub mod artifacts;
 pub mod audit;
+pub mod gc;
 pub mod logging;
 
 use std::path::PathBuf;
@@ -27,6 +29,11 @@ pub enum Command {
     /// Inspect and verify the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// List run artifacts with their digests, and verify stored blobs.
+    #[command(subcommand)]
+    Artifacts(artifacts::ArtifactsCommand),
+    /// Purge long-deleted runs and delete artifact blobs nothing references.
+    Gc(Box<gc::GcArgs>),
 }
 
 /// Which store a command-line tool opens: the same defaults and variables as `cairn server`.
@@ -56,7 +63,7 @@ impl Cli {
     pub fn log_format(&self) -> LogFormat {
         match &self.command {
             Command::Server(config) => config.log_format,
-            Command::Audit(_) => LogFormat::Text,
+            Command::Audit(_) | Command::Artifacts(_) | Command::Gc(_) => LogFormat::Text,
         }
     }
 }
@@ -70,6 +77,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(command) => runtime(Some(1))?.block_on(audit::run(command)),
+        Command::Artifacts(command) => runtime(Some(1))?.block_on(artifacts::run(command)),
+        Command::Gc(args) => runtime(Some(1))?.block_on(gc::run(*args)),
     }
 }
 

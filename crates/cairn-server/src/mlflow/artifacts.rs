@@ -1,0 +1,294 @@
+//! MLflow's proxied artifact API (`/api/2.0/mlflow-artifacts/...`), served from the
+//! content-addressed blob store and the per-run manifest.
+//!
+//! Paths are relative to the `mlflow-artifacts:/` root and look like
+//! `<experiment_id>/<run_id>/artifacts/<file>`: the client builds them from a run's
+//! `artifact_uri`. Cairn keeps artifacts per run, so a path is accepted only when it lies under
+//! the artifact root of an existing run (checked against that run's stored `artifact_uri`);
+//! anything else is refused with `INVALID_PARAMETER_VALUE` on upload and lists as empty. Logged
+//! models' artifact roots (`<experiment_id>/models/...`) are therefore not served yet.
+//!
+//! Uploads stream the request body into the blob store (never buffering the file), then record
+//! the digest in the manifest; a body that breaks off leaves neither a blob nor a row.
+//! Downloads stream the blob and honour a single `Range`. Multipart uploads are declined with
+//! MLflow's own "not supported" message, on which the client falls back to a plain `PUT`.
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cairn_artifacts::{ArtifactError, ByteRange, Digest, RelativePath, sanitize_artifact_path};
+use serde_json::{Value, json};
+
+use cairn_core::artifacts::{ArtifactFile, NewArtifact};
+
+use crate::AppState;
+use crate::artifacts::Artifacts;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::{RequestActor, parse_query};
+
+/// MLflow's message for an artifact repository without multipart support; the client matches
+/// on its start to fall back to a single upload.
+pub const MULTIPART_UNSUPPORTED: &str = "Multipart upload is not supported for the current artifact repository";
+
+pub fn router() -> Router<AppState> {
+    let files = get(download).put(upload).delete(delete).layer(DefaultBodyLimit::disable());
+    let mpu = post(multipart_unsupported);
+    let routes = Router::new()
+        .route("/artifacts", get(list))
+        .route("/artifacts/{*path}", files)
+        .route("/mpu/create/{*path}", mpu.clone())
+        .route("/mpu/complete/{*path}", mpu.clone())
+        .route("/mpu/abort/{*path}", mpu);
+    Router::new().nest("/api/2.0/mlflow-artifacts", routes.clone()).nest("/ajax-api/2.0/mlflow-artifacts", routes)
+}
+
+/// A request path resolved to one run's artifact tree.
+#[derive(Debug)]
+struct RunPath {
+    run_id: String,
+    /// The path below the run's artifact root (the root itself is empty).
+    rel: RelativePath,
+}
+
+/// Whether `segment` has the shape of a run id (32 lowercase hex characters).
+fn looks_like_run_id(segment: &str) -> bool {
+    segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Finds the run whose artifact root contains `path`, or `None` when no run's does.
+async fn resolve(state: &AppState, path: &RelativePath) -> ApiResult<Option<RunPath>> {
+    let segments: Vec<&str> = path.segments().collect();
+    let Some(i) = segments.windows(2).position(|w| looks_like_run_id(w[0]) && w[1] == "artifacts") else {
+        return Ok(None);
+    };
+    let run = match state.store.get_run(segments[i]).await {
+        Ok(run) => run,
+        Err(cairn_core::Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    // The run's own root must end with the path's root, so that `9/<run>/artifacts` cannot
+    // reach a run of experiment 1.
+    let root = segments[..=i + 1].join("/");
+    let uri = run.info.artifact_uri.trim_end_matches('/');
+    if !(uri == root || uri.ends_with(&format!("/{root}"))) {
+        return Ok(None);
+    }
+    let rel = sanitize(&segments[i + 2..].join("/"))?;
+    Ok(Some(RunPath { run_id: run.info.run_id, rel }))
+}
+
+fn sanitize(raw: &str) -> ApiResult<RelativePath> {
+    sanitize_artifact_path(raw).map_err(|e| ApiError::invalid(e.to_string()))
+}
+
+fn not_a_run_path(path: &RelativePath) -> ApiError {
+    ApiError::invalid(format!(
+        "Artifact path '{path}' is not under the artifact root of an existing run; \
+         expected <experiment_id>/<run_id>/artifacts/<path>"
+    ))
+}
+
+/// Maps a blob-store failure: the caller's fault is a 4xx, anything else a logged 500.
+pub fn artifact_error(e: ArtifactError) -> ApiError {
+    match e {
+        ArtifactError::NotFound(_) => {
+            // The manifest named a blob that is gone: the store is damaged, not the request.
+            ApiError::from(cairn_core::Error::internal(format!("artifact blob missing: {e}")))
+        }
+        ArtifactError::InvalidDigest(_) => ApiError::invalid(e.to_string()),
+        ArtifactError::RangeNotSatisfiable { .. } => {
+            ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, ErrorCode::InvalidParameterValue, e.to_string())
+        }
+        ArtifactError::Source(_) => ApiError::invalid(format!("The upload was cut off: {e}")),
+        ArtifactError::InvalidDestination { .. } | ArtifactError::Storage(_) | ArtifactError::Io(_) => {
+            ApiError::from(cairn_core::Error::internal(e))
+        }
+    }
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    Path(raw): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let artifacts = state.artifacts()?;
+    let path = sanitize(&raw)?;
+    let target = resolve(&state, &path).await?.ok_or_else(|| not_a_run_path(&path))?;
+    if target.rel.is_root() {
+        return Err(ApiError::invalid(format!("Artifact path '{path}' names a directory, not a file")));
+    }
+    let blob = artifacts.blobs.put_stream(body.into_data_stream()).await.map_err(artifact_error)?;
+    let file = NewArtifact { path: target.rel.as_str().to_owned(), digest: blob.digest.to_hex(), size: blob.size };
+    artifacts.manifest.put_artifact(&actor, &target.run_id, file).await?;
+    Ok(Json(json!({})))
+}
+
+async fn download(State(state): State<AppState>, Path(raw): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    let artifacts = state.artifacts()?;
+    let path = sanitize(&raw)?;
+    let missing = || ApiError::from(cairn_core::Error::not_found(format!("No artifact at '{path}'")));
+    let target = resolve(&state, &path).await?.ok_or_else(missing)?;
+    let file = artifacts.manifest.get_artifact(&target.run_id, target.rel.as_str()).await?.ok_or_else(missing)?;
+    stream_file(artifacts, &file, headers.get(header::RANGE)).await
+}
+
+/// Streams one manifest file, whole or the requested range.
+pub async fn stream_file(
+    artifacts: &Artifacts,
+    file: &ArtifactFile,
+    range: Option<&HeaderValue>,
+) -> ApiResult<Response> {
+    let range = match range {
+        None => None,
+        Some(value) => parse_range(value.to_str().unwrap_or_default())?,
+    };
+    let partial = range.is_some();
+    let digest = Digest::parse(&file.digest).map_err(artifact_error)?;
+    let read = match artifacts.blobs.get(&digest, range).await {
+        Ok(read) => read,
+        Err(ArtifactError::RangeNotSatisfiable { size }) => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            response.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{size}")));
+            return Ok(response);
+        }
+        Err(e) => return Err(artifact_error(e)),
+    };
+    let length = read.range.end - read.range.start;
+    let mut response = Response::new(Body::from_stream(read.stream));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, header_value(&length.to_string()));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if partial {
+        let content_range = format!("bytes {}-{}/{}", read.range.start, read.range.end - 1, read.size);
+        headers.insert(header::CONTENT_RANGE, header_value(&content_range));
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(response)
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    // Only ever called with ASCII digits, dashes, slashes and spaces.
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Parses a single-range `Range: bytes=…` header. A header Cairn cannot honour (another unit,
+/// several ranges) is ignored and the whole file sent, as RFC 9110 allows; a malformed bytes
+/// range is the caller's error.
+pub fn parse_range(value: &str) -> ApiResult<Option<ByteRange>> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let bad = || {
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorCode::InvalidParameterValue,
+            format!("Invalid Range header '{value}'"),
+        )
+    };
+    let (start, end) = spec.trim().split_once('-').ok_or_else(bad)?;
+    let number = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
+    Ok(Some(match (start.trim().is_empty(), end.trim().is_empty()) {
+        (true, false) => ByteRange::Suffix(number(end)?),
+        (false, true) => ByteRange::From(number(start)?),
+        (false, false) => {
+            let (start, last) = (number(start)?, number(end)?);
+            if last < start {
+                return Err(bad());
+            }
+            ByteRange::Bounded(start..last.saturating_add(1))
+        }
+        (true, true) => return Err(bad()),
+    }))
+}
+
+async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
+    let artifacts = state.artifacts()?;
+    let args = parse_query(query.as_deref(), &[])?;
+    let path = sanitize(&args.str("path")?.unwrap_or_default())?;
+    let Some(target) = resolve(&state, &path).await? else { return Ok(Json(json!({}))) };
+    let files = artifacts.manifest.list_artifacts(&target.run_id, target.rel.as_str()).await?;
+    let entries = directory_entries(target.rel.as_str(), &files);
+    if entries.is_empty() {
+        return Ok(Json(json!({})));
+    }
+    Ok(Json(json!({ "files": entries })))
+}
+
+/// The immediate children of directory `dir` among `files` (all at or under it, sorted by path):
+/// files with their sizes, subdirectories once each. A `dir` that is itself a file lists as
+/// empty, as in MLflow's local repository.
+pub fn directory_entries(dir: &str, files: &[ArtifactFile]) -> Vec<Value> {
+    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+    let mut entries: Vec<Value> = Vec::new();
+    let mut last_dir: Option<&str> = None;
+    for file in files {
+        let Some(rest) = file.path.strip_prefix(&prefix) else { continue };
+        match rest.split_once('/') {
+            None => entries.push(json!({ "path": rest, "is_dir": false, "file_size": file.size })),
+            Some((sub, _)) if last_dir != Some(sub) => {
+                last_dir = Some(sub);
+                entries.push(json!({ "path": sub, "is_dir": true }));
+            }
+            Some(_) => {}
+        }
+    }
+    entries.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    entries.dedup_by(|a, b| a["path"] == b["path"]);
+    entries
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let artifacts = state.artifacts()?;
+    let path = sanitize(&raw)?;
+    let target = resolve(&state, &path).await?.ok_or_else(|| not_a_run_path(&path))?;
+    artifacts.manifest.delete_artifacts(&actor, &target.run_id, target.rel.as_str()).await?;
+    Ok(Json(json!({})))
+}
+
+async fn multipart_unsupported() -> ApiError {
+    ApiError::new(StatusCode::NOT_IMPLEMENTED, ErrorCode::NotImplemented, MULTIPART_UNSUPPORTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_like_http() {
+        assert_eq!(parse_range("bytes=0-9").unwrap(), Some(ByteRange::Bounded(0..10)));
+        assert_eq!(parse_range("bytes=5-").unwrap(), Some(ByteRange::From(5)));
+        assert_eq!(parse_range("bytes=-3").unwrap(), Some(ByteRange::Suffix(3)));
+        assert_eq!(parse_range("items=0-1").unwrap(), None);
+        assert_eq!(parse_range("bytes=0-1,4-5").unwrap(), None);
+        for bad in ["bytes=9-2", "bytes=-", "bytes=a-b", "bytes=3"] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listing_shows_immediate_children_once() {
+        let file = |path: &str, size| ArtifactFile { path: path.into(), digest: String::new(), size, created_time: 0 };
+        let files = [file("a/b/c.txt", 1), file("a/b/d.txt", 2), file("a/e.txt", 3), file("f.txt", 4)];
+        let root = directory_entries("", &files);
+        assert_eq!(
+            root,
+            vec![json!({"path": "a", "is_dir": true}), json!({"path": "f.txt", "is_dir": false, "file_size": 4})]
+        );
+        let a = directory_entries("a", &files[..3]);
+        assert_eq!(
+            a,
+            vec![json!({"path": "b", "is_dir": true}), json!({"path": "e.txt", "is_dir": false, "file_size": 3})]
+        );
+        assert!(directory_entries("f.txt", &files[3..]).is_empty());
+    }
+}
