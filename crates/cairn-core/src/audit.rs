@@ -290,13 +290,13 @@ impl Verifier {
     pub fn event(&mut self, ev: &AuditEvent) {
         self.report.events += 1;
         let expected_prev = self.prev_hash.clone().unwrap_or_else(|| GENESIS_HASH.to_owned());
-        if let Some(prev) = self.prev_seq {
-            if ev.seq != prev + 1 {
-                self.problem(
-                    Some(ev.seq),
-                    format!("event {} follows event {prev}: events are missing or inserted", ev.seq),
-                );
-            }
+        if let Some(prev) = self.prev_seq
+            && ev.seq != prev + 1
+        {
+            self.problem(
+                Some(ev.seq),
+                format!("event {} follows event {prev}: events are missing or inserted", ev.seq),
+            );
         }
         if ev.prev_hash != expected_prev {
             self.problem(Some(ev.seq), format!("event {} does not link to the event before it", ev.seq));

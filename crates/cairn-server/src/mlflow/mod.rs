@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod experiments;
+mod logged_models;
 mod metrics;
 mod paging;
 mod runs;
@@ -14,7 +15,7 @@ use crate::AppState;
 
 /// All MLflow routes under both prefixes MLflow serves them at.
 pub fn router() -> Router<AppState> {
-    let v2 = Router::new().merge(experiments::router()).merge(runs::router()).merge(metrics::router());
+    let v2 = Router::new().merge(experiments::router()).merge(runs::router()).merge(metrics::router()).merge(logged_models::router());
     let v3 = server_info::router();
     Router::new()
         .merge(artifacts::router())

@@ -209,3 +209,14 @@ async fn search_runs_pages_and_checks_limits() {
     let r = app.get(&format!("{API}/runs/search")).await;
     r.error(405, "BAD_REQUEST");
 }
+
+/// The client searches logged models while listing a run's artifact folders; with no logged
+/// models recorded the answer is empty, and a malformed request is still refused.
+#[tokio::test]
+async fn logged_model_search_is_empty_and_validated() {
+    let app = TestApp::new().await;
+    let body = json!({ "experiment_ids": ["0"], "filter": "source_run_id = 'abc'", "max_results": 10 });
+    assert_eq!(app.post(&format!("{API}/logged-models/search"), body).await.ok(), json!({ "models": [] }));
+    let reply = app.post(&format!("{API}/logged-models/search"), json!({ "experiment_ids": "0" })).await;
+    assert!(reply.error(400, "INVALID_PARAMETER_VALUE").contains("experiment_ids"));
+}
