@@ -43,7 +43,11 @@ const BAD_CHARACTER_MESSAGE: &str = "Names may only contain alphanumerics, under
 /// the size limits, then param-key uniqueness, as MLflow's store does.
 pub fn validate_batch(batch: &Batch) -> Result<()> {
     for (i, m) in batch.metrics.iter().enumerate() {
-        validate_metric_at(m, &format!("metrics[{i}]"))?;
+        // A batch carries up to a thousand metrics; build the element path (and run the full
+        // check that reports it) only for a metric the cheap check does not clear.
+        if !metric_is_plainly_valid(m) {
+            validate_metric_at(m, &format!("metrics[{i}]"))?;
+        }
     }
     for (i, p) in batch.params.iter().enumerate() {
         validate_param_at(p, &format!("params[{i}]"))?;
@@ -161,6 +165,19 @@ pub fn validate_key(kind: &str, key: &str) -> Result<()> {
     };
     validate_entity_name(key, path)?;
     length_limit(what, MAX_ENTITY_KEY_LENGTH, key)
+}
+
+/// True when `m` certainly passes [`validate_metric_at`]: a name that needs no normalising and
+/// no character MLflow forbids, within the length limit, and a non-negative timestamp. False
+/// means "check properly", not "invalid".
+fn metric_is_plainly_valid(m: &Metric) -> bool {
+    let name = m.key.as_str();
+    m.timestamp >= 0
+        && !name.is_empty()
+        && name.len() <= MAX_ENTITY_KEY_LENGTH
+        && !name.starts_with("..")
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '/' | '.' | '-' | ' ' | ':'))
+        && name.split('/').all(|segment| !matches!(segment, "" | "." | ".."))
 }
 
 /// MLflow's rule for metric, param and tag names: only word characters, `/ . - :` and spaces,
@@ -408,6 +425,23 @@ mod tests {
             Err(Error::InvalidParameter(m)) => m,
             other => panic!("expected InvalidParameter, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn plain_metric_check_never_clears_an_invalid_metric() {
+        let names = [
+            "loss", "a/b", "a//b", "/a", "a/", ".", "..", "..a", "a/./b", "a/../b", "a b:c-d_e.f", "a\\b", "ü", "",
+            "a*", "./a", "a/.", "x".repeat(250).leak(), "x".repeat(251).leak(),
+        ];
+        for name in names {
+            for timestamp in [0, -1] {
+                let m = Metric { key: name.to_owned(), value: 1.0, timestamp, step: 0 };
+                if metric_is_plainly_valid(&m) {
+                    assert!(validate_metric_at(&m, "metrics[0]").is_ok(), "{name:?} {timestamp}");
+                }
+            }
+        }
+        assert!(metric_is_plainly_valid(&metric("loss", 0)));
     }
 
     #[test]

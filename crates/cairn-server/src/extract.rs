@@ -142,17 +142,27 @@ impl Fields {
     /// A list of objects (absent means empty), each readable as [`Fields`] whose messages name
     /// the element (`tags[2].key`).
     pub fn objects(&self, field: &str) -> Result<Vec<Fields>, ApiError> {
-        match self.present(field) {
-            None => Ok(Vec::new()),
+        let mut copy = Fields { map: Map::new(), path: self.path.clone() };
+        if let Some(value) = self.map.get(field) {
+            copy.map.insert(field.to_owned(), value.clone());
+        }
+        copy.take_objects(field)
+    }
+
+    /// Like [`Fields::objects`], but moves the list out of the request instead of copying it:
+    /// the log-batch hot path reads up to a thousand metric objects this way.
+    pub fn take_objects(&mut self, field: &str) -> Result<Vec<Fields>, ApiError> {
+        match self.map.remove(field) {
+            None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::Array(items)) => items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, item)| match item {
-                    Value::Object(map) => Ok(Fields { map: map.clone(), path: format!("{}{field}[{i}].", self.path) }),
-                    other => Err(self.type_error(&format!("{field}[{i}]"), other)),
+                    Value::Object(map) => Ok(Fields { map, path: format!("{}{field}[{i}].", self.path) }),
+                    other => Err(self.type_error(&format!("{field}[{i}]"), &other)),
                 })
                 .collect(),
-            Some(other) => Err(self.type_error(field, other)),
+            Some(other) => Err(self.type_error(field, &other)),
         }
     }
 }

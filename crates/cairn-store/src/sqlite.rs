@@ -23,9 +23,9 @@ use crate::sql::db::{Db, DbError, Dialect, MetricInsert, Row, SqlValue};
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Page cache of the write connection, in KiB (negative `cache_size` means KiB).
-const WRITE_CACHE_KIB: i64 = 64 * 1024;
+const WRITE_CACHE_KIB: i64 = 24 * 1024;
 /// Page cache of each read connection, in KiB.
-const READ_CACHE_KIB: i64 = 16 * 1024;
+const READ_CACHE_KIB: i64 = 8 * 1024;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
 

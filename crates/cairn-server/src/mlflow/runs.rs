@@ -158,10 +158,10 @@ async fn delete_tag(
 async fn log_batch(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let run_id = body.run_id()?;
-    let metrics = body.objects("metrics")?.iter().map(metric).collect::<ApiResult<Vec<_>>>()?;
+    let metrics = body.take_objects("metrics")?.iter().map(metric).collect::<ApiResult<Vec<_>>>()?;
     let params = key_values(&body, "params")?
         .into_iter()
         .map(|p| truncated(p, MAX_PARAM_VAL_LENGTH))
