@@ -7,6 +7,7 @@
 #   scripts/test.sh --reference  end-to-end suite against a real `mlflow server` (no Rust build),
 #                                which checks that the tests themselves encode MLflow's behaviour
 #   scripts/test.sh --release    test a release build of `cairn` end to end (slower to build)
+#   scripts/test.sh --bench      the benchmark's smoke run only (bench/run.sh --scale smoke's checks)
 #   Anything after `--` is passed to pytest, e.g. `scripts/test.sh --e2e -- -k search -x`.
 #
 # Set-up is idempotent and quick when already done: the venv is reinstalled only when the pinned
@@ -22,15 +23,17 @@ VENV="$ROOT/.venv-test"
 REQUIREMENTS="$ROOT/tests/e2e/requirements.txt"
 RUN_RUST=1
 RUN_E2E=1
+RUN_BENCH=1
 REFERENCE=0
 PROFILE=debug
 PYTEST_ARGS=()
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --rust) RUN_E2E=0 ;;
-        --e2e) RUN_RUST=0 ;;
-        --reference) RUN_RUST=0; REFERENCE=1 ;;
+        --rust) RUN_E2E=0; RUN_BENCH=0 ;;
+        --e2e) RUN_RUST=0; RUN_BENCH=0 ;;
+        --bench) RUN_RUST=0; RUN_E2E=0 ;;
+        --reference) RUN_RUST=0; RUN_BENCH=0; REFERENCE=1 ;;
         --release) PROFILE=release ;;
         --) shift; PYTEST_ARGS=("$@"); break ;;
         -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
@@ -164,8 +167,28 @@ if [[ $RUN_E2E -eq 1 ]]; then
     fi
 fi
 
+BENCH_STATUS="skipped"
+if [[ $RUN_BENCH -eq 1 ]]; then
+    # The benchmark's smoke scale runs the same workload against MLflow and Cairn and checks that
+    # both give the same answers; it keeps the benchmark working and never judges speed. Debug
+    # binaries and the test venv (same pinned mlflow) are enough for that.
+    section "benchmark smoke run (answers, not speed)"
+    BENCH_OUT="$(mktemp -d /tmp/cairn-bench-smoke.XXXXXX)"
+    if cargo build -p cairn -p cairn-bench \
+        && "$VENV/bin/python" bench/harness.py --scale smoke \
+            --cairn-bin "$ROOT/target/debug/cairn" --bench-bin "$ROOT/target/debug/cairn-bench" \
+            --results-dir "$BENCH_OUT"; then
+        BENCH_STATUS="passed"
+    else
+        BENCH_STATUS="FAILED"
+        FAILED=1
+    fi
+    rm -rf "$BENCH_OUT"
+fi
+
 section "summary"
 echo "rust tests: $RUST_STATUS"
 echo "e2e tests:  $E2E_STATUS"
+echo "bench smoke: $BENCH_STATUS"
 echo "total time: $((SECONDS - START))s"
 exit "$FAILED"
