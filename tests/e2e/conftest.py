@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 import requests  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from servers import Server, create_postgres_database  # noqa: E402
+from servers import MotoServer, Server, create_postgres_database  # noqa: E402
 
 POSTGRES_ENV = "CAIRN_TEST_POSTGRES_URL"
 # Set by `scripts/test.sh`, where a missing cluster is a broken set-up rather than a reason
@@ -78,11 +78,18 @@ def postgres_admin_url() -> str:
 def make_server(tmp_path_factory: pytest.TempPathFactory, reference: bool, request: pytest.FixtureRequest):
     """A factory for servers that are stopped at the end of the session.
 
-    `make_server(backend, kind=None)` returns a started `Server` with fresh, empty storage.
+    `make_server(backend, kind=None)` returns a started `Server` with fresh, empty storage;
+    `artifacts_destination` and `env` are passed to the `Server` (see there).
     """
     started: list[Server] = []
 
-    def make(backend: str, kind: str | None = None) -> Server:
+    def make(
+        backend: str,
+        kind: str | None = None,
+        *,
+        artifacts_destination: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Server:
         kind = kind or ("mlflow" if reference else "cairn")
         workdir = tmp_path_factory.mktemp(f"{kind}-{backend}")
         sqlite_path = None
@@ -94,13 +101,29 @@ def make_server(tmp_path_factory: pytest.TempPathFactory, reference: bool, reque
             uri = create_postgres_database(request.getfixturevalue("postgres_admin_url"))
         else:
             raise ValueError(backend)
-        server = Server(kind=kind, backend=backend, backend_uri=uri, workdir=workdir, sqlite_path=sqlite_path)
+        server = Server(
+            kind=kind,
+            backend=backend,
+            backend_uri=uri,
+            workdir=workdir,
+            sqlite_path=sqlite_path,
+            artifacts_destination=artifacts_destination,
+            env=dict(env or {}),
+        )
         started.append(server)
         return server.start()
 
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory):
+    """moto's S3-protocol server, started once per session from the test venv."""
+    server = MotoServer(workdir=tmp_path_factory.mktemp("moto")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -102,6 +102,11 @@ class Server:
     backend_uri: str
     workdir: Path
     sqlite_path: Path | None = None
+    # `--artifacts-destination` (a folder or `s3://bucket/prefix`); `None` keeps each server's
+    # default (Cairn: `artifacts` in its data folder; MLflow: `artifacts` in the workdir).
+    artifacts_destination: str | None = None
+    # Extra environment for the server process only, such as S3 credentials and endpoint.
+    env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     proc: subprocess.Popen | None = None
     log_path: Path = field(init=False)
@@ -118,7 +123,10 @@ class Server:
         common = ["--host", "127.0.0.1", "--port", str(self.port)]
         common += ["--backend-store-uri", self.backend_uri]
         if self.kind == "cairn":
-            return [str(cairn_binary()), "server", *common, "--data-dir", str(self.workdir / "data")]
+            cairn = [str(cairn_binary()), "server", *common, "--data-dir", str(self.workdir / "data")]
+            if self.artifacts_destination is not None:
+                cairn += ["--artifacts-destination", self.artifacts_destination]
+            return cairn
         return [
             str(mlflow_binary()),
             "server",
@@ -126,7 +134,7 @@ class Server:
             "--workers",
             "1",
             "--artifacts-destination",
-            str(self.workdir / "artifacts"),
+            self.artifacts_destination or str(self.workdir / "artifacts"),
         ]
 
     def start(self) -> "Server":
@@ -137,6 +145,7 @@ class Server:
         self.starts += 1
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "warn")
+        env.update(self.env)
         # The server must not inherit a tracking URI meant for the tests' client side.
         env.pop("MLFLOW_TRACKING_URI", None)
         log = open(self.log_path, "a", encoding="utf-8")
@@ -173,6 +182,13 @@ class Server:
             time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"{self.kind} server did not become healthy:\n" + self.log_tail())
+
+    @property
+    def pid(self) -> int:
+        """The server's process id (for `mlflow server`, its launcher's)."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError("server is not running")
+        return self.proc.pid
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -212,12 +228,118 @@ class Server:
             pass
 
 
-def cairn_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
-    """Run a `cairn` subcommand (not the server) and capture its output."""
+def cairn_cli(*args: str, timeout: float = 120.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a `cairn` subcommand (not the server) and capture its output; `env` adds variables."""
     return subprocess.run(
         [str(cairn_binary()), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        env={**os.environ, **env} if env else None,
     )
+
+
+def proc_status_kib(pid: int, field_name: str) -> int:
+    """One `kB` field of `/proc/<pid>/status`, such as `VmRSS` (now) or `VmHWM` (peak)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise KeyError(field_name)
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset the kernel's peak-RSS mark (`VmHWM`) of `pid` to its current RSS, so a later
+    reading shows the peak of what happened since. False where the kernel refuses."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class MotoServer:
+    """moto's S3-protocol server on a free loopback port, from the test venv.
+
+    moto keeps everything in memory and accepts any credentials; it is stopped at the end of
+    the session and takes its data with it.
+    """
+
+    workdir: Path
+    port: int = 0
+    proc: subprocess.Popen | None = None
+
+    # The credentials and region every client (server under test, boto3 in the tests) uses.
+    CREDENTIALS = {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def server_env(self) -> dict[str, str]:
+        """Environment that points an S3 client (Cairn or MLflow) at this server."""
+        return {**self.CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": self.endpoint, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def start(self) -> "MotoServer":
+        venv = os.environ.get("CAIRN_TEST_VENV")
+        python = str(Path(venv) / "bin" / "python") if venv else sys.executable
+        self.port = free_port()
+        log = open(self.workdir / "moto.log", "a", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto exited with {self.proc.returncode}; is moto[server] installed?")
+            try:
+                requests.get(self.endpoint + "/moto-api/", timeout=2)
+                return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("moto did not start")
+
+    def client(self):
+        """A boto3 S3 client for this server (boto3 comes with moto)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.CREDENTIALS["AWS_DEFAULT_REGION"],
+            aws_access_key_id=self.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def create_bucket(self) -> str:
+        name = "cairn-e2e-" + uuid.uuid4().hex[:12]
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        self.proc = None

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use cairn_store::StoreConfig;
 
+use crate::gc::{PeriodicGc, parse_duration};
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -63,6 +65,19 @@ pub struct ServerConfig {
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
     #[arg(long, env = "CAIRN_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+
+    /// Collect garbage (as `cairn gc` does) this often, e.g. `6h`; off unless given.
+    #[arg(long, env = "CAIRN_GC_INTERVAL", value_parser = parse_duration)]
+    pub gc_interval: Option<Duration>,
+
+    /// With `--gc-interval`: purge runs deleted longer ago than this.
+    #[arg(long, env = "CAIRN_GC_OLDER_THAN", value_parser = parse_duration, default_value = "30d")]
+    pub gc_older_than: Duration,
+
+    /// With `--gc-interval`: keep unreferenced blobs written more recently than this. Below `1h`
+    /// a blob an upload has just deduplicated against may be removed.
+    #[arg(long, env = "CAIRN_GC_GRACE", value_parser = parse_duration, default_value = "1h")]
+    pub gc_grace: Duration,
 }
 
 /// The SQLite URI of the default database inside `data_dir`.
@@ -92,6 +107,11 @@ impl ServerConfig {
         }
     }
 
+    /// The periodic garbage collection asked for, if any.
+    pub fn periodic_gc(&self) -> Option<PeriodicGc> {
+        self.gc_interval.map(|interval| PeriodicGc { interval, older_than: self.gc_older_than, grace: self.gc_grace })
+    }
+
     /// How long shutdown waits for in-flight requests.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
@@ -112,6 +132,17 @@ mod tests {
         assert_eq!(c.artifacts_destination(), PathBuf::from("./cairn-data/artifacts"));
         assert_eq!(c.default_artifact_root, "mlflow-artifacts:/");
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.periodic_gc(), None, "periodic garbage collection is off by default");
+    }
+
+    #[test]
+    fn periodic_gc_takes_durations() {
+        let c = ServerConfig::try_parse_from(["cairn", "--gc-interval", "6h", "--gc-older-than", "7d"]).unwrap();
+        let gc = c.periodic_gc().unwrap();
+        assert_eq!(gc.interval, Duration::from_secs(6 * 3600));
+        assert_eq!(gc.older_than, Duration::from_secs(7 * 86_400));
+        assert_eq!(gc.grace, crate::gc::GRACE);
+        assert!(ServerConfig::try_parse_from(["cairn", "--gc-interval", "6"]).is_err(), "a unit is required");
     }
 
     #[test]

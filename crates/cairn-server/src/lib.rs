@@ -10,6 +10,7 @@ pub mod artifacts;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod gc;
 mod mlflow;
 mod native;
 mod serve;

@@ -28,6 +28,18 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "cannot clean abandoned artifact uploads"),
     }
     let state = AppState::with_artifacts(store, blobs)?;
+    // Aborted when this function returns, whether serving ended normally or not.
+    let _gc = match (config.periodic_gc(), &state.artifacts) {
+        (Some(settings), Some(artifacts)) => {
+            tracing::info!(
+                interval_secs = settings.interval.as_secs(),
+                older_than_secs = settings.older_than.as_secs(),
+                "periodic garbage collection on"
+            );
+            Some(AbortOnDrop(crate::gc::spawn_periodic(artifacts.clone(), settings)))
+        }
+        _ => None,
+    };
     let address = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr()?;
@@ -69,6 +81,16 @@ pub async fn serve_on(
     let closed = store.close().await.context("closing the store");
     tracing::info!("cairn server stopped");
     served.and(closed)
+}
+
+/// Aborts a background task when dropped, so it cannot outlive the server. Every step of a
+/// collection is safe to interrupt: an abort between two deletes just leaves the rest for later.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
