@@ -327,9 +327,9 @@ pub fn py_json_str(s: &str) -> String {
     out
 }
 
-/// Python's `repr()` of a string, close enough for messages: single quotes unless the text
+/// Python's `repr()` of a string, as MLflow's messages show it: single quotes unless the text
 /// contains one and no double quote.
-fn py_repr_str(s: &str) -> String {
+pub(crate) fn py_repr_str(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);

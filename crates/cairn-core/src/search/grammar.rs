@@ -7,6 +7,7 @@
 
 use super::Op;
 use super::lexer::{Kw, Name, Tok, tokenize};
+pub(super) use crate::validation::py_repr_str as py_repr;
 use crate::{Error, Result};
 
 /// A comparison operator as written; MLflow reports unknown ones (`==`, `<>`, `NOT LIKE`) only
@@ -138,28 +139,6 @@ pub(super) fn order_key(input: &str) -> Result<(Name<'_>, bool)> {
     Ok((name, ascending))
 }
 
-/// Python's `repr()` of a string, as MLflow's messages show it: single quotes unless the text
-/// contains one and no double quote.
-pub(super) fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
 
 /// PostgreSQL text cannot hold NUL, so a NUL in a search string could never be compared the same
 /// way on both backends; it is refused up front instead of failing deep in one of them.
