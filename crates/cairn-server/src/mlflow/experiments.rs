@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use cairn_core::model::{KeyValue, NewExperiment, ViewType};
-use cairn_core::search::{parse_experiment_filter, parse_experiment_order_by, Filter};
+use cairn_core::search::{parse_experiment_filter, parse_experiment_order_by};
 use cairn_core::store::{ExperimentQuery, SEARCH_MAX_RESULTS_DEFAULT};
 use cairn_core::validation;
 
@@ -76,15 +76,7 @@ async fn search_post(State(state): State<AppState>, JsonBody(body): JsonBody) ->
 
 async fn search(state: AppState, args: Fields) -> ApiResult<Json<Value>> {
     let max_results = paging::max_results(&args, SEARCH_MAX_RESULTS_DEFAULT)?;
-    let filter = match args.str("filter")? {
-        Some(f) if !f.trim().is_empty() => parse_experiment_filter(&f)?,
-        _ => Filter::default(),
-    };
-    let order_by = args
-        .str_list("order_by")?
-        .iter()
-        .map(|o| parse_experiment_order_by(o))
-        .collect::<cairn_core::Result<Vec<_>>>()?;
+    let (filter, order_by) = paging::filter_and_order(&args, parse_experiment_filter, parse_experiment_order_by)?;
     let query = ExperimentQuery {
         filter,
         order_by,

@@ -1,5 +1,7 @@
-//! Page-size rules shared by the search routes, with MLflow's messages.
+//! Request rules shared by the search routes: page sizes (with MLflow's messages), filters and
+//! orderings.
 
+use cairn_core::search::{Filter, OrderBy};
 use cairn_core::store::SEARCH_MAX_RESULTS_THRESHOLD;
 
 use crate::error::{ApiError, ApiResult};
@@ -20,6 +22,22 @@ pub fn max_results(args: &Fields, default: u64) -> ApiResult<u64> {
         )));
     }
     Ok(n as u64)
+}
+
+/// The `filter` and `order_by` fields of a search, parsed with the grammar of the searched
+/// entity (runs and experiments accept different names). A blank filter is the empty filter.
+pub fn filter_and_order(
+    args: &Fields,
+    parse_filter: fn(&str) -> cairn_core::Result<Filter>,
+    parse_order_by: fn(&str) -> cairn_core::Result<OrderBy>,
+) -> ApiResult<(Filter, Vec<OrderBy>)> {
+    let filter = match args.str("filter")? {
+        Some(f) if !f.trim().is_empty() => parse_filter(&f)?,
+        _ => Filter::default(),
+    };
+    let order_by =
+        args.str_list("order_by")?.iter().map(|o| parse_order_by(o)).collect::<cairn_core::Result<Vec<_>>>()?;
+    Ok((filter, order_by))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use cairn_core::model::{Batch, KeyValue, Metric, NewRun, RunStatus, RunUpdate, ViewType};
-use cairn_core::search::{parse_run_filter, parse_run_order_by, Filter};
+use cairn_core::search::{parse_run_filter, parse_run_order_by};
 use cairn_core::store::{RunQuery, SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD};
 use cairn_core::validation::{self, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH};
 
@@ -176,15 +176,7 @@ async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiR
     if let Some(n) = body.i64("max_results")?.filter(|&n| n > SEARCH_MAX_RESULTS_THRESHOLD as i64) {
         return Err(body.type_error("max_results", &json!(n)));
     }
-    let filter = match body.str("filter")? {
-        Some(f) if !f.trim().is_empty() => parse_run_filter(&f)?,
-        _ => Filter::default(),
-    };
-    let order_by = body
-        .str_list("order_by")?
-        .iter()
-        .map(|o| parse_run_order_by(o))
-        .collect::<cairn_core::Result<Vec<_>>>()?;
+    let (filter, order_by) = paging::filter_and_order(&body, parse_run_filter, parse_run_order_by)?;
     let query = RunQuery {
         experiment_ids: body.str_list("experiment_ids")?,
         filter,
