@@ -14,7 +14,7 @@ use axum::http::{header, StatusCode};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use cairn_core::model::Actor;
+use cairn_core::model::{Actor, KeyValue};
 use cairn_core::validation::py_json_str;
 
 use crate::error::{ApiError, ErrorCode};
@@ -75,6 +75,11 @@ impl Fields {
             Some(s) if !s.is_empty() => Ok(s),
             _ => Err(self.missing(field)),
         }
+    }
+
+    /// A tag or param: a required `key` and a `value` that MLflow lets default to empty.
+    pub fn key_value(&self) -> Result<KeyValue, ApiError> {
+        Ok(KeyValue::new(self.required_str("key")?, self.str("value")?.unwrap_or_default()))
     }
 
     /// A run id, read from `run_id` or its legacy alias `run_uuid`.

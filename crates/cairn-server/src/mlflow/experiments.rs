@@ -34,7 +34,7 @@ pub fn key_values(fields: &Fields, field: &str) -> ApiResult<Vec<KeyValue>> {
     fields
         .objects(field)?
         .iter()
-        .map(|item| Ok(KeyValue::new(item.required_str("key")?, item.str("value")?.unwrap_or_default())))
+        .map(|item| item.key_value())
         .collect()
 }
 
@@ -126,7 +126,7 @@ async fn set_tag(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let experiment_id = body.required_str("experiment_id")?;
-    let tag = KeyValue::new(body.required_str("key")?, body.str("value")?.unwrap_or_default());
+    let tag = body.key_value()?;
     state.store.set_experiment_tag(&actor, &experiment_id, tag).await?;
     Ok(Json(json!({})))
 }

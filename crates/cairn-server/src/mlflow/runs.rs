@@ -126,7 +126,7 @@ async fn log_param(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let run_id = body.run_id()?;
-    let param = KeyValue::new(body.required_str("key")?, body.str("value")?.unwrap_or_default());
+    let param = body.key_value()?;
     let batch = Batch { params: vec![truncated(param, MAX_PARAM_VAL_LENGTH)], ..Batch::default() };
     state.store.log_batch(&actor, &run_id, batch).await?;
     Ok(Json(json!({})))
@@ -138,7 +138,7 @@ async fn set_tag(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let run_id = body.run_id()?;
-    let tag = KeyValue::new(body.required_str("key")?, body.str("value")?.unwrap_or_default());
+    let tag = body.key_value()?;
     let batch = Batch { tags: vec![truncated(tag, MAX_TAG_VAL_LENGTH)], ..Batch::default() };
     state.store.log_batch(&actor, &run_id, batch).await?;
     Ok(Json(json!({})))

@@ -690,3 +690,67 @@ pub async fn search_experiments_filters_and_pages(store: Arc<dyn Store>) {
     let deleted = store.search_experiments(search("", "", ViewType::DeletedOnly, 10, 0)).await.expect("search");
     assert_eq!(names(&deleted), ["proj-4"]);
 }
+
+/// Size of the throughput tests' workload: `CAIRN_INGEST_POINTS` (default a quick 40,000) spread
+/// over `WRITERS` concurrent runs in batches of `BATCH` points.
+pub struct IngestWorkload {
+    pub writers: usize,
+    pub batch: usize,
+    pub batches_per_writer: usize,
+}
+
+impl IngestWorkload {
+    /// Eight writers, 1,000 points per batch, as in the benchmark.
+    pub fn from_env() -> Self {
+        const WRITERS: usize = 8;
+        const BATCH: usize = 1000;
+        let total: usize = std::env::var("CAIRN_INGEST_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
+        IngestWorkload { writers: WRITERS, batch: BATCH, batches_per_writer: total.div_ceil(BATCH * WRITERS) }
+    }
+
+    /// How many points the workload logs.
+    pub fn points(&self) -> usize {
+        self.writers * self.batch * self.batches_per_writer
+    }
+
+    /// Logs the workload through the `Store` API, each writer on its own run, over ten metric
+    /// keys; returns the runs and the time from the first batch to the last acknowledgement.
+    pub async fn run(&self, store: &Arc<dyn Store>) -> (Vec<String>, std::time::Duration) {
+        let exp = new_experiment(store, "ingest").await;
+        let mut runs = Vec::new();
+        for _ in 0..self.writers {
+            runs.push(new_run(store, &exp).await);
+        }
+        let started = std::time::Instant::now();
+        let mut handles = Vec::new();
+        for run in runs.clone() {
+            let (store, batch, batches) = (store.clone(), self.batch, self.batches_per_writer);
+            handles.push(tokio::spawn(async move {
+                for b in 0..batches {
+                    let metrics = (0..batch)
+                        .map(|i| {
+                            let step = (b * batch + i) as i64;
+                            metric(&format!("metric_{}", i % 10), step as f64 * 0.5, 1_700_000_000_000 + step, step)
+                        })
+                        .collect();
+                    log(&store, &run, Batch { metrics, ..Batch::default() }).await.expect("log_batch");
+                }
+            }));
+        }
+        for h in handles {
+            h.await.expect("writer task");
+        }
+        (runs, started.elapsed())
+    }
+
+    /// Counts the points stored for `runs` under the workload's ten keys.
+    pub async fn stored(store: &Arc<dyn Store>, runs: &[String]) -> usize {
+        let mut stored = 0;
+        for run in runs {
+            for k in 0..10 {
+                stored += history(store, run, &format!("metric_{k}")).await.len();
+            }
+        }
+        stored
+    }
+}

@@ -13,7 +13,7 @@ use cairn_store::postgres::{PgDb, Role, config_from_uri};
 use cairn_store::sql::db::{Db, DbError, MetricInsert, SqlValue};
 use cairn_testkit::PgCluster;
 
-use crate::conformance::conformance_cases;
+use crate::conformance::{IngestWorkload, conformance_cases};
 
 /// A fresh database on the shared cluster.
 async fn fresh_database() -> String {
@@ -318,55 +318,16 @@ async fn verify_catches_rows_edited_behind_the_store() {
 /// (use `--release`); by default it is a quick correctness run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ingest_throughput() {
-    const WRITERS: usize = 8;
-    const BATCH: usize = 1000;
-    let total: usize = std::env::var("CAIRN_INGEST_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
-    let batches = total.div_ceil(BATCH * WRITERS);
+    let workload = IngestWorkload::from_env();
     let (store, url) = fixture().await;
-    let exp =
-        store.create_experiment(&actor(), NewExperiment { name: "ingest".into(), ..Default::default() }).await.unwrap();
-    let mut runs = Vec::new();
-    for _ in 0..WRITERS {
-        runs.push(new_run(&store, &exp).await);
-    }
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    for run in runs.clone() {
-        let store = store.clone();
-        handles.push(tokio::spawn(async move {
-            for b in 0..batches {
-                let metrics = (0..BATCH)
-                    .map(|i| {
-                        let step = (b * BATCH + i) as i64;
-                        Metric {
-                            key: format!("metric_{}", i % 10),
-                            value: step as f64 * 0.5,
-                            timestamp: 1_700_000_000_000 + step,
-                            step,
-                        }
-                    })
-                    .collect();
-                store.log_batch(&actor(), &run, Batch { metrics, ..Batch::default() }).await.expect("log_batch");
-            }
-        }));
-    }
-    for h in handles {
-        h.await.unwrap();
-    }
-    let elapsed = started.elapsed();
-    let points = batches * BATCH * WRITERS;
-    let mut stored = 0;
-    for run in &runs {
-        for k in 0..10 {
-            stored += history_len(&store, run, &format!("metric_{k}")).await;
-        }
-    }
-    assert_eq!(stored, points, "every acknowledged point is stored");
+    let (runs, elapsed) = workload.run(&store).await;
+    let points = workload.points();
+    assert_eq!(IngestWorkload::stored(&store, &runs).await, points, "every acknowledged point is stored");
     let report = store.verify_audit().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     store.close().await.unwrap();
 
-    let copy_rate = tokio::task::spawn_blocking(move || raw_copy_rate(&url, points, BATCH)).await.unwrap();
+    let copy_rate = tokio::task::spawn_blocking(move || raw_copy_rate(&url, points, workload.batch)).await.unwrap();
     let rate = points as f64 / elapsed.as_secs_f64();
     println!(
         "postgres ingest: {points} points in {:.2}s = {rate:.0} points/s ({:.0}% of binary COPY's {copy_rate:.0}/s)",

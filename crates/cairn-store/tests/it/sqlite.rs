@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use cairn_core::audit::VerifyReport;
 use cairn_core::model::{Actor, Batch, KeyValue, Metric, NewExperiment, NewRun};
-use cairn_core::store::{HistoryQuery, Store};
+use cairn_core::store::Store;
 use cairn_store::StoreConfig;
 use tempfile::TempDir;
 
-use crate::conformance::conformance_cases;
+use crate::conformance::{IngestWorkload, conformance_cases};
 
 fn config(path: &Path) -> StoreConfig {
     StoreConfig::new(format!("sqlite:///{}", path.display()))
@@ -205,61 +205,14 @@ async fn verify_catches_a_removed_event() {
 /// `--release`); by default it is a quick correctness run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ingest_throughput() {
-    const WRITERS: usize = 8;
-    const BATCH: usize = 1000;
-    let total: usize = std::env::var("CAIRN_INGEST_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
-    let batches_per_writer = total.div_ceil(BATCH * WRITERS);
+    let workload = IngestWorkload::from_env();
     let (store, dir) = fixture().await;
-    let exp =
-        store.create_experiment(&actor(), NewExperiment { name: "ingest".into(), ..Default::default() }).await.unwrap();
-    let mut runs = Vec::new();
-    for _ in 0..WRITERS {
-        runs.push(
-            store
-                .create_run(&actor(), NewRun { experiment_id: exp.clone(), ..Default::default() })
-                .await
-                .unwrap()
-                .info
-                .run_id,
-        );
-    }
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    for run in runs.clone() {
-        let store = store.clone();
-        handles.push(tokio::spawn(async move {
-            for b in 0..batches_per_writer {
-                let metrics = (0..BATCH)
-                    .map(|i| {
-                        let step = (b * BATCH + i) as i64;
-                        Metric {
-                            key: format!("metric_{}", i % 10),
-                            value: step as f64 * 0.5,
-                            timestamp: 1_700_000_000_000 + step,
-                            step,
-                        }
-                    })
-                    .collect();
-                store.log_batch(&actor(), &run, Batch { metrics, ..Batch::default() }).await.expect("log_batch");
-            }
-        }));
-    }
-    for h in handles {
-        h.await.unwrap();
-    }
-    let elapsed = started.elapsed();
-    let points = batches_per_writer * BATCH * WRITERS;
+    let (runs, elapsed) = workload.run(&store).await;
+    let points = workload.points();
     store.close().await.unwrap();
 
     let reopened = cairn_store::open(&config(&db_path(&dir))).await.unwrap();
-    let mut stored = 0;
-    for run in &runs {
-        for k in 0..10 {
-            let q = HistoryQuery { run_id: run.clone(), key: format!("metric_{k}"), max_results: None, offset: 0 };
-            stored += reopened.metric_history(q).await.unwrap().items.len();
-        }
-    }
-    assert_eq!(stored, points, "every acknowledged point is stored");
+    assert_eq!(IngestWorkload::stored(&reopened, &runs).await, points, "every acknowledged point is stored");
     let verify_started = Instant::now();
     let report = reopened.verify_audit().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
@@ -272,7 +225,7 @@ async fn ingest_throughput() {
     drop(conn);
     let bytes = std::fs::metadata(db_path(&dir)).unwrap().len();
     let rate = points as f64 / elapsed.as_secs_f64();
-    let raw = raw_sqlite_rate(&dir.path().join("raw.db"), points, BATCH);
+    let raw = raw_sqlite_rate(&dir.path().join("raw.db"), points, workload.batch);
     println!(
         "ingest: {points} points in {:.2}s = {rate:.0} points/s ({:.0}% of raw SQLite's {raw:.0}/s); \
          {bytes} bytes = {:.1} bytes/point; audit verify {:.2}s",
