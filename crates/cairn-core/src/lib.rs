@@ -7,7 +7,9 @@
 pub mod artifacts;
 pub mod audit;
 pub mod error;
+pub mod logged_models;
 pub mod model;
+pub mod registry;
 pub mod search;
 pub mod store;
 pub mod validation;
