@@ -78,3 +78,14 @@ impl LoggedModels for SqlStore {
         Err(pending("run_outputs"))
     }
 }
+
+/// The files of logged model `model_id` (its artifact manifest, ordered by path), or `None`
+/// when no such model exists. The registry pins a version registered from `models:/<id>` with
+/// these. PLACEHOLDER until the logged-models work lands.
+pub fn model_files(
+    db: &mut dyn crate::sql::db::Db,
+    model_id: &str,
+) -> Result<Option<Vec<cairn_core::artifacts::ArtifactFile>>> {
+    let _ = (db, model_id);
+    Ok(None)
+}
