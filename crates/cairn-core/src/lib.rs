@@ -7,11 +7,13 @@
 pub mod artifacts;
 pub mod audit;
 pub mod error;
+pub mod lineage;
 pub mod logged_models;
 pub mod model;
 pub mod registry;
 pub mod search;
 pub mod store;
+pub mod time;
 pub mod validation;
 
 pub use error::{Error, Result};
