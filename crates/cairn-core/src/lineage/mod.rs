@@ -20,6 +20,7 @@ mod openlineage;
 mod policy;
 mod prov;
 mod slice;
+mod store;
 
 pub use diff::{UpstreamDiff, diff_upstream};
 pub use dot::to_dot;
@@ -28,6 +29,10 @@ pub use openlineage::{OpenLineageDataset, OpenLineageEvent, OpenLineageEventType
 pub use policy::{Policy, PolicyViolation, PromotionFacts, PromotionTarget, evaluate_policy, parse_policy};
 pub use prov::to_prov_json;
 pub use slice::{SliceSpec, slice_digest};
+pub use store::{
+    Completeness, LineageHealth, LineageStore, MAX_PREDICTION_BATCH, NewEdge, NewNode, NewPrediction, Prediction,
+    PredictionBatchReport, PredictionTrace,
+};
 
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -12,6 +12,7 @@ pub mod batch;
 pub mod common;
 pub mod db;
 pub mod experiments;
+pub mod lineage;
 pub mod logged_models;
 pub mod metrics;
 pub mod migrate;
