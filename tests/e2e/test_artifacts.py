@@ -1,7 +1,7 @@
 """Proxied artifacts through the real client: log_artifact, log_artifacts with nested folders,
-log_text/log_dict, list and download (file and folder), on a local folder and on an S3-protocol
-server (moto); a file over 100 MB in bounded server memory; dedup and `cairn gc`; path
-traversal and a cut-off upload over raw HTTP.
+log_text/log_dict/log_image, list and download (file and folder), on a local folder and on an
+S3-protocol server (moto); a file over 100 MB in bounded server memory, by plain PUT and by the
+client's multipart path; dedup and `cairn gc`; path traversal and a cut-off upload over raw HTTP.
 
 Listing below the root goes through the run's own `mlflow-artifacts:/` repository: the client's
 `list_artifacts(run_id, path)` also searches logged models named like `path`, an API Cairn does
@@ -30,6 +30,9 @@ from servers import MotoServer, Server, cairn_cli, proc_status_kib, reset_peak_r
 
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 MIB = 1024 * 1024
+# Server log filter that adds one line per request (matched route, status) to the warnings, so a
+# test can tell which routes carried an upload.
+REQUEST_LOG = "warn,tower_http=info,cairn_server=info"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,13 +88,14 @@ class Destination:
 
 @pytest.fixture(scope="module", params=["local", "s3"])
 def destination(request: pytest.FixtureRequest, make_server, reference: bool) -> Destination:
+    log = {"RUST_LOG": REQUEST_LOG}
     if request.param == "local":
-        server = make_server("sqlite")
+        server = make_server("sqlite", env=log)
         root = server.workdir / ("artifacts" if reference else "data/artifacts")
         return Destination(kind="local", server=server, root=root)
     moto: MotoServer = request.getfixturevalue("moto")
     bucket, prefix = moto.create_bucket(), "cairn/artifacts"
-    server = make_server("sqlite", artifacts_destination=f"s3://{bucket}/{prefix}", env=moto.server_env())
+    server = make_server("sqlite", artifacts_destination=f"s3://{bucket}/{prefix}", env={**moto.server_env(), **log})
     return Destination(kind="s3", server=server, moto=moto, bucket=bucket, prefix=prefix)
 
 
@@ -189,10 +193,27 @@ LARGE_FILE_BYTES = 120 * MIB
 EXTRA_RSS_LIMIT_KIB = 100 * 1024
 
 
+def completed_multipart_uploads(server: Server) -> int:
+    """`mpu/complete` requests the server answered with 200, from its request log."""
+    lines = server.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return sum(1 for line in lines if "mpu/complete/" in line and "status=200" in line)
+
+
+@pytest.mark.parametrize("upload", ["put", "multipart"])
 def test_large_file_round_trips_in_bounded_server_memory(
-    dest: Destination, dest_client: MlflowClient, dest_run: tuple[str, str], tmp_path: Path
+    dest: Destination,
+    dest_client: MlflowClient,
+    dest_run: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    upload: str,
 ) -> None:
+    """One streamed PUT, or the client's multipart path with its default 10 MiB chunks (the
+    threshold lowered from 500 MB so that 120 MiB takes it)."""
     _, run_id = dest_run
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true" if upload == "multipart" else "false")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(100 * MIB))
+    monkeypatch.delenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", raising=False)
     big = tmp_path / "big.bin"
     # Random bytes, written a MiB at a time, so nothing in the path can compress them away.
     with open(big, "wb") as f:
@@ -205,6 +226,7 @@ def test_large_file_round_trips_in_bounded_server_memory(
         pid = dest.server.pid
         reset_peak_rss(pid)
         idle_kib = proc_status_kib(pid, "VmRSS")
+        completed_before = completed_multipart_uploads(dest.server)
 
     dest_client.log_artifact(run_id, str(big), artifact_path="large")
     repo = get_artifact_repository(dest_client.get_run(run_id).info.artifact_uri)
@@ -216,10 +238,29 @@ def test_large_file_round_trips_in_bounded_server_memory(
     assert sha256_file(out) == want
 
     if measure:
+        went_multipart = completed_multipart_uploads(dest.server) - completed_before
+        assert went_multipart == (1 if upload == "multipart" else 0), dest.server.log_tail()
         peak_kib = proc_status_kib(pid, "VmHWM")
         assert peak_kib - idle_kib < EXTRA_RSS_LIMIT_KIB, (
             f"server peak RSS {peak_kib} KiB vs {idle_kib} KiB idle for a {LARGE_FILE_BYTES} byte round trip"
         )
+
+
+def test_log_image_round_trips(dest: Destination, dest_run: tuple[str, str], tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    _, run_id = dest_run
+    pixels = np.arange(8 * 6 * 3, dtype=np.uint8).reshape(8, 6, 3)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_image(pixels, "images/ramp.png")
+    client = MlflowClient(tracking_uri=dest.server.url)
+    repo = get_artifact_repository(client.get_run(run_id).info.artifact_uri)
+    assert [f.path for f in repo.list_artifacts("images")] == ["images/ramp.png"]
+    out = Path(repo.download_artifacts("images/ramp.png", str(tmp_path)))
+    with Image.open(out) as image:
+        assert image.format == "PNG"
+        assert np.array_equal(np.asarray(image), pixels)
 
 
 # ---------------------------------------------------------------------------------------------

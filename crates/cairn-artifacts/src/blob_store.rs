@@ -3,7 +3,8 @@
 //! Layout under the destination's root:
 //! * `blobs/sha256/<aa>/<bb>/<digest>`: one object per distinct content, `aa`/`bb` being the
 //!   digest's first two bytes in hex so no directory grows huge on a local disk;
-//! * `staging/<uuid>`: large uploads in progress (or abandoned by a crash).
+//! * `staging/<uuid>`: large uploads in progress (or abandoned by a crash);
+//! * `staging/uploads/<upload>/<uuid>`: the parts of a client's multipart upload (see `parts`).
 //!
 //! Invariant: an object at a blob key always holds exactly the bytes its digest names, in full.
 //! Uploads reach a blob key only by an atomic step taken after the digest is known (a single `put`
@@ -25,6 +26,7 @@ use crate::destination::{Destination, S3Settings};
 use crate::digest::{BlobRef, Digest, HASH_ALGORITHM, Hasher};
 use crate::error::{ArtifactError, Result, SourceError};
 use crate::file_stream::file_stream;
+use crate::gate::{CollectionLock, Gate, PinnedBlob};
 use crate::staging::{StagedUpload, StagingObject};
 
 /// Tuning knobs. The defaults suit both a local disk and S3.
@@ -139,6 +141,18 @@ impl StagedBlob {
         }
         Ok(self.blob)
     }
+
+    /// Commits like [`StagedBlob::commit`], then keeps garbage collection of this store (in this
+    /// process: every clone of the [`BlobStore`] shares the lock) from deleting any blob until the
+    /// returned [`PinnedBlob`] is dropped. Hold it until the manifest row naming the blob is
+    /// written; see [`BlobStore::lock_for_collection`].
+    pub async fn commit_pinned(self) -> Result<PinnedBlob> {
+        // Taken before the commit: a collector that deleted this content a moment ago has
+        // released the lock, so the commit below finds the blob gone and writes it again.
+        let pin = self.store.gate.pin().await;
+        let blob = self.commit().await?;
+        Ok(PinnedBlob::new(blob, pin))
+    }
 }
 
 impl std::fmt::Debug for StagedBlob {
@@ -150,7 +164,7 @@ impl std::fmt::Debug for StagedBlob {
 }
 
 /// `base/part/part/...`; each part is escaped by object_store, never interpreted as a separator.
-fn child_path(base: &StorePath, parts: &[&str]) -> StorePath {
+pub(crate) fn child_path(base: &StorePath, parts: &[&str]) -> StorePath {
     parts
         .iter()
         .fold(base.clone(), |path, part| path.join(*part))
@@ -159,9 +173,11 @@ fn child_path(base: &StorePath, parts: &[&str]) -> StorePath {
 /// Content-addressed blobs over any `object_store` backend. Cheap to clone.
 #[derive(Clone)]
 pub struct BlobStore {
-    store: Arc<dyn ObjectStore>,
+    pub(crate) store: Arc<dyn ObjectStore>,
     root: StorePath,
-    config: BlobStoreConfig,
+    pub(crate) config: BlobStoreConfig,
+    /// Orders commits against this process's garbage collection; shared by clones.
+    gate: Gate,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -196,6 +212,7 @@ impl BlobStore {
             store,
             root,
             config,
+            gate: Gate::default(),
         }
     }
 
@@ -209,7 +226,7 @@ impl BlobStore {
         child_path(&self.root, &["blobs", HASH_ALGORITHM])
     }
 
-    fn staging_root(&self) -> StorePath {
+    pub(crate) fn staging_root(&self) -> StorePath {
         child_path(&self.root, &["staging"])
     }
 
@@ -244,6 +261,16 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Into<SourceError>,
     {
+        self.stage_checked(stream.map_err(|e| ArtifactError::Source(e.into())))
+            .await
+    }
+
+    /// [`BlobStore::stage`] over a stream whose errors are already classified, so that a failed
+    /// read of staged parts stays a storage error rather than becoming the client's fault.
+    pub(crate) async fn stage_checked<S>(&self, stream: S) -> Result<StagedBlob>
+    where
+        S: Stream<Item = Result<Bytes>> + Send,
+    {
         let mut stream = std::pin::pin!(stream);
         let mut hasher = Hasher::new();
 
@@ -254,7 +281,7 @@ impl BlobStore {
         while buffered < self.config.part_size {
             match stream.next().await {
                 Some(chunk) => {
-                    let chunk = chunk.map_err(|e| ArtifactError::Source(e.into()))?;
+                    let chunk = chunk?;
                     hasher.update(&chunk);
                     buffered += chunk.len();
                     head.push(chunk);
@@ -283,7 +310,7 @@ impl BlobStore {
                 upload.write(chunk).await?;
             }
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| ArtifactError::Source(e.into()))?;
+                let chunk = chunk?;
                 hasher.update(&chunk);
                 upload.write(chunk).await?;
             }
@@ -395,26 +422,45 @@ impl BlobStore {
             Some(range) => Some(range.resolve(meta.size)?),
             None => None,
         };
-        let options = GetOptions {
-            range: range.clone().map(GetRange::Bounded),
-            ..GetOptions::default()
-        };
-        let result = match self.store.get_opts(&key, options).await {
-            Ok(result) => result,
+        let (range, stream) = match self.open_object(&key, range).await {
+            Ok(opened) => opened,
             // Deleted between the head and the get.
             Err(object_store::Error::NotFound { .. }) => return Err(not_found()),
             Err(other) => return Err(other.into()),
-        };
-        let range = result.range.clone();
-        let stream = match result.payload {
-            GetResultPayload::File(file, _) => file_stream(file, range.clone()),
-            GetResultPayload::Stream(stream) => stream.map_err(ArtifactError::from).boxed(),
         };
         Ok(BlobRead {
             size: meta.size,
             range,
             stream,
         })
+    }
+
+    /// Streams an object (a blob or a staged part), or `range` of it; returns the range read.
+    pub(crate) async fn open_object(
+        &self,
+        key: &StorePath,
+        range: Option<Range<u64>>,
+    ) -> object_store::Result<(Range<u64>, BoxStream<'static, Result<Bytes>>)> {
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let result = self.store.get_opts(key, options).await?;
+        let range = result.range.clone();
+        let stream = match result.payload {
+            GetResultPayload::File(file, _) => file_stream(file, range.clone()),
+            GetResultPayload::Stream(stream) => stream.map_err(ArtifactError::from).boxed(),
+        };
+        Ok((range, stream))
+    }
+
+    /// Waits until no upload of this process is between [`StagedBlob::commit_pinned`] and
+    /// dropping its [`PinnedBlob`], then keeps new ones waiting until the returned lock is
+    /// dropped. A collector holds it while it re-checks that a blob is unreferenced and deletes
+    /// it, so that an upload deduplicating against that very blob either commits after the
+    /// delete (and writes the blob again) or has its manifest row in place before the re-check.
+    pub async fn lock_for_collection(&self) -> CollectionLock {
+        self.gate.lock().await
     }
 
     /// Deletes a blob. Deleting a missing blob is not an error, so a retried garbage collection

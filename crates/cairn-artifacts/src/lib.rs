@@ -6,6 +6,8 @@ mod destination;
 mod digest;
 mod error;
 mod file_stream;
+mod gate;
+mod parts;
 mod path;
 mod staging;
 
@@ -13,4 +15,6 @@ pub use blob_store::{BlobInfo, BlobRead, BlobStore, BlobStoreConfig, ByteRange, 
 pub use destination::{Destination, S3Settings};
 pub use digest::{BlobRef, Digest, HASH_ALGORITHM};
 pub use error::{ArtifactError, Result, SourceError};
+pub use gate::{CollectionLock, PinnedBlob};
+pub use parts::StagedPart;
 pub use path::{PathError, RelativePath, sanitize_artifact_path};

@@ -31,6 +31,44 @@ pub mod entity {
     /// The metric rows one event wrote, removed together when their run is purged. Its id is
     /// that event's `seq`; it only ever appears as a removal.
     pub const METRIC_ROWS: &str = "metric_rows";
+    /// A registered model; its id is the model's internal key (`model_pk`), which survives renames.
+    pub const REGISTERED_MODEL: &str = "registered_model";
+    /// A registered model's tag; its id is `model_pk/key`.
+    pub const REGISTERED_MODEL_TAG: &str = "registered_model_tag";
+    /// A model version; its id is `model_pk/version`.
+    pub const MODEL_VERSION: &str = "model_version";
+    /// A model version's tag; its id is `model_pk/version/key`.
+    pub const MODEL_VERSION_TAG: &str = "model_version_tag";
+    /// A registered model's alias; its id is `model_pk/alias`.
+    pub const REGISTERED_MODEL_ALIAS: &str = "registered_model_alias";
+    /// A pinned file of a model version; its id is `pin_id/path`.
+    pub const MODEL_VERSION_FILE: &str = "model_version_file";
+    /// One registry history entry; its id is `seq/entry`. Written once, never changed.
+    pub const MODEL_HISTORY: &str = "model_history";
+    /// A logged model (MLflow 3); its id is the model id (`m-` and 32 hex digits).
+    pub const LOGGED_MODEL: &str = "logged_model";
+    /// A tag of a logged model; its id is `model_id/key`.
+    pub const LOGGED_MODEL_TAG: &str = "logged_model_tag";
+    /// A param of a logged model; its id is `model_id/key`.
+    pub const LOGGED_MODEL_PARAM: &str = "logged_model_param";
+    /// The model-linked metric rows one event wrote; its id is that event's `seq` and its image
+    /// the count and digest of those rows.
+    pub const LOGGED_MODEL_METRIC_ROWS: &str = "logged_model_metric_rows";
+    /// A dataset version of an experiment; its id is the dataset's uuid.
+    pub const DATASET: &str = "dataset";
+    /// A dataset a run used, with the input's tags; its id is `run_id/dataset uuid`.
+    pub const RUN_DATASET_INPUT: &str = "run_dataset_input";
+    /// A logged model a run used; its id is `run_id/model_id`.
+    pub const RUN_MODEL_INPUT: &str = "run_model_input";
+    /// A logged model a run produced at a step; its id is `run_id/model_id/step`.
+    pub const RUN_MODEL_OUTPUT: &str = "run_model_output";
+    /// A node of the lineage graph; its id is the node reference (`kind:key`).
+    pub const LINEAGE_NODE: &str = "lineage_node";
+    /// An edge of the lineage graph; its id is the edge's internal key (`edge_pk`).
+    pub const LINEAGE_EDGE: &str = "lineage_edge";
+    /// The prediction rows one event wrote; its id is that event's `seq` and its image the
+    /// count and digest of those rows.
+    pub const PREDICTION_ROWS: &str = "prediction_rows";
 }
 
 /// One stored audit event.
@@ -194,6 +232,24 @@ fn known_entity(name: &str) -> Option<&'static str> {
         entity::RUN_TAG,
         entity::ARTIFACT_FILE,
         entity::METRIC_ROWS,
+        entity::REGISTERED_MODEL,
+        entity::REGISTERED_MODEL_TAG,
+        entity::MODEL_VERSION,
+        entity::MODEL_VERSION_TAG,
+        entity::REGISTERED_MODEL_ALIAS,
+        entity::MODEL_VERSION_FILE,
+        entity::MODEL_HISTORY,
+        entity::LOGGED_MODEL,
+        entity::LOGGED_MODEL_TAG,
+        entity::LOGGED_MODEL_PARAM,
+        entity::LOGGED_MODEL_METRIC_ROWS,
+        entity::DATASET,
+        entity::RUN_DATASET_INPUT,
+        entity::RUN_MODEL_INPUT,
+        entity::RUN_MODEL_OUTPUT,
+        entity::LINEAGE_NODE,
+        entity::LINEAGE_EDGE,
+        entity::PREDICTION_ROWS,
     ]
     .into_iter()
         .find(|e| *e == name)

@@ -7,10 +7,10 @@
 //! artifact manifest under the model's id (`m-` and 32 hex digits).
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::model::{Actor, KeyValue, Millis, Page};
-use crate::search::{Filter, OrderBy};
+use crate::model::{Actor, Batch, KeyValue, Millis, Page};
+use crate::search::{LoggedModelField, LoggedModelFilter};
 use crate::{Error, Result};
 
 /// The prefix of every logged model id.
@@ -97,7 +97,7 @@ pub struct NewLoggedModel {
 
 /// A dataset version as runs log it (MLflow's `Dataset`). Its identity is
 /// `(experiment, name, digest)`: logging the same dataset from many runs stores it once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dataset {
     pub name: String,
     pub digest: String,
@@ -108,21 +108,21 @@ pub struct Dataset {
 }
 
 /// A dataset a run used, with the input's tags (`mlflow.data.context` = training, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetInput {
     pub dataset: Dataset,
     pub tags: Vec<KeyValue>,
 }
 
 /// A logged model a run produced, at a step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelOutput {
     pub model_id: String,
     pub step: i64,
 }
 
 /// What a run consumed: datasets and logged models (MLflow's `RunInputs`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RunInputs {
     pub dataset_inputs: Vec<DatasetInput>,
     /// Ids of logged models the run used.
@@ -130,29 +130,151 @@ pub struct RunInputs {
 }
 
 /// What a run produced (MLflow's `RunOutputs`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RunOutputs {
     pub model_outputs: Vec<ModelOutput>,
+}
+
+/// What links a logged metric point to a logged model (MLflow 3's `model_id`, `dataset_name`
+/// and `dataset_digest` on a metric). Such a point is recorded for the run as usual and, in
+/// addition, for the model, where [`LoggedModel::metrics`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetricLink {
+    pub model_id: String,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
+}
+
+/// A dataset (`name`, optional `digest`) that metric filters and orderings are restricted to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DatasetFilter {
+    pub name: String,
+    pub digest: Option<String>,
+}
+
+/// One ORDER BY key of a logged-model search. A metric key may be restricted to the points
+/// logged against one dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedModelOrder {
+    pub field: LoggedModelField,
+    pub ascending: bool,
+    pub dataset: Option<DatasetFilter>,
 }
 
 /// A logged-model search, already parsed.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LoggedModelQuery {
     pub experiment_ids: Vec<String>,
-    pub filter: Filter,
-    pub order_by: Vec<OrderBy>,
-    /// Restricts metric filters and orderings to metrics logged against these datasets
-    /// (`(name, digest)`, digest optional).
-    pub datasets: Vec<(String, Option<String>)>,
+    pub filter: LoggedModelFilter,
+    pub order_by: Vec<LoggedModelOrder>,
+    /// Restricts metric filters to metrics logged against one of these datasets; without metric
+    /// filters, keeps only models with a metric on one of them.
+    pub datasets: Vec<DatasetFilter>,
     pub max_results: u64,
     pub offset: u64,
+}
+
+/// MLflow's default page size of a logged-model search.
+pub const SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT: u64 = 100;
+
+/// Checks a logged model's name as MLflow does: absent is fine (one is generated), present must
+/// be non-empty and free of the characters that would break `models:/` URIs.
+pub fn validate_logged_model_name(name: Option<&str>) -> Result<()> {
+    const BAD: [char; 6] = ['/', ':', '.', '%', '"', '\''];
+    let Some(name) = name else { return Ok(()) };
+    if name.is_empty() || name.contains(BAD) {
+        return Err(Error::invalid(format!(
+            "Invalid model name ({}) provided. Model name must be a non-empty string and cannot contain \
+             the following characters: ('/', ':', '.', '%', '\"', \"'\")",
+            crate::validation::py_repr_str(name)
+        )));
+    }
+    Ok(())
+}
+
+/// MLflow's size limits on a dataset input (`mlflow/utils/validation.py`).
+const MAX_DATASET_NAME_SIZE: usize = 500;
+const MAX_DATASET_DIGEST_SIZE: usize = 36;
+const MAX_DATASET_SCHEMA_SIZE: usize = 1_048_575;
+const MAX_DATASET_SOURCE_SIZE: usize = 65_535;
+const MAX_DATASET_PROFILE_SIZE: usize = 16_777_215;
+const MAX_INPUT_TAG_KEY_SIZE: usize = 255;
+const MAX_INPUT_TAG_VALUE_SIZE: usize = 500;
+
+/// PostgreSQL text cannot hold NUL, so a value one backend would keep and the other refuse is
+/// refused on both.
+fn reject_nul(field: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::invalid(format!("'{field}' may not contain NUL characters")));
+    }
+    Ok(())
+}
+
+/// Checks the tags or params (`kind`) of a logged model: keys are required, nothing may hold NUL.
+pub fn validate_model_key_values(kind: &str, items: &[KeyValue]) -> Result<()> {
+    for item in items {
+        if item.key.is_empty() {
+            return Err(Error::invalid(format!("A logged model {kind} key must not be empty")));
+        }
+        reject_nul("key", &item.key)?;
+        reject_nul("value", &item.value)?;
+    }
+    Ok(())
+}
+
+/// Checks what a caller supplies to create a logged model.
+pub fn validate_new_logged_model(new: &NewLoggedModel) -> Result<()> {
+    validate_logged_model_name(new.name.as_deref())?;
+    for (field, value) in [("name", &new.name), ("model_type", &new.model_type), ("source_run_id", &new.source_run_id)]
+    {
+        if let Some(value) = value {
+            reject_nul(field, value)?;
+        }
+    }
+    validate_model_key_values("tag", &new.tags)?;
+    validate_model_key_values("param", &new.params)
+}
+
+fn check_length(field: &str, value: &str, limit: usize) -> Result<()> {
+    reject_nul(field, value)?;
+    if value.chars().count() > limit {
+        return Err(Error::invalid(format!("'{field}' exceeds the maximum length of {limit} characters")));
+    }
+    Ok(())
+}
+
+/// Checks dataset inputs against MLflow's limits before they reach the store.
+pub fn validate_dataset_inputs(inputs: &[DatasetInput]) -> Result<()> {
+    for input in inputs {
+        let d = &input.dataset;
+        check_length("name", &d.name, MAX_DATASET_NAME_SIZE)?;
+        check_length("digest", &d.digest, MAX_DATASET_DIGEST_SIZE)?;
+        check_length("source", &d.source, MAX_DATASET_SOURCE_SIZE)?;
+        check_length("source_type", &d.source_type, MAX_DATASET_SOURCE_SIZE)?;
+        if let Some(schema) = &d.schema {
+            check_length("schema", schema, MAX_DATASET_SCHEMA_SIZE)?;
+        }
+        if let Some(profile) = &d.profile {
+            check_length("profile", profile, MAX_DATASET_PROFILE_SIZE)?;
+        }
+        for tag in &input.tags {
+            check_length("key", &tag.key, MAX_INPUT_TAG_KEY_SIZE)?;
+            check_length("value", &tag.value, MAX_INPUT_TAG_VALUE_SIZE)?;
+        }
+    }
+    Ok(())
 }
 
 /// Logged models and run inputs/outputs. Every mutation is audited.
 #[async_trait]
 pub trait LoggedModels: Send + Sync + 'static {
+    /// Creates a pending model in an active experiment, with its files' root at
+    /// `<experiment artifact location>/models/<model_id>/artifacts`.
     async fn create_logged_model(&self, actor: &Actor, new: NewLoggedModel) -> Result<LoggedModel>;
+    /// A model that is not deleted.
     async fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel>;
+    /// A model in any lifecycle stage (MLflow's `allow_deleted=true`).
+    async fn get_logged_model_any_stage(&self, model_id: &str) -> Result<LoggedModel>;
     /// Sets the final status (ready or upload failed) and its message.
     async fn finalize_logged_model(
         &self,
@@ -161,13 +283,27 @@ pub trait LoggedModels: Send + Sync + 'static {
         status: LoggedModelStatus,
         status_message: Option<String>,
     ) -> Result<LoggedModel>;
+    /// Tombstones a model; it disappears from gets and searches, its rows stay.
     async fn delete_logged_model(&self, actor: &Actor, model_id: &str) -> Result<()>;
     async fn set_logged_model_tags(&self, actor: &Actor, model_id: &str, tags: Vec<KeyValue>) -> Result<()>;
     async fn delete_logged_model_tag(&self, actor: &Actor, model_id: &str, key: &str) -> Result<()>;
     async fn log_logged_model_params(&self, actor: &Actor, model_id: &str, params: Vec<KeyValue>) -> Result<()>;
     async fn search_logged_models(&self, query: LoggedModelQuery) -> Result<Page<LoggedModel>>;
 
-    /// Records datasets and logged models a run used (`runs/log-inputs`).
+    /// `log-batch` (or `log-metric`) whose metrics may carry a model id: `links[i]` belongs to
+    /// `batch.metrics[i]`. Linked points are written for the run as usual and for their model,
+    /// in one transaction with one audit event. Batches without links go through
+    /// `Store::log_batch`, whose path this leaves untouched.
+    async fn log_batch_linked(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        batch: Batch,
+        links: Vec<Option<MetricLink>>,
+    ) -> Result<()>;
+
+    /// Records datasets and logged models a run used (`runs/log-inputs`). A dataset is stored
+    /// once per experiment (by name and digest); an input already recorded is kept as it is.
     async fn log_inputs(
         &self,
         actor: &Actor,
@@ -179,4 +315,46 @@ pub trait LoggedModels: Send + Sync + 'static {
     async fn log_outputs(&self, actor: &Actor, run_id: &str, models: Vec<ModelOutput>) -> Result<()>;
     async fn run_inputs(&self, run_id: &str) -> Result<RunInputs>;
     async fn run_outputs(&self, run_id: &str) -> Result<RunOutputs>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_have_one_shape() {
+        assert!(is_model_id("m-0123456789abcdef0123456789abcdef"));
+        assert!(!is_model_id("m-0123456789ABCDEF0123456789abcdef"));
+        assert!(!is_model_id("0123456789abcdef0123456789abcdef"));
+        assert!(!is_model_id("m-0123"));
+    }
+
+    #[test]
+    fn model_names_follow_mlflow() {
+        assert!(validate_logged_model_name(None).is_ok());
+        assert!(validate_logged_model_name(Some("my_model-1")).is_ok());
+        for bad in ["", "a/b", "a.b", "a:b", "50%", "it's"] {
+            let err = validate_logged_model_name(Some(bad)).unwrap_err().to_string();
+            assert!(err.starts_with("Invalid model name ("), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn dataset_limits() {
+        let input = |digest: &str, tag_value: &str| DatasetInput {
+            dataset: Dataset {
+                name: "d".into(),
+                digest: digest.into(),
+                source_type: "local".into(),
+                source: "{}".into(),
+                schema: None,
+                profile: None,
+            },
+            tags: vec![KeyValue::new("mlflow.data.context", tag_value)],
+        };
+        assert!(validate_dataset_inputs(&[input("abc", "training")]).is_ok());
+        let err = validate_dataset_inputs(&[input(&"x".repeat(37), "t")]).unwrap_err().to_string();
+        assert_eq!(err, "'digest' exceeds the maximum length of 36 characters");
+        assert!(validate_dataset_inputs(&[input("a", &"v".repeat(501))]).is_err());
+    }
 }

@@ -178,13 +178,18 @@ pub struct RunInfo {
     pub lifecycle_stage: LifecycleStage,
 }
 
-/// A run with its data: latest value of each metric, params and tags.
+/// A run with its data: latest value of each metric, params and tags, and what it consumed
+/// and produced (datasets and logged models).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub info: RunInfo,
     pub metrics: Vec<Metric>,
     pub params: Vec<KeyValue>,
     pub tags: Vec<KeyValue>,
+    #[serde(default)]
+    pub inputs: crate::logged_models::RunInputs,
+    #[serde(default)]
+    pub outputs: crate::logged_models::RunOutputs,
 }
 
 /// What a caller supplies to create a run.

@@ -10,6 +10,8 @@
 //! files under its source (a run's artifact folder or a logged model) into the version's own
 //! manifest, so later changes to the run's files cannot change what the version serves.
 
+pub mod validation;
+
 use async_trait::async_trait;
 use serde::Serialize;
 
@@ -181,6 +183,42 @@ pub enum HistoryKind {
     StageTransition,
     AliasSet,
     AliasDeleted,
+}
+
+impl HistoryKind {
+    /// Every kind.
+    pub const ALL: [HistoryKind; 8] = [
+        HistoryKind::ModelCreated,
+        HistoryKind::ModelRenamed,
+        HistoryKind::ModelDeleted,
+        HistoryKind::VersionCreated,
+        HistoryKind::VersionDeleted,
+        HistoryKind::StageTransition,
+        HistoryKind::AliasSet,
+        HistoryKind::AliasDeleted,
+    ];
+
+    /// The wire and storage spelling (snake case, as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryKind::ModelCreated => "model_created",
+            HistoryKind::ModelRenamed => "model_renamed",
+            HistoryKind::ModelDeleted => "model_deleted",
+            HistoryKind::VersionCreated => "version_created",
+            HistoryKind::VersionDeleted => "version_deleted",
+            HistoryKind::StageTransition => "stage_transition",
+            HistoryKind::AliasSet => "alias_set",
+            HistoryKind::AliasDeleted => "alias_deleted",
+        }
+    }
+
+    /// Parses the storage spelling.
+    pub fn parse(s: &str) -> Result<Self> {
+        HistoryKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| Error::invalid(format!("unknown history entry kind '{s}'")))
+    }
 }
 
 /// One change in a registered model's history. Entries are never updated or removed, not even

@@ -15,11 +15,18 @@
 mod experiments;
 mod grammar;
 mod lexer;
+mod logged_models;
 mod list;
+mod registry;
 mod runs;
 mod terms;
 #[cfg(test)]
 mod tests;
+
+pub use logged_models::{
+    LoggedModelAttribute, LoggedModelComparison, LoggedModelField, LoggedModelFilter, parse_logged_model_filter,
+    parse_logged_model_order_field,
+};
 
 use crate::Result;
 
@@ -52,10 +59,14 @@ pub enum Attribute {
     ExperimentId,
     /// Experiment search: `name`.
     Name,
-    /// Experiment search: `creation_time`.
+    /// Experiment search: `creation_time`; registry searches: `creation_timestamp`.
     CreationTime,
-    /// Experiment search: `last_update_time`.
+    /// Experiment search: `last_update_time`; registry searches: `last_updated_timestamp`.
     LastUpdateTime,
+    /// Model-version search: `version_number`.
+    VersionNumber,
+    /// Model-version search: `source_path` (the version's source URI).
+    SourcePath,
 }
 
 /// A comparison operator.
@@ -158,4 +169,49 @@ pub fn parse_experiment_filter(input: &str) -> Result<Filter> {
 pub fn parse_experiment_order_by(input: &str) -> Result<OrderBy> {
     let (name, ascending) = grammar::order_key(input)?;
     Ok(OrderBy { entity: experiments::order_entity(&name)?, ascending })
+}
+
+/// Parses a `registered-models/search` filter string (`name` and `tags.<key>`).
+pub fn parse_registered_model_filter(input: &str) -> Result<Filter> {
+    grammar::clauses(input)?
+        .iter()
+        .map(|raw| registry::comparison(raw, registry::Search::Models))
+        .collect::<Result<_>>()
+        .map(|clauses| Filter { clauses })
+}
+
+/// Parses one `registered-models/search` order_by entry such as `timestamp DESC`.
+pub fn parse_registered_model_order_by(input: &str) -> Result<OrderBy> {
+    let (name, ascending) = grammar::order_key(input)?;
+    Ok(OrderBy { entity: registry::model_order_entity(&name)?, ascending })
+}
+
+/// Parses a `registered-models/search` order_by list, refusing a field named twice.
+pub fn parse_registered_model_order_by_list(inputs: &[&str]) -> Result<Vec<OrderBy>> {
+    let keys = inputs.iter().map(|s| parse_registered_model_order_by(s)).collect::<Result<Vec<_>>>()?;
+    registry::reject_duplicates(&keys, inputs)?;
+    Ok(keys)
+}
+
+/// Parses a `model-versions/search` filter string (`name`, `run_id`, `source_path`,
+/// `version_number`, `tags.<key>`).
+pub fn parse_model_version_filter(input: &str) -> Result<Filter> {
+    grammar::clauses(input)?
+        .iter()
+        .map(|raw| registry::comparison(raw, registry::Search::Versions))
+        .collect::<Result<_>>()
+        .map(|clauses| Filter { clauses })
+}
+
+/// Parses one `model-versions/search` order_by entry such as `version_number DESC`.
+pub fn parse_model_version_order_by(input: &str) -> Result<OrderBy> {
+    let (name, ascending) = grammar::order_key(input)?;
+    Ok(OrderBy { entity: registry::version_order_entity(&name)?, ascending })
+}
+
+/// Parses a `model-versions/search` order_by list, refusing a field named twice.
+pub fn parse_model_version_order_by_list(inputs: &[&str]) -> Result<Vec<OrderBy>> {
+    let keys = inputs.iter().map(|s| parse_model_version_order_by(s)).collect::<Result<Vec<_>>>()?;
+    registry::reject_duplicates(&keys, inputs)?;
+    Ok(keys)
 }

@@ -78,6 +78,20 @@ pub struct ServerConfig {
     /// a blob an upload has just deduplicated against may be removed.
     #[arg(long, env = "CAIRN_GC_GRACE", value_parser = parse_duration, default_value = "1h")]
     pub gc_grace: Duration,
+
+    /// A promotion policy (JSON) that model versions must satisfy before an alias is set or a
+    /// stage changes. Read once at start; a malformed file stops the server.
+    #[arg(long, env = "CAIRN_POLICY_FILE", value_name = "FILE")]
+    pub policy_file: Option<PathBuf>,
+
+    /// Send an OpenLineage run event to this endpoint when a run starts and when it ends (a
+    /// base URL gets `/api/v1/lineage` appended). Off by default.
+    #[arg(long, env = "CAIRN_OPENLINEAGE_URL", value_name = "URL")]
+    pub openlineage_url: Option<String>,
+
+    /// The OpenLineage job namespace of the events Cairn sends.
+    #[arg(long, env = "CAIRN_OPENLINEAGE_NAMESPACE", default_value = "cairn")]
+    pub openlineage_namespace: String,
 }
 
 /// The SQLite URI of the default database inside `data_dir`.

@@ -106,6 +106,16 @@ impl Fields {
         self.i64(field)?.ok_or_else(|| self.missing(field))
     }
 
+    /// An optional bool (protobuf's JSON mapping also accepts the strings `"true"`/`"false"`).
+    pub fn bool(&self, field: &str) -> Result<Option<bool>, ApiError> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+            Some(other) => Err(self.type_error(field, other)),
+        }
+    }
+
     /// A required double.
     pub fn required_f64(&self, field: &str) -> Result<f64, ApiError> {
         match self.present(field) {
@@ -152,6 +162,16 @@ impl Fields {
             copy.map.insert(field.to_owned(), value.clone());
         }
         copy.take_objects(field)
+    }
+
+    /// A nested object (absent means `None`), readable as [`Fields`] whose messages name it
+    /// (`dataset.name`).
+    pub fn object(&self, field: &str) -> Result<Option<Fields>, ApiError> {
+        match self.present(field) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Fields { map: map.clone(), path: format!("{}{field}.", self.path) })),
+            Some(other) => Err(self.type_error(field, other)),
+        }
     }
 
     /// Like [`Fields::objects`], but moves the list out of the request instead of copying it:

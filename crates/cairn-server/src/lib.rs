@@ -11,8 +11,10 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod gc;
+pub mod governance;
 mod mlflow;
 mod native;
+pub mod openlineage_out;
 mod serve;
 pub mod wire;
 
@@ -48,12 +50,14 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Artifact storage; `None` disables the proxied artifact routes (they answer with an error).
     pub artifacts: Option<Artifacts>,
+    /// The promotion policy checked when aliases are set and stages change; `None` allows all.
+    pub policy: Option<Arc<cairn_core::lineage::Policy>>,
 }
 
 impl AppState {
     /// State over `store`, without artifact serving.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { store, artifacts: None }
+        AppState { store, artifacts: None, policy: None }
     }
 
     /// State over `store` serving artifacts from `blobs`, indexed by the store's manifest.
@@ -62,7 +66,13 @@ impl AppState {
             .clone()
             .artifact_manifest()
             .ok_or_else(|| anyhow::anyhow!("this metadata store cannot keep an artifact manifest"))?;
-        Ok(AppState { store, artifacts: Some(Artifacts { blobs, manifest }) })
+        Ok(AppState { store, artifacts: Some(Artifacts { blobs, manifest }), policy: None })
+    }
+
+    /// The same state, checking promotions against `policy`.
+    pub fn with_policy(mut self, policy: cairn_core::lineage::Policy) -> Self {
+        self.policy = Some(Arc::new(policy));
+        self
     }
 
     /// The artifact storage, or the error MLflow gives when artifact serving is off.

@@ -27,7 +27,12 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         Ok(n) => tracing::info!(removed = n, "removed abandoned artifact uploads"),
         Err(e) => tracing::warn!(error = %e, "cannot clean abandoned artifact uploads"),
     }
-    let state = AppState::with_artifacts(store, blobs)?;
+    let mut state = AppState::with_artifacts(store, blobs)?;
+    if let Some(path) = &config.policy_file {
+        let policy = crate::governance::load_policy(path)?;
+        tracing::info!(path = %path.display(), rules = policy.rules.len(), "promotion policy on");
+        state = state.with_policy(policy);
+    }
     // Aborted when this function returns, whether serving ended normally or not.
     let _gc = match (config.periodic_gc(), &state.artifacts) {
         (Some(settings), Some(artifacts)) => {
@@ -40,6 +45,14 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let _openlineage = config.openlineage_url.as_ref().map(|url| {
+        let settings = crate::openlineage_out::EmitterConfig {
+            url: url.clone(),
+            namespace: config.openlineage_namespace.clone(),
+            poll: Duration::from_millis(500),
+        };
+        AbortOnDrop(crate::openlineage_out::spawn(state.store.clone(), settings))
+    });
     let address = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr()?;

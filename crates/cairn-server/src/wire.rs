@@ -7,8 +7,9 @@
 //! `"Infinity"` or `"-Infinity"`.
 
 use base64::Engine;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
+use cairn_core::logged_models::{DatasetInput, RunInputs, RunOutputs};
 use cairn_core::model::{Experiment, KeyValue, Metric, Run, RunInfo, RunMetric};
 
 use crate::error::ApiError;
@@ -127,13 +128,51 @@ pub fn run_info(info: &RunInfo) -> Value {
     Value::Object(body)
 }
 
-/// A run: info, data (latest metrics, params, tags) and its (not yet tracked) inputs.
+/// A run: info, data (latest metrics, params, tags), inputs (datasets and logged models it
+/// used) and outputs (logged models it produced). MLflow's server always sends `inputs` and
+/// `outputs`, empty or not.
 pub fn run(r: &Run) -> Value {
     let mut data = Map::new();
     set_list(&mut data, "metrics", r.metrics.iter().map(metric).collect());
     set_list(&mut data, "params", r.params.iter().map(key_value).collect());
     set_list(&mut data, "tags", r.tags.iter().map(key_value).collect());
-    json!({ "info": run_info(&r.info), "data": data, "inputs": {} })
+    json!({ "info": run_info(&r.info), "data": data, "inputs": run_inputs(&r.inputs), "outputs": run_outputs(&r.outputs) })
+}
+
+/// A run's inputs (MLflow's `RunInputs`).
+pub fn run_inputs(inputs: &RunInputs) -> Value {
+    let mut body = Map::new();
+    set_list(&mut body, "dataset_inputs", inputs.dataset_inputs.iter().map(dataset_input).collect());
+    set_list(&mut body, "model_inputs", inputs.model_inputs.iter().map(|id| json!({ "model_id": id })).collect());
+    Value::Object(body)
+}
+
+/// A run's outputs (MLflow's `RunOutputs`).
+pub fn run_outputs(outputs: &RunOutputs) -> Value {
+    let mut body = Map::new();
+    let models = outputs.model_outputs.iter().map(|o| json!({ "model_id": o.model_id, "step": o.step })).collect();
+    set_list(&mut body, "model_outputs", models);
+    Value::Object(body)
+}
+
+/// One dataset input: the dataset and the input's tags.
+pub fn dataset_input(input: &DatasetInput) -> Value {
+    let d = &input.dataset;
+    let mut dataset = Map::new();
+    dataset.insert("name".into(), json!(d.name));
+    dataset.insert("digest".into(), json!(d.digest));
+    dataset.insert("source_type".into(), json!(d.source_type));
+    dataset.insert("source".into(), json!(d.source));
+    if let Some(schema) = &d.schema {
+        dataset.insert("schema".into(), json!(schema));
+    }
+    if let Some(profile) = &d.profile {
+        dataset.insert("profile".into(), json!(profile));
+    }
+    let mut body = Map::new();
+    set_list(&mut body, "tags", input.tags.iter().map(key_value).collect());
+    body.insert("dataset".into(), Value::Object(dataset));
+    Value::Object(body)
 }
 
 /// A metric point.

@@ -253,3 +253,81 @@ pub async fn abandon_staged_upload(store: &BlobStore) {
     drop(abandoned);
     assert_eq!(store.head(&digest).await.unwrap(), None);
 }
+
+/// Parts of a client's multipart upload, staged out of order and one of them twice (a retried
+/// request), assemble in part order into one blob; discarding the upload empties staging. The
+/// first part is large enough to be staged as a multipart object, the others with one put.
+pub async fn parts_assemble_in_order(store: &BlobStore) {
+    let upload = store.new_upload_id();
+    let lens = [PART as u64 + 7, 1000, 333];
+    let seeds = [61, 62, 63];
+    let stage = |seed: u64, len: u64| store.stage_part(&upload, generated(seed, len, 64 * 1024));
+    let third = stage(seeds[2], lens[2]).await.unwrap();
+    let replaced = stage(99, lens[1]).await.unwrap();
+    let first = stage(seeds[0], lens[0]).await.unwrap();
+    let second = stage(seeds[1], lens[1]).await.unwrap();
+    assert_ne!(replaced.digest, second.digest);
+    store.delete_part(&replaced).await.unwrap();
+    for (part, (seed, len)) in [&first, &second, &third].into_iter().zip(seeds.into_iter().zip(lens)) {
+        assert_eq!((part.digest, part.size), (generated_digest(seed, len).await, len));
+    }
+
+    let mut whole = Vec::new();
+    for (seed, len) in seeds.into_iter().zip(lens) {
+        whole.extend(generated_vec(seed, len).await);
+    }
+    let staged = store
+        .stage_parts(&[first.clone(), second, third])
+        .await
+        .unwrap();
+    let expected = BlobRef::new(Digest::of(&whole), whole.len() as u64);
+    assert_eq!(staged.blob(), &expected);
+    assert_eq!(store.head(&expected.digest).await.unwrap(), None, "invisible until committed");
+    assert_eq!(staged.commit().await.unwrap(), expected);
+    assert_eq!(read_all(store, &expected.digest, None).await, whole);
+
+    assert_eq!(store.discard_upload(&upload).await.unwrap(), 3, "the three kept parts");
+    assert_eq!(store.clean_staging(Duration::ZERO).await.unwrap(), 0, "staging emptied");
+    // Reading a discarded part is a storage error, never the client's.
+    let err = store.stage_parts(&[first]).await.unwrap_err();
+    assert!(!err.is_client_error(), "{err}");
+}
+
+/// A part whose stream fails is the client's error and leaves no staged object.
+pub async fn failed_part_leaves_nothing(store: &BlobStore) {
+    let upload = store.new_upload_id();
+    for good in [1000, PART as u64 + 5] {
+        let err = store
+            .stage_part(&upload, failing_after(71, good))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ArtifactError::Source(_)), "{err}");
+    }
+    assert_eq!(store.discard_upload(&upload).await.unwrap(), 0);
+    assert_eq!(store.clean_staging(Duration::ZERO).await.unwrap(), 0);
+}
+
+/// A pinned commit keeps collection waiting, and a collection lock keeps commits waiting.
+pub async fn pinned_commits_and_collection_exclude_each_other(store: &BlobStore) {
+    let wait = Duration::from_millis(200);
+    let staged = store.stage(generated(72, 10, 10)).await.unwrap();
+    let pinned = staged.commit_pinned().await.unwrap();
+    assert!(
+        tokio::time::timeout(wait, store.lock_for_collection()).await.is_err(),
+        "collection must wait for the pinned upload"
+    );
+    drop(pinned);
+    let lock = tokio::time::timeout(Duration::from_secs(10), store.lock_for_collection())
+        .await
+        .expect("collection proceeds once the pin is dropped");
+
+    let staged = store.stage(generated(73, 10, 10)).await.unwrap();
+    let digest = staged.blob().digest;
+    let commit = tokio::spawn(async move { staged.commit_pinned().await.map(|p| p.blob().clone()) });
+    tokio::time::sleep(wait).await;
+    assert!(!commit.is_finished(), "a commit must wait for the collection lock");
+    assert_eq!(store.head(&digest).await.unwrap(), None);
+    drop(lock);
+    let blob = commit.await.unwrap().unwrap();
+    assert_eq!(store.head(&blob.digest).await.unwrap(), Some(10));
+}

@@ -68,6 +68,9 @@ shared_cases!(local:
     missing_blobs,
     delete,
     staged_blob_is_invisible_until_commit,
+    parts_assemble_in_order,
+    failed_part_leaves_nothing,
+    pinned_commits_and_collection_exclude_each_other,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,8 @@ shared_cases!(s3:
     missing_blobs,
     delete,
     staged_blob_is_invisible_until_commit,
+    parts_assemble_in_order,
+    failed_part_leaves_nothing,
 );
 
 /// A plain object_store client for the fixture's bucket, to look behind the blob store's back.

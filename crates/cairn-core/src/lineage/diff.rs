@@ -95,6 +95,7 @@ mod tests {
                 node(NodeKind::Code, "repo@aaa", None),
             ],
             edges: vec![],
+            truncated: false,
         };
         let right = Subgraph {
             nodes: vec![
@@ -103,6 +104,7 @@ mod tests {
                 node(NodeKind::Code, "repo@bbb", None),
             ],
             edges: vec![],
+            truncated: false,
         };
         let diff = diff_upstream(&mv1, &left, &mv2, &right);
         assert!(diff.same_data);
@@ -117,8 +119,8 @@ mod tests {
     fn a_retrained_model_on_new_data_is_reported_as_different_data() {
         let a = NodeRef::model_version("m", 1).unwrap();
         let b = NodeRef::model_version("m", 2).unwrap();
-        let left = Subgraph { nodes: vec![node(NodeKind::Slice, "s1", Some("x"))], edges: vec![] };
-        let right = Subgraph { nodes: vec![node(NodeKind::Slice, "s2", Some("y"))], edges: vec![] };
+        let left = Subgraph { nodes: vec![node(NodeKind::Slice, "s1", Some("x"))], edges: vec![], truncated: false };
+        let right = Subgraph { nodes: vec![node(NodeKind::Slice, "s2", Some("y"))], edges: vec![], truncated: false };
         let diff = diff_upstream(&a, &left, &b, &right);
         assert!(!diff.same_data);
         assert_eq!(diff.only_left.len() + diff.only_right.len(), 2);

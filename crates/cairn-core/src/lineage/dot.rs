@@ -74,6 +74,7 @@ mod tests {
                 recorded_at: 0,
             }],
             edges: vec![Edge { source: b, kind: EdgeKind::Used, target: a, recorded_at: 0, valid_from: None, valid_to: None }],
+            truncated: false,
         };
         let dot = to_dot(&graph);
         assert!(dot.starts_with("digraph lineage {"));

@@ -13,6 +13,7 @@
 //! `as_of` sees only what was recorded by then and held then, which is how the graph is asked
 //! "as it stood last Tuesday".
 
+pub mod attest;
 mod diff;
 mod dot;
 mod node;
@@ -130,6 +131,9 @@ pub enum Direction {
 pub struct Subgraph {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    /// Whether the traversal stopped short: the depth limit was reached with nodes left to
+    /// visit, or a node had more neighbours (predictions) than a traversal returns.
+    pub truncated: bool,
 }
 
 impl Subgraph {

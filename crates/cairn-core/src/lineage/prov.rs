@@ -138,6 +138,7 @@ mod tests {
                 edge(&mv, EdgeKind::WasDerivedFrom, &run),
                 served,
             ],
+            truncated: false,
         };
         let doc = to_prov_json(&graph);
         assert_eq!(doc["entity"].as_object().unwrap().len(), 3);

@@ -1,56 +1,56 @@
 //! MLflow's proxied artifact API (`/api/2.0/mlflow-artifacts/...`), served from the
 //! content-addressed blob store and the per-run manifest.
 //!
-//! Paths are relative to the `mlflow-artifacts:/` root and look like
-//! `<experiment_id>/<run_id>/artifacts/<file>`: the client builds them from a run's
-//! `artifact_uri`. Cairn keeps artifacts per run, so a path is accepted only when it lies under
-//! the artifact root of an existing run (checked against that run's stored `artifact_uri`);
-//! anything else is refused with `INVALID_PARAMETER_VALUE` on upload and lists as empty. Logged
-//! models' artifact roots (`<experiment_id>/models/...`) are therefore not served yet.
+//! Paths are relative to the `mlflow-artifacts:/` root. Cairn keeps artifacts per owner, so a
+//! path is accepted only when it lies under the artifact root of an existing owner, checked
+//! against the root the store recorded for it:
+//! - `<experiment_id>/<run_id>/artifacts/<file>`: a run's files (its `artifact_uri`);
+//! - `<experiment_id>/models/<model_id>/artifacts/<file>`: a logged model's files (its
+//!   `artifact_location`), kept in the manifest under the model id;
+//! - `model-versions/<pin_id>/<file>`: the files pinned for a registered model version, served
+//!   read-only.
+//!
+//! Anything else is refused with `INVALID_PARAMETER_VALUE` on upload and lists as empty.
 //!
 //! Uploads stream the request body into the blob store (never buffering the file), then record
 //! the digest in the manifest; a body that breaks off leaves neither a blob nor a row.
-//! Downloads stream the blob and honour a single `Range`. Multipart uploads are declined with
-//! MLflow's own "not supported" message, on which the client falls back to a plain `PUT`.
+//! Downloads stream the blob and honour a single `Range`. Multipart uploads are served by the
+//! sibling `multipart` module, whose routes this router mounts.
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use cairn_artifacts::{ArtifactError, ByteRange, Digest, RelativePath, sanitize_artifact_path};
 use serde_json::{Value, json};
 
 use cairn_core::artifacts::{ArtifactFile, NewArtifact};
+use cairn_core::logged_models::is_model_id;
+use cairn_core::registry::PIN_ID_PREFIX;
 
 use crate::AppState;
 use crate::artifacts::Artifacts;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{RequestActor, parse_query};
 
-/// MLflow's message for an artifact repository without multipart support; the client matches
-/// on its start to fall back to a single upload.
-pub const MULTIPART_UNSUPPORTED: &str = "Multipart upload is not supported for the current artifact repository";
-
 pub fn router() -> Router<AppState> {
     let files = get(download).put(upload).delete(delete).layer(DefaultBodyLimit::disable());
-    let mpu = post(multipart_unsupported);
     let routes = Router::new()
         .route("/artifacts", get(list))
         .route("/artifacts/{*path}", files)
-        .route("/mpu/create/{*path}", mpu.clone())
-        .route("/mpu/complete/{*path}", mpu.clone())
-        .route("/mpu/abort/{*path}", mpu);
+        .merge(super::multipart::routes());
     Router::new().nest("/api/2.0/mlflow-artifacts", routes.clone()).nest("/ajax-api/2.0/mlflow-artifacts", routes)
 }
 
-/// A request path resolved to one run's artifact tree.
+/// A request path resolved to one run's or logged model's artifact tree.
 #[derive(Debug)]
-struct RunPath {
-    run_id: String,
+pub(super) struct RunPath {
+    /// The manifest owner: a run id, or a logged model id (`m-…`).
+    pub(super) run_id: String,
     /// The path below the run's artifact root (the root itself is empty).
-    rel: RelativePath,
+    pub(super) rel: RelativePath,
 }
 
 /// Whether `segment` has the shape of a run id (32 lowercase hex characters).
@@ -58,9 +58,23 @@ fn looks_like_run_id(segment: &str) -> bool {
     segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Finds the run whose artifact root contains `path`, or `None` when no run's does.
-async fn resolve(state: &AppState, path: &RelativePath) -> ApiResult<Option<RunPath>> {
+/// Finds the run or logged model whose artifact root contains `path`, or `None` when none does.
+pub(super) async fn resolve(state: &AppState, path: &RelativePath) -> ApiResult<Option<RunPath>> {
     let segments: Vec<&str> = path.segments().collect();
+    if let Some(target) = resolve_run(state, &segments).await? {
+        return Ok(Some(target));
+    }
+    resolve_model(state, &segments).await
+}
+
+/// Whether the stored root `uri` ends with the request's `root` segments, so that
+/// `9/<run>/artifacts` cannot reach a run (or model) of experiment 1.
+fn root_matches(uri: &str, root: &str) -> bool {
+    let uri = uri.trim_end_matches('/');
+    uri == root || uri.ends_with(&format!("/{root}"))
+}
+
+async fn resolve_run(state: &AppState, segments: &[&str]) -> ApiResult<Option<RunPath>> {
     let Some(i) = segments.windows(2).position(|w| looks_like_run_id(w[0]) && w[1] == "artifacts") else {
         return Ok(None);
     };
@@ -69,25 +83,61 @@ async fn resolve(state: &AppState, path: &RelativePath) -> ApiResult<Option<RunP
         Err(cairn_core::Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    // The run's own root must end with the path's root, so that `9/<run>/artifacts` cannot
-    // reach a run of experiment 1.
-    let root = segments[..=i + 1].join("/");
-    let uri = run.info.artifact_uri.trim_end_matches('/');
-    if !(uri == root || uri.ends_with(&format!("/{root}"))) {
+    if !root_matches(&run.info.artifact_uri, &segments[..=i + 1].join("/")) {
         return Ok(None);
     }
     let rel = sanitize(&segments[i + 2..].join("/"))?;
     Ok(Some(RunPath { run_id: run.info.run_id, rel }))
 }
 
-fn sanitize(raw: &str) -> ApiResult<RelativePath> {
+/// A logged model's root is `…/models/<model_id>/artifacts`; deleted models still serve their
+/// files, as registered versions may point at them.
+async fn resolve_model(state: &AppState, segments: &[&str]) -> ApiResult<Option<RunPath>> {
+    let Some(i) = segments.windows(3).position(|w| w[0] == "models" && is_model_id(w[1]) && w[2] == "artifacts") else {
+        return Ok(None);
+    };
+    let model = match state.store.get_logged_model_any_stage(segments[i + 1]).await {
+        Ok(model) => model,
+        Err(cairn_core::Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if !root_matches(&model.artifact_location, &segments[..=i + 2].join("/")) {
+        return Ok(None);
+    }
+    let rel = sanitize(&segments[i + 3..].join("/"))?;
+    Ok(Some(RunPath { run_id: model.model_id, rel }))
+}
+
+/// A path under a model version's pinned files: its pin id and the path below it.
+struct PinnedPath {
+    pin_id: String,
+    rel: RelativePath,
+}
+
+/// Recognises `model-versions/<pin_id>/<path>`.
+fn pinned_path(path: &RelativePath) -> ApiResult<Option<PinnedPath>> {
+    let segments: Vec<&str> = path.segments().collect();
+    match segments.as_slice() {
+        ["model-versions", pin, rest @ ..] if pin.starts_with(PIN_ID_PREFIX) => {
+            Ok(Some(PinnedPath { pin_id: (*pin).to_owned(), rel: sanitize(&rest.join("/"))? }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What writing to a pinned version's files gets.
+fn immutable() -> ApiError {
+    ApiError::invalid("model version files are immutable")
+}
+
+pub(super) fn sanitize(raw: &str) -> ApiResult<RelativePath> {
     sanitize_artifact_path(raw).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
-fn not_a_run_path(path: &RelativePath) -> ApiError {
+pub(super) fn not_a_run_path(path: &RelativePath) -> ApiError {
     ApiError::invalid(format!(
-        "Artifact path '{path}' is not under the artifact root of an existing run; \
-         expected <experiment_id>/<run_id>/artifacts/<path>"
+        "Artifact path '{path}' is not under the artifact root of an existing run or logged model; \
+         expected <experiment_id>/<run_id>/artifacts/<path> or <experiment_id>/models/<model_id>/artifacts/<path>"
     ))
 }
 
@@ -117,13 +167,21 @@ async fn upload(
 ) -> ApiResult<Json<Value>> {
     let artifacts = state.artifacts()?;
     let path = sanitize(&raw)?;
+    if pinned_path(&path)?.is_some() {
+        return Err(immutable());
+    }
     let target = resolve(&state, &path).await?.ok_or_else(|| not_a_run_path(&path))?;
     if target.rel.is_root() {
         return Err(ApiError::invalid(format!("Artifact path '{path}' names a directory, not a file")));
     }
-    let blob = artifacts.blobs.put_stream(body.into_data_stream()).await.map_err(artifact_error)?;
+    let staged = artifacts.blobs.stage(body.into_data_stream()).await.map_err(artifact_error)?;
+    // Pinned until the manifest row is written, so this process's garbage collection cannot
+    // delete a blob this upload deduplicated against before the row names it.
+    let pinned = staged.commit_pinned().await.map_err(artifact_error)?;
+    let blob = pinned.blob();
     let file = NewArtifact { path: target.rel.as_str().to_owned(), digest: blob.digest.to_hex(), size: blob.size };
     artifacts.manifest.put_artifact(&actor, &target.run_id, file).await?;
+    drop(pinned);
     Ok(Json(json!({})))
 }
 
@@ -131,6 +189,11 @@ async fn download(State(state): State<AppState>, Path(raw): Path<String>, header
     let artifacts = state.artifacts()?;
     let path = sanitize(&raw)?;
     let missing = || ApiError::from(cairn_core::Error::not_found(format!("No artifact at '{path}'")));
+    if let Some(pinned) = pinned_path(&path)? {
+        let files = state.store.pinned_files(&pinned.pin_id, pinned.rel.as_str()).await?;
+        let file = files.into_iter().find(|f| f.path == pinned.rel.as_str()).ok_or_else(missing)?;
+        return stream_file(artifacts, &file, headers.get(header::RANGE)).await;
+    }
     let target = resolve(&state, &path).await?.ok_or_else(missing)?;
     let file = artifacts.manifest.get_artifact(&target.run_id, target.rel.as_str()).await?.ok_or_else(missing)?;
     stream_file(artifacts, &file, headers.get(header::RANGE)).await
@@ -211,9 +274,20 @@ async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiRe
     let artifacts = state.artifacts()?;
     let args = parse_query(query.as_deref(), &[])?;
     let path = sanitize(&args.str("path")?.unwrap_or_default())?;
-    let Some(target) = resolve(&state, &path).await? else { return Ok(Json(json!({}))) };
-    let files = artifacts.manifest.list_artifacts(&target.run_id, target.rel.as_str()).await?;
-    let entries = directory_entries(target.rel.as_str(), &files);
+    let (dir, files) = if let Some(pinned) = pinned_path(&path)? {
+        let files = match state.store.pinned_files(&pinned.pin_id, pinned.rel.as_str()).await {
+            Ok(files) => files,
+            // An unknown pin lists as empty, like any path outside every artifact root.
+            Err(cairn_core::Error::NotFound(_)) => return Ok(Json(json!({}))),
+            Err(e) => return Err(e.into()),
+        };
+        (pinned.rel, files)
+    } else {
+        let Some(target) = resolve(&state, &path).await? else { return Ok(Json(json!({}))) };
+        let files = artifacts.manifest.list_artifacts(&target.run_id, target.rel.as_str()).await?;
+        (target.rel, files)
+    };
+    let entries = directory_entries(dir.as_str(), &files);
     if entries.is_empty() {
         return Ok(Json(json!({})));
     }
@@ -250,13 +324,12 @@ async fn delete(
 ) -> ApiResult<Json<Value>> {
     let artifacts = state.artifacts()?;
     let path = sanitize(&raw)?;
+    if pinned_path(&path)?.is_some() {
+        return Err(immutable());
+    }
     let target = resolve(&state, &path).await?.ok_or_else(|| not_a_run_path(&path))?;
     artifacts.manifest.delete_artifacts(&actor, &target.run_id, target.rel.as_str()).await?;
     Ok(Json(json!({})))
-}
-
-async fn multipart_unsupported() -> ApiError {
-    ApiError::new(StatusCode::NOT_IMPLEMENTED, ErrorCode::NotImplemented, MULTIPART_UNSUPPORTED)
 }
 
 #[cfg(test)]

@@ -4,18 +4,19 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
+use cairn_core::logged_models::MetricLink;
 use cairn_core::model::{Batch, KeyValue, Metric, NewRun, RunStatus, RunUpdate, ViewType};
 use cairn_core::search::{parse_run_filter, parse_run_order_by};
 use cairn_core::store::{RunQuery, SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD};
 use cairn_core::validation::{self, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH};
 
 use crate::error::ApiResult;
-use crate::extract::{parse_query, Fields, JsonBody, RequestActor};
+use crate::extract::{Fields, JsonBody, RequestActor, parse_query};
 use crate::mlflow::experiments::key_values;
 use crate::mlflow::paging;
-use crate::{wire, AppState};
+use crate::{AppState, wire};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -100,6 +101,35 @@ fn metric(item: &Fields) -> ApiResult<Metric> {
     })
 }
 
+/// What links a metric to a logged model (MLflow 3's `model_id`, with the dataset it was
+/// measured on). Only `model_id` is looked up for the common case of a plain metric; MLflow
+/// ignores dataset fields on a metric without a model.
+fn metric_link(item: &Fields) -> ApiResult<Option<MetricLink>> {
+    let Some(model_id) = item.str("model_id")?.filter(|id| !id.is_empty()) else { return Ok(None) };
+    Ok(Some(MetricLink {
+        model_id,
+        dataset_name: item.str("dataset_name")?.filter(|n| !n.is_empty()),
+        dataset_digest: item.str("dataset_digest")?.filter(|d| !d.is_empty()),
+    }))
+}
+
+/// Logs `batch`, through the model-linking path only when some metric names a logged model, so
+/// that ordinary batches keep their ingest path.
+async fn log_linked(
+    state: &AppState,
+    actor: &cairn_core::model::Actor,
+    run_id: &str,
+    batch: Batch,
+    links: Vec<Option<MetricLink>>,
+) -> ApiResult<()> {
+    if links.iter().any(Option::is_some) {
+        state.store.log_batch_linked(actor, run_id, batch, links).await?;
+    } else {
+        state.store.log_batch(actor, run_id, batch).await?;
+    }
+    Ok(())
+}
+
 /// MLflow's server cuts over-long param and run tag values instead of refusing them
 /// (`MLFLOW_TRUNCATE_LONG_VALUES` defaults to true), so the same calls succeed here.
 fn truncated(mut kv: KeyValue, limit: usize) -> KeyValue {
@@ -116,7 +146,7 @@ async fn log_metric(
 ) -> ApiResult<Json<Value>> {
     let run_id = body.run_id()?;
     let batch = Batch { metrics: vec![metric(&body)?], ..Batch::default() };
-    state.store.log_batch(&actor, &run_id, batch).await?;
+    log_linked(&state, &actor, &run_id, batch, vec![metric_link(&body)?]).await?;
     Ok(Json(json!({})))
 }
 
@@ -161,13 +191,12 @@ async fn log_batch(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let run_id = body.run_id()?;
-    let metrics = body.take_objects("metrics")?.iter().map(metric).collect::<ApiResult<Vec<_>>>()?;
-    let params = key_values(&body, "params")?
-        .into_iter()
-        .map(|p| truncated(p, MAX_PARAM_VAL_LENGTH))
-        .collect();
+    let items = body.take_objects("metrics")?;
+    let metrics = items.iter().map(metric).collect::<ApiResult<Vec<_>>>()?;
+    let links = items.iter().map(metric_link).collect::<ApiResult<Vec<_>>>()?;
+    let params = key_values(&body, "params")?.into_iter().map(|p| truncated(p, MAX_PARAM_VAL_LENGTH)).collect();
     let tags = key_values(&body, "tags")?.into_iter().map(|t| truncated(t, MAX_TAG_VAL_LENGTH)).collect();
-    state.store.log_batch(&actor, &run_id, Batch { metrics, params, tags }).await?;
+    log_linked(&state, &actor, &run_id, Batch { metrics, params, tags }, links).await?;
     Ok(Json(json!({})))
 }
 

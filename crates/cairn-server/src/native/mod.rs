@@ -1,8 +1,14 @@
-//! Cairn's own routes: liveness, version, the audit log and run artifact manifests.
+//! Cairn's own routes: liveness, version, the audit log, run artifact manifests, the registry's
+//! history, the lineage graph, predictions, OpenLineage in, and the OpenAPI document of them all.
 
 mod artifacts;
 mod audit;
 mod health;
+mod lineage;
+mod models;
+mod openapi;
+mod openlineage;
+mod predictions;
 
 use axum::Router;
 
@@ -10,5 +16,13 @@ use crate::AppState;
 
 /// All native routes.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(health::router()).merge(audit::router()).merge(artifacts::router())
+    Router::new()
+        .merge(health::router())
+        .merge(audit::router())
+        .merge(artifacts::router())
+        .merge(models::router())
+        .merge(lineage::router())
+        .merge(predictions::router())
+        .merge(openlineage::router())
+        .merge(openapi::router())
 }

@@ -193,17 +193,6 @@ async fn a_cut_off_upload_leaves_no_row_and_no_blob() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multipart_upload_is_declined_with_mlflows_fallback_message() {
-    let app = ArtifactApp::new().await;
-    let (_, root) = app.run().await;
-    let body = json!({ "path": "/tmp/big.bin", "num_parts": 3 }).to_string();
-    let reply = app.request(Method::POST, &format!("/api/2.0/mlflow-artifacts/mpu/create/{root}/big.bin"), body).await;
-    assert_eq!(reply.status, StatusCode::NOT_IMPLEMENTED);
-    let message = reply.json()["message"].as_str().unwrap().to_owned();
-    assert!(message.starts_with("Multipart upload is not supported for the current artifact repository"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifact_routes_say_when_serving_is_off() {
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("sqlite:///{}", dir.path().join("cairn.db").display());

@@ -1,33 +1,66 @@
-//! The per-run artifact manifest (`artifact_files`): writes run by the writer with their audit
-//! events, reads, and the purge of long-deleted runs that garbage collection starts with.
+//! The artifact manifests of runs (`artifact_files`) and of logged models
+//! (`logged_model_files`): writes run by the writer with their audit events, reads, and the purge
+//! of long-deleted runs that garbage collection starts with.
 //!
-//! A row's audit id is `run_id/path` and its after-image names the run by its public id, so the
-//! log stays meaningful without the internal `run_pk`.
+//! Every function takes the owner's public id and dispatches on its shape: a logged model id
+//! (`m-` and 32 hex digits) selects the model's manifest, anything else a run's. A row's audit
+//! id is `owner/path` and its after-image names the owner by its public id (`run_id` or
+//! `model_id`), so the log stays meaningful without the internal keys.
 
 use cairn_core::artifacts::{ArtifactFile, NewArtifact, PurgeReport, RunArtifact};
 use cairn_core::audit::{Change, Payload, child_id, entity};
+use cairn_core::logged_models::is_model_id;
 use cairn_core::model::{Actor, LifecycleStage, Millis};
 use cairn_core::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::sql::audit::NewEvent;
 use crate::sql::db::{Db, Row, SqlValue};
+use crate::sql::logged_models::models;
 use crate::sql::rows::{ChildKind, ChildRow, RunRow};
 use crate::sql::runs;
 use crate::sql::writer::WriteTx;
 
+/// Whose manifest a path belongs to, resolved from a public id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Run(i64),
+    Model(i64),
+}
+
+impl Owner {
+    /// Finds the run or logged model named by `id`; either must exist (in any lifecycle stage).
+    fn resolve(db: &mut dyn Db, id: &str) -> Result<Owner> {
+        if is_model_id(id) {
+            Ok(Owner::Model(models::get_row(db, id)?.model_pk))
+        } else {
+            Ok(Owner::Run(runs::get_row(db, id)?.run_pk))
+        }
+    }
+
+    /// The manifest table and its owner column (constants), and the owner's key.
+    fn table(self) -> (&'static str, &'static str, i64) {
+        match self {
+            Owner::Run(pk) => ("artifact_files", "run_pk", pk),
+            Owner::Model(pk) => ("logged_model_files", "model_pk", pk),
+        }
+    }
+}
+
 /// Columns in the order [`file_from_row`] reads them.
 const COLUMNS: &str = "path, digest, size, created_time";
 
-/// The audit after-image of one manifest row.
-pub fn image(run_id: &str, file: &ArtifactFile) -> Value {
-    json!({
-        "run_id": run_id,
+/// The audit after-image of one manifest row of the run or logged model `owner_id`.
+pub fn image(owner_id: &str, file: &ArtifactFile) -> Value {
+    let mut image = json!({
         "path": file.path,
         "digest": file.digest,
         "size": file.size,
         "created_time": file.created_time,
-    })
+    });
+    let field = if is_model_id(owner_id) { "model_id" } else { "run_id" };
+    image[field] = Value::String(owner_id.to_owned());
+    image
 }
 
 fn change(run_id: &str, file: &ArtifactFile) -> Change {
@@ -50,30 +83,39 @@ pub fn file_from_row(row: Row) -> Result<ArtifactFile> {
     Ok(ArtifactFile { path, digest, size, created_time })
 }
 
-fn event<'a>(actor: &'a Actor, action: &'a str, run_id: &'a str, changes: Vec<Change>) -> NewEvent<'a> {
+fn event<'a>(actor: &'a Actor, action: &'a str, owner_id: &'a str, changes: Vec<Change>) -> NewEvent<'a> {
     NewEvent {
         actor: &actor.0,
         action,
-        entity_type: entity::RUN,
-        entity_id: run_id,
+        entity_type: if is_model_id(owner_id) { entity::LOGGED_MODEL } else { entity::RUN },
+        entity_id: owner_id,
         payload: Payload { changes, metrics: None },
     }
 }
 
-/// Records (or replaces) one file of a run. Like MLflow, artifacts may be logged to a run in any
-/// lifecycle stage; the run only has to exist.
-pub fn put(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, run_id: &str, new: &NewArtifact) -> Result<ArtifactFile> {
-    let run = runs::get_row(db, run_id)?;
+/// Records (or replaces) one file of a run or logged model. Like MLflow, artifacts may be
+/// logged in any lifecycle stage; the owner only has to exist.
+pub fn put(
+    db: &mut dyn Db,
+    tx: &mut WriteTx,
+    actor: &Actor,
+    owner_id: &str,
+    new: &NewArtifact,
+) -> Result<ArtifactFile> {
+    let (table, column, pk) = Owner::resolve(db, owner_id)?.table();
     let size =
         i64::try_from(new.size).map_err(|_| Error::invalid(format!("artifact size {} is too large", new.size)))?;
     let file =
         ArtifactFile { path: new.path.clone(), digest: new.digest.clone(), size: new.size, created_time: tx.now() };
     db.execute(
-        "INSERT INTO artifact_files (run_pk, path, digest, size, created_time, seq) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (run_pk, path) DO UPDATE SET digest = excluded.digest, size = excluded.size, \
-         created_time = excluded.created_time, seq = excluded.seq",
+        // `table` and `column` are constants of `Owner::table`.
+        &format!(
+            "INSERT INTO {table} ({column}, path, digest, size, created_time, seq) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT ({column}, path) DO UPDATE SET digest = excluded.digest, size = excluded.size, \
+             created_time = excluded.created_time, seq = excluded.seq"
+        ),
         &[
-            run.run_pk.into(),
+            pk.into(),
             file.path.as_str().into(),
             file.digest.as_str().into(),
             size.into(),
@@ -81,44 +123,43 @@ pub fn put(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, run_id: &str, new: 
             tx.seq().into(),
         ],
     )?;
-    tx.append(db, event(actor, "log_artifact", run_id, vec![change(run_id, &file)]))?;
+    tx.append(db, event(actor, "log_artifact", owner_id, vec![change(owner_id, &file)]))?;
     Ok(file)
 }
 
-/// The condition selecting the files at or under `prefix` of run `$1`, with its parameters
-/// after the run's. An empty prefix selects the whole run. Matching is by exact leading
-/// substring rather than `LIKE`, so `%` and `_` in paths mean nothing special, and rather than
-/// a range on `path`, whose order follows the database collation on PostgreSQL.
-fn under(run_pk: i64, prefix: &str) -> (String, Vec<SqlValue>) {
+/// The condition selecting the files at or under `prefix` of the owner `$1` (`column` names
+/// the owner's key), with its parameters after the owner's. An empty prefix selects every file.
+/// Matching is by exact leading substring rather than `LIKE`, so `%` and `_` in paths mean
+/// nothing special, and rather than a range on `path`, whose order follows the database
+/// collation on PostgreSQL.
+fn under(column: &str, pk: i64, prefix: &str) -> (String, Vec<SqlValue>) {
     if prefix.is_empty() {
-        return ("run_pk = $1".to_owned(), vec![run_pk.into()]);
+        return (format!("{column} = $1"), vec![pk.into()]);
     }
     let dir = format!("{prefix}/");
     let len = dir.chars().count() as i64;
     (
-        "run_pk = $1 AND (path = $2 OR substr(path, 1, CAST($3 AS INTEGER)) = $4)".to_owned(),
-        vec![run_pk.into(), prefix.into(), len.into(), dir.into()],
+        format!("{column} = $1 AND (path = $2 OR substr(path, 1, CAST($3 AS INTEGER)) = $4)"),
+        vec![pk.into(), prefix.into(), len.into(), dir.into()],
     )
 }
 
 /// The file at exactly `path`.
-pub fn get(db: &mut dyn Db, run_id: &str, path: &str) -> Result<Option<ArtifactFile>> {
-    let run = runs::get_row(db, run_id)?;
-    db.query(
-        &format!("SELECT {COLUMNS} FROM artifact_files WHERE run_pk = $1 AND path = $2"),
-        &[run.run_pk.into(), path.into()],
-    )?
-    .into_iter()
-    .next()
-    .map(file_from_row)
-    .transpose()
+pub fn get(db: &mut dyn Db, owner_id: &str, path: &str) -> Result<Option<ArtifactFile>> {
+    let (table, column, pk) = Owner::resolve(db, owner_id)?.table();
+    // `table` and `column` are constants of `Owner::table`.
+    db.query(&format!("SELECT {COLUMNS} FROM {table} WHERE {column} = $1 AND path = $2"), &[pk.into(), path.into()])?
+        .into_iter()
+        .next()
+        .map(file_from_row)
+        .transpose()
 }
 
-/// The run's files at or under `prefix`, ordered by path.
-pub fn list(db: &mut dyn Db, run_id: &str, prefix: &str) -> Result<Vec<ArtifactFile>> {
-    let run = runs::get_row(db, run_id)?;
-    let (condition, params) = under(run.run_pk, prefix);
-    db.query(&format!("SELECT {COLUMNS} FROM artifact_files WHERE {condition} ORDER BY path"), &params)?
+/// The owner's files at or under `prefix`, ordered by path.
+pub fn list(db: &mut dyn Db, owner_id: &str, prefix: &str) -> Result<Vec<ArtifactFile>> {
+    let (table, column, pk) = Owner::resolve(db, owner_id)?.table();
+    let (condition, params) = under(column, pk, prefix);
+    db.query(&format!("SELECT {COLUMNS} FROM {table} WHERE {condition} ORDER BY path"), &params)?
         .into_iter()
         .map(file_from_row)
         .collect()
@@ -126,44 +167,58 @@ pub fn list(db: &mut dyn Db, run_id: &str, prefix: &str) -> Result<Vec<ArtifactF
 
 /// Removes the file at `path` or everything under it; a path matching nothing is not found, as
 /// deleting a missing file is in MLflow's local repository.
-pub fn delete(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, run_id: &str, path: &str) -> Result<u64> {
-    let run = runs::get_row(db, run_id)?;
-    let (condition, params) = under(run.run_pk, path);
+pub fn delete(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, owner_id: &str, path: &str) -> Result<u64> {
+    let (table, column, pk) = Owner::resolve(db, owner_id)?.table();
+    let (condition, params) = under(column, pk, path);
     let paths: Vec<String> = db
-        .query(&format!("SELECT path FROM artifact_files WHERE {condition} ORDER BY path"), &params)?
+        .query(&format!("SELECT path FROM {table} WHERE {condition} ORDER BY path"), &params)?
         .into_iter()
         .map(|row| Ok(row.into_iter().next().unwrap_or(SqlValue::Null).into_text()?))
         .collect::<Result<_>>()?;
     if paths.is_empty() {
-        return Err(Error::not_found(format!("No artifact at '{path}' in run {run_id}")));
+        let what = if is_model_id(owner_id) { "logged model" } else { "run" };
+        return Err(Error::not_found(format!("No artifact at '{path}' in {what} {owner_id}")));
     }
-    db.execute(&format!("DELETE FROM artifact_files WHERE {condition}"), &params)?;
-    let changes = paths.iter().map(|p| removal(run_id, p)).collect();
-    tx.append(db, event(actor, "delete_artifacts", run_id, changes))?;
+    db.execute(&format!("DELETE FROM {table} WHERE {condition}"), &params)?;
+    let changes = paths.iter().map(|p| removal(owner_id, p)).collect();
+    tx.append(db, event(actor, "delete_artifacts", owner_id, changes))?;
     Ok(paths.len() as u64)
 }
 
-/// Every manifest row with its run's public id (or `#run_pk` for a row whose run is gone, so
-/// that verification reports it).
+/// Every manifest row with its owner's public id: run files first, then logged model files
+/// (each row whose owner is gone is named `#key`, so that verification reports it).
 pub fn all(db: &mut dyn Db) -> Result<Vec<RunArtifact>> {
-    db.query(
-        &format!(
-            "SELECT {COLUMNS}, COALESCE(r.run_id, '#' || CAST(a.run_pk AS TEXT)) FROM artifact_files a \
-             LEFT JOIN runs r ON r.run_pk = a.run_pk ORDER BY a.run_pk, a.path"
-        ),
-        &[],
-    )?
-    .into_iter()
-    .map(|mut row| {
-        let run_id = row.pop().unwrap_or(SqlValue::Null).into_text()?;
-        Ok(RunArtifact { run_id, file: file_from_row(row)? })
-    })
-    .collect()
+    let sources = [
+        "SELECT a.path, a.digest, a.size, a.created_time, COALESCE(r.run_id, '#' || CAST(a.run_pk AS TEXT)) \
+         FROM artifact_files a LEFT JOIN runs r ON r.run_pk = a.run_pk ORDER BY a.run_pk, a.path",
+        "SELECT f.path, f.digest, f.size, f.created_time, COALESCE(m.model_id, '#m' || CAST(f.model_pk AS TEXT)) \
+         FROM logged_model_files f LEFT JOIN logged_models m ON m.model_pk = f.model_pk ORDER BY f.model_pk, f.path",
+    ];
+    let mut out = Vec::new();
+    for sql in sources {
+        for mut row in db.query(sql, &[])? {
+            let run_id = row.pop().unwrap_or(SqlValue::Null).into_text()?;
+            out.push(RunArtifact { run_id, file: file_from_row(row)? });
+        }
+    }
+    Ok(out)
 }
 
-/// Whether any manifest row names `digest`.
+/// Whether any manifest row names `digest`. Each source is a constant query on an index of
+/// `digest`; a blob stays as long as any of them names it.
 pub fn is_referenced(db: &mut dyn Db, digest: &str) -> Result<bool> {
-    Ok(!db.query("SELECT 1 FROM artifact_files WHERE digest = $1 LIMIT 1", &[digest.into()])?.is_empty())
+    const SOURCES: &[&str] = &[
+        "SELECT 1 FROM artifact_files WHERE digest = $1 LIMIT 1",
+        "SELECT 1 FROM logged_model_files WHERE digest = $1 LIMIT 1",
+        // Files pinned by a registered model version (`sql::registry::pinning`).
+        "SELECT 1 FROM model_version_files WHERE digest = $1 LIMIT 1",
+    ];
+    for sql in SOURCES {
+        if !db.query(sql, &[digest.into()])?.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Ids of runs deleted before `deleted_before`, oldest first.

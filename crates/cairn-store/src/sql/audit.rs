@@ -168,7 +168,10 @@ pub fn verify(db: &mut dyn Db) -> Result<VerifyReport> {
         verifier.live_entity(entity::ARTIFACT_FILE, &id, &artifacts::image(&file.run_id, &file.file));
     }
 
+    crate::sql::lineage::verify_live(db, &mut verifier)?;
+    crate::sql::registry::verify_live(db, &mut verifier)?;
     verify_metrics(db, &mut verifier, &run_ids)?;
+    crate::sql::logged_models::verify_live(db, &mut verifier)?;
     Ok(verifier.finish())
 }
 

@@ -87,12 +87,27 @@ fn py_repr(s: &str) -> String {
 
 /// Logs a validated batch to an active run.
 pub fn log_batch(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, run_id: &str, batch: &Batch) -> Result<()> {
+    log_batch_with(db, tx, actor, run_id, batch, |_, _, _, _| Ok(()))
+}
+
+/// Logs a validated batch to an active run, letting `extra` write more rows for the same run
+/// (given the event's `seq`) and add their changes to the one audit event. Model-linked metrics
+/// use this; `log_batch` passes a no-op, which the compiler removes.
+pub fn log_batch_with(
+    db: &mut dyn Db,
+    tx: &mut WriteTx,
+    actor: &Actor,
+    run_id: &str,
+    batch: &Batch,
+    extra: impl FnOnce(&mut dyn Db, i64, &RunRow, &mut Payload) -> Result<()>,
+) -> Result<()> {
     let mut run = runs::get_active_row(db, run_id)?;
     let seq = tx.seq();
     let mut payload = Payload::default();
     log_params(db, &run, &batch.params, seq, &mut payload)?;
     payload.metrics = metrics::log(db, tx, &run, &batch.metrics)?;
     set_tags(db, &mut run, &batch.tags, seq, &mut payload)?;
+    extra(db, seq, &run, &mut payload)?;
     tx.append(
         db,
         NewEvent { actor: &actor.0, action: "log_batch", entity_type: entity::RUN, entity_id: run_id, payload },

@@ -20,11 +20,17 @@ pub struct Migration {
 const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") },
     Migration { version: 2, name: "artifacts", sql: include_str!("../../migrations/sqlite/0002_artifacts.sql") },
+    Migration { version: 3, name: "logged_models", sql: include_str!("../../migrations/sqlite/0003_logged_models.sql") },
+    Migration { version: 4, name: "registry", sql: include_str!("../../migrations/sqlite/0004_registry.sql") },
+    Migration { version: 5, name: "lineage", sql: include_str!("../../migrations/sqlite/0005_lineage.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
     Migration { version: 2, name: "artifacts", sql: include_str!("../../migrations/postgres/0002_artifacts.sql") },
+    Migration { version: 3, name: "logged_models", sql: include_str!("../../migrations/postgres/0003_logged_models.sql") },
+    Migration { version: 4, name: "registry", sql: include_str!("../../migrations/postgres/0004_registry.sql") },
+    Migration { version: 5, name: "lineage", sql: include_str!("../../migrations/postgres/0005_lineage.sql") },
 ];
 
 /// The migrations of a dialect, in order.

@@ -12,6 +12,7 @@ use crate::sql::audit::NewEvent;
 use crate::sql::common::{IN_LIST_CHUNK, join_uri, next_id, parse_experiment_id, placeholders};
 use crate::sql::db::{Db, SqlValue};
 use crate::sql::experiments;
+use crate::sql::logged_models;
 use crate::sql::names::random_run_name;
 use crate::sql::rows::{ChildKind, ChildRow, RunRow};
 use crate::sql::writer::WriteTx;
@@ -122,7 +123,14 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewRun) ->
         payload.changes.push(upsert_tag(db, &row, &tag.key, &tag.value, seq)?.change());
     }
     tags.sort_by(|a, b| a.key.cmp(&b.key));
-    let run = Run { info: row.to_info()?, metrics: Vec::new(), params: Vec::new(), tags };
+    let run = Run {
+        info: row.to_info()?,
+        metrics: Vec::new(),
+        params: Vec::new(),
+        tags,
+        inputs: Default::default(),
+        outputs: Default::default(),
+    };
     tx.append(db, event(actor, "create_run", &row.run_id, payload))?;
     Ok(run)
 }
@@ -179,13 +187,14 @@ pub fn delete_tag(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, run_id: &str
     tx.append(db, event(actor, "delete_tag", run_id, Payload { changes: vec![change], metrics: None }))
 }
 
-/// Reads runs with their latest metrics, params and tags, in the order of `pks`, with one query
-/// per table for each chunk of ids; ids that do not exist are skipped.
+/// Reads runs with their latest metrics, params, tags, inputs and outputs, in the order of
+/// `pks`, with one query per table for each chunk of ids; ids that do not exist are skipped.
 pub fn hydrate(db: &mut dyn Db, pks: &[i64]) -> Result<Vec<Run>> {
     let mut rows: HashMap<i64, RunRow> = HashMap::with_capacity(pks.len());
     let mut params: HashMap<i64, Vec<KeyValue>> = HashMap::new();
     let mut tags: HashMap<i64, Vec<KeyValue>> = HashMap::new();
     let mut metrics: HashMap<i64, Vec<Metric>> = HashMap::new();
+    let mut io = logged_models::inputs::RunIo::new();
     for chunk in pks.chunks(IN_LIST_CHUNK) {
         let ids: Vec<SqlValue> = chunk.iter().map(|pk| SqlValue::Int(*pk)).collect();
         let list = placeholders(1, chunk.len());
@@ -219,15 +228,19 @@ pub fn hydrate(db: &mut dyn Db, pks: &[i64]) -> Result<Vec<Run>> {
                 step: step.int()?,
             });
         }
+        logged_models::inputs::read_into(db, &ids, &list, &mut io)?;
     }
     pks.iter()
         .filter_map(|pk| rows.remove(pk).map(|row| (*pk, row)))
         .map(|(pk, row)| {
+            let (inputs, outputs) = io.remove(&pk).unwrap_or_default();
             Ok(Run {
                 info: row.to_info()?,
                 metrics: metrics.remove(&pk).unwrap_or_default(),
                 params: params.remove(&pk).unwrap_or_default(),
                 tags: tags.remove(&pk).unwrap_or_default(),
+                inputs,
+                outputs,
             })
         })
         .collect()

@@ -14,13 +14,16 @@
 //! each candidate's keys.
 
 mod experiments;
+mod logged_models;
 mod query;
+pub mod registry;
 mod runs;
 #[cfg(test)]
 mod tests;
 
 use cairn_core::Result;
 use cairn_core::model::Page;
+use cairn_core::logged_models::LoggedModelQuery;
 use cairn_core::store::{ExperimentQuery, RunQuery};
 
 use crate::sql::db::Db;
@@ -35,4 +38,10 @@ pub fn search_runs(db: &mut dyn Db, q: &RunQuery) -> Result<Page<i64>> {
 /// when more experiments match.
 pub fn search_experiments(db: &mut dyn Db, q: &ExperimentQuery) -> Result<Page<i64>> {
     experiments::search(db, q)
+}
+
+/// Returns the `model_pk`s of one page of logged models matching `q`, in order; `next_offset`
+/// is set only when more models match.
+pub fn search_logged_models(db: &mut dyn Db, q: &LoggedModelQuery) -> Result<Page<i64>> {
+    logged_models::search(db, q)
 }

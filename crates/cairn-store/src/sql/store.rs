@@ -23,7 +23,7 @@ use crate::sql::{artifacts, audit, batch, experiments, metrics, migrate, runs, s
 /// The store over any [`Db`] backend.
 #[derive(Debug)]
 pub struct SqlStore {
-    writer: Writer,
+    pub(crate) writer: Writer,
     reads: Arc<ReadPool>,
     artifact_root: Arc<str>,
 }
@@ -48,7 +48,7 @@ impl SqlStore {
         Ok(Arc::new(store))
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Db) -> Result<T> + Send + 'static,
@@ -57,7 +57,7 @@ impl SqlStore {
     }
 
     /// Reads inside one snapshot (several queries that must agree with each other).
-    async fn read_consistent<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn read_consistent<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Db) -> Result<T> + Send + 'static,

@@ -3,5 +3,8 @@
 
 mod artifacts;
 mod conformance;
+mod lineage;
+mod logged_models;
+mod registry;
 mod sqlite;
 mod postgres;

@@ -25,6 +25,8 @@ pub async fn fixture() -> (Arc<dyn Store>, TempDir) {
 }
 
 conformance_cases!(fixture);
+crate::lineage::lineage_cases!(fixture);
+crate::logged_models::logged_model_cases!(fixture);
 
 fn actor() -> Actor {
     Actor("tester".to_owned())
@@ -268,4 +270,122 @@ fn raw_sqlite_rate(path: &Path, points: usize, batch: usize) -> f64 {
         tx.commit().unwrap();
     }
     points as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Lineage rows are covered by verification like every other table: an edited prediction, a
+/// re-pointed edge and a removed node are each reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_notices_tampered_lineage() {
+    use cairn_core::lineage::{EdgeKind, NewEdge, NewNode, NewPrediction, NodeRef};
+    use cairn_core::registry::{NewModelVersion, NewRegisteredModel};
+
+    let (store, dir) = fixture().await;
+    let exp = store.create_experiment(&actor(), NewExperiment { name: "l".into(), ..Default::default() }).await.unwrap();
+    let run = store.create_run(&actor(), NewRun { experiment_id: exp, ..Default::default() }).await.unwrap().info.run_id;
+    let data = NodeRef::parse("dataset:d@1").unwrap();
+    let digest = NewNode { label: None, digest: Some("0a".into()), ..Default::default() };
+    store.register_node(&actor(), data.clone(), digest).await.unwrap();
+    let run_node = NodeRef::parse(&format!("run:{run}")).unwrap();
+    store.add_edge(&actor(), NewEdge { source: run_node, kind: EdgeKind::Used, target: data }).await.unwrap();
+    store.create_registered_model(&actor(), NewRegisteredModel { name: "m".into(), ..Default::default() }).await.unwrap();
+    let version = NewModelVersion { name: "m".into(), source: "s3://x".into(), run_id: Some(run), ..Default::default() };
+    store.create_model_version(&actor(), version).await.unwrap();
+    let prediction = |id: &str| NewPrediction {
+        prediction_id: id.into(),
+        deployment: None,
+        model_version: Some("m/1".into()),
+        input_digest: "ff".into(),
+        output_digest: None,
+        time: None,
+    };
+    store.log_predictions(&actor(), vec![prediction("p1"), prediction("p2")], false).await.unwrap();
+    assert!(store.verify_audit().await.unwrap().is_ok());
+
+    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    for (tamper, undo, needle) in [
+        (
+            "UPDATE predictions SET input_digest = 'ee' WHERE prediction_id = 'p2'",
+            "UPDATE predictions SET input_digest = 'ff' WHERE prediction_id = 'p2'",
+            "prediction_rows",
+        ),
+        (
+            "UPDATE lineage_nodes SET digest = '0b' WHERE key = 'd@1'",
+            "UPDATE lineage_nodes SET digest = '0a' WHERE key = 'd@1'",
+            "lineage_node 'dataset:d@1'",
+        ),
+        (
+            "UPDATE lineage_edges SET kind = 'was_derived_from' WHERE kind = 'used'",
+            "UPDATE lineage_edges SET kind = 'used' WHERE kind = 'was_derived_from'",
+            "lineage_edge",
+        ),
+    ] {
+        assert_eq!(conn.execute(tamper, []).unwrap(), 1, "{tamper}");
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.problems.iter().any(|p| p.message.contains(needle)), "{tamper}: {:?}", report.problems);
+        conn.execute(undo, []).unwrap();
+        assert!(store.verify_audit().await.unwrap().is_ok(), "undoing {tamper}");
+    }
+    conn.execute("DELETE FROM predictions WHERE prediction_id = 'p1'", []).unwrap();
+    assert!(!store.verify_audit().await.unwrap().is_ok(), "a deleted prediction is noticed");
+}
+
+/// Logged-model tables are covered by verification: an edited model, an edited linked metric
+/// point, a rewritten input tag and an inserted run output are each reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_notices_tampered_logged_models() {
+    use cairn_core::logged_models::{Dataset, DatasetInput, MetricLink, NewLoggedModel};
+
+    let (store, dir) = fixture().await;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "lm".into(), ..Default::default() }).await.unwrap();
+    let run = store.create_run(&actor(), NewRun { experiment_id: exp.clone(), ..Default::default() }).await.unwrap();
+    let run_id = run.info.run_id;
+    let new = NewLoggedModel { experiment_id: exp, name: Some("victim".into()), ..Default::default() };
+    let model_id = store.create_logged_model(&actor(), new).await.unwrap().model_id;
+    let link = MetricLink { model_id: model_id.clone(), dataset_name: None, dataset_digest: None };
+    let batch =
+        Batch { metrics: vec![Metric { key: "acc".into(), value: 0.5, timestamp: 1, step: 0 }], ..Batch::default() };
+    store.log_batch_linked(&actor(), &run_id, batch, vec![Some(link)]).await.unwrap();
+    let dataset = Dataset {
+        name: "d".into(),
+        digest: "1".into(),
+        source_type: "local".into(),
+        source: "{}".into(),
+        schema: None,
+        profile: None,
+    };
+    let input = DatasetInput { dataset, tags: vec![KeyValue::new("mlflow.data.context", "training")] };
+    store.log_inputs(&actor(), &run_id, vec![input], vec![]).await.unwrap();
+    assert!(store.verify_audit().await.unwrap().is_ok(), "clean before tampering");
+
+    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    for (tamper, undo, needle) in [
+        (
+            "UPDATE logged_models SET name = 'forged'".to_owned(),
+            "UPDATE logged_models SET name = 'victim'".to_owned(),
+            format!("logged_model '{model_id}'"),
+        ),
+        (
+            "UPDATE logged_model_metrics SET value = 0.99".to_owned(),
+            "UPDATE logged_model_metrics SET value = 0.5".to_owned(),
+            "logged_model_metric_rows".to_owned(),
+        ),
+        (
+            "UPDATE run_input_tags SET value = 'validation'".to_owned(),
+            "UPDATE run_input_tags SET value = 'training'".to_owned(),
+            "run_dataset_input".to_owned(),
+        ),
+        (
+            "INSERT INTO run_model_outputs (run_pk, model_pk, step, seq) SELECT run_pk, 1, 0, 1 FROM runs".to_owned(),
+            "DELETE FROM run_model_outputs".to_owned(),
+            "run_model_output".to_owned(),
+        ),
+    ] {
+        assert_eq!(conn.execute(&tamper, []).unwrap(), 1, "{tamper}");
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.problems.iter().any(|p| p.message.contains(&needle)), "{tamper}: {:?}", report.problems);
+        conn.execute(&undo, []).unwrap();
+        assert!(store.verify_audit().await.unwrap().is_ok(), "undoing {tamper} restores a clean report");
+    }
 }

@@ -1,9 +1,13 @@
 //! Subcommands. `main` only parses, initialises logging and calls [`run`].
 
 pub mod artifacts;
+pub mod attest;
 pub mod audit;
 pub mod gc;
+pub mod lineage;
 pub mod logging;
+pub mod models;
+pub mod predictions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +38,17 @@ pub enum Command {
     Artifacts(artifacts::ArtifactsCommand),
     /// Purge long-deleted runs and delete artifact blobs nothing references.
     Gc(Box<gc::GcArgs>),
+    /// Registered models' history: alias moves and stage transitions, and "as of" lookups.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Ask the lineage graph: a node, its upstream or downstream, a comparison, an export, health.
+    #[command(subcommand)]
+    Lineage(lineage::LineageCommand),
+    /// Trace a served prediction back to its data, code and environment.
+    #[command(subcommand)]
+    Predictions(predictions::PredictionsCommand),
+    /// Write or verify a signed in-toto attestation of a model version's lineage.
+    Attest(Box<attest::AttestArgs>),
 }
 
 /// Which store a command-line tool opens: the same defaults and variables as `cairn server`.
@@ -63,7 +78,10 @@ impl Cli {
     pub fn log_format(&self) -> LogFormat {
         match &self.command {
             Command::Server(config) => config.log_format,
-            Command::Audit(_) | Command::Artifacts(_) | Command::Gc(_) => LogFormat::Text,
+            Command::Audit(_) | Command::Artifacts(_) | Command::Gc(_) | Command::Models(_)
+            | Command::Lineage(_)
+            | Command::Predictions(_)
+            | Command::Attest(_) => LogFormat::Text,
         }
     }
 }
@@ -79,6 +97,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => runtime(Some(1))?.block_on(audit::run(command)),
         Command::Artifacts(command) => runtime(Some(1))?.block_on(artifacts::run(command)),
         Command::Gc(args) => runtime(Some(1))?.block_on(gc::run(*args)),
+        Command::Models(command) => runtime(Some(1))?.block_on(models::run(command)),
+        Command::Lineage(command) => runtime(Some(1))?.block_on(lineage::run(command)),
+        Command::Predictions(command) => runtime(Some(1))?.block_on(predictions::run(command)),
+        Command::Attest(args) => runtime(Some(1))?.block_on(attest::run(*args)),
     }
 }
 
@@ -110,6 +132,15 @@ mod tests {
         assert!(matches!(cli.command, Command::Audit(audit::AuditCommand::Verify { json: true, .. })));
         let cli = Cli::try_parse_from(["cairn", "audit", "log", "--after", "5", "--limit", "2"]).unwrap();
         assert!(matches!(cli.command, Command::Audit(audit::AuditCommand::Log { after: 5, limit: 2, .. })));
+        let cli = Cli::try_parse_from(["cairn", "models", "alias", "m", "champion", "--as-of", "2025-11-23T10:00:00Z"])
+            .unwrap();
+        assert!(matches!(cli.command, Command::Models(models::ModelsCommand::Alias { as_of: 1_763_892_000_000, .. })));
+        assert!(Cli::try_parse_from(["cairn", "models", "history", "m", "--as-of", "yesterday"]).is_err());
+        let cli = Cli::try_parse_from(["cairn", "lineage", "upstream", "model-version:m/1", "--depth", "3", "--json"]).unwrap();
+        assert!(matches!(cli.command, Command::Lineage(lineage::LineageCommand::Upstream { .. })));
+        assert!(Cli::try_parse_from(["cairn", "lineage", "upstream", "run:a", "--depth", "65"]).is_err());
+        let cli = Cli::try_parse_from(["cairn", "predictions", "trace", "p1", "--as-of", "1763892000000", "--json"]).unwrap();
+        assert!(matches!(cli.command, Command::Predictions(predictions::PredictionsCommand::Trace { .. })));
     }
 
     #[test]

@@ -50,10 +50,15 @@ impl Reply {
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::with(|state| state).await
+    }
+
+    /// An application whose state `configure` adjusts (a policy, say).
+    pub async fn with(configure: impl FnOnce(AppState) -> AppState) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let uri = format!("sqlite:///{}", dir.path().join("cairn.db").display());
         let store = cairn_store::open(&StoreConfig::new(uri)).await.expect("open store");
-        TestApp { router: app(AppState::new(store.clone())), store, _dir: dir }
+        TestApp { router: app(configure(AppState::new(store.clone()))), store, _dir: dir }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {

@@ -1,44 +1,108 @@
-//! The lineage graph over SQL. PLACEHOLDER being filled in this session.
-#![allow(unused_variables)]
+//! The lineage graph over SQL.
+//!
+//! Registered nodes and edges live in `lineage_nodes` / `lineage_edges`, predictions in
+//! `predictions`; the rest of the graph is [`derived`] from the tracking tables when a query
+//! reaches it. [`writes`] holds the write requests (each one audited event), [`graph`] the reads
+//! (resolution, traversal as of a time, completeness), [`predictions`] the bulk ingest.
+
+pub mod derived;
+pub mod edges;
+pub mod graph;
+pub mod nodes;
+pub mod predictions;
+pub mod writes;
 
 use async_trait::async_trait;
+use cairn_core::audit::Verifier;
 use cairn_core::lineage::{
-    Completeness, Edge, LineageHealth, LineageStore, NewEdge, NewNode, NewPrediction, Node, NodeRef,
-    OpenLineageEvent, PredictionBatchReport, PredictionTrace, SliceSpec, Subgraph, TraversalQuery,
+    Completeness, Direction, Edge, LineageHealth, LineageStore, MAX_TRAVERSAL_DEPTH, NewEdge, NewNode, NewPrediction,
+    Node, NodeKind, NodeRef, OpenLineageEvent, PredictionBatchReport, PredictionTrace, SliceSpec, Subgraph,
+    TraversalQuery,
 };
 use cairn_core::model::{Actor, Millis};
 use cairn_core::{Error, Result};
 
 use crate::sql::SqlStore;
+use crate::sql::db::Db;
+use graph::View;
 
-fn pending(what: &str) -> Error {
-    Error::internal(format!("{what} is not available yet"))
+/// Hands the verifier every lineage row as stored (called from `audit::verify`).
+pub fn verify_live(db: &mut dyn Db, verifier: &mut Verifier) -> Result<()> {
+    writes::verify_live(db, verifier)?;
+    predictions::verify_live(db, verifier)
+}
+
+fn check_depth(depth: u32) -> Result<u32> {
+    if depth > MAX_TRAVERSAL_DEPTH {
+        return Err(Error::invalid(format!("depth {depth} exceeds the maximum of {MAX_TRAVERSAL_DEPTH}")));
+    }
+    Ok(depth)
+}
+
+fn health(db: &mut dyn Db) -> Result<LineageHealth> {
+    let versions: Vec<NodeRef> = db
+        .query(
+            "SELECT r.name, mv.version FROM model_versions mv JOIN registered_models r ON r.model_pk = mv.model_pk \
+             ORDER BY r.name, mv.version",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| NodeRef::model_version(&row[0].clone().into_text()?, row[1].int()?))
+        .collect::<Result<_>>()?;
+    let mut complete = 0u64;
+    for version in &versions {
+        if graph::completeness(db, version, View::default())?.complete {
+            complete += 1;
+        }
+    }
+    let (predictions, flagged) = predictions::counts(db)?;
+    let total = versions.len() as u64;
+    Ok(LineageHealth {
+        model_versions: total,
+        model_versions_complete: complete,
+        model_versions_complete_ratio: if total == 0 { 1.0 } else { complete as f64 / total as f64 },
+        predictions,
+        predictions_flagged: flagged,
+        predictions_flagged_ratio: if predictions == 0 { 0.0 } else { flagged as f64 / predictions as f64 },
+    })
 }
 
 #[async_trait]
 impl LineageStore for SqlStore {
     async fn register_node(&self, actor: &Actor, node: NodeRef, new: NewNode) -> Result<Node> {
-        Err(pending("register_node"))
+        writes::validate_new_node(&node, &new)?;
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| writes::register_node(db, tx, &actor, &node, &new)).await
     }
 
     async fn register_slice(&self, actor: &Actor, dataset: NodeRef, spec: SliceSpec) -> Result<Node> {
-        Err(pending("register_slice"))
+        let spec = spec.normalized()?;
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| writes::register_slice(db, tx, &actor, &dataset, &spec)).await
     }
 
     async fn add_edge(&self, actor: &Actor, edge: NewEdge) -> Result<Edge> {
-        Err(pending("add_edge"))
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| writes::add_edge(db, tx, &actor, &edge)).await
     }
 
     async fn deploy(&self, actor: &Actor, name: &str, model_version: NodeRef, at: Option<Millis>) -> Result<Edge> {
-        Err(pending("deploy"))
+        NodeRef::new(NodeKind::Deployment, name)?;
+        let (actor, name) = (actor.clone(), name.to_owned());
+        self.writer.write(move |db, tx| writes::deploy(db, tx, &actor, &name, &model_version, at)).await
     }
 
     async fn get_node(&self, node: &NodeRef, as_of: Option<Millis>) -> Result<Node> {
-        Err(pending("get_node"))
+        let node = node.clone();
+        self.read_consistent(move |db| graph::visible_node(db, &node, View::as_of(as_of))).await
     }
 
     async fn traverse(&self, query: TraversalQuery) -> Result<Subgraph> {
-        Err(pending("traverse"))
+        let depth = check_depth(query.max_depth)?;
+        self.read_consistent(move |db| {
+            graph::traverse(db, &query.start, query.direction, depth, View::as_of(query.as_of))
+        })
+        .await
     }
 
     async fn log_predictions(
@@ -47,22 +111,45 @@ impl LineageStore for SqlStore {
         predictions: Vec<NewPrediction>,
         strict: bool,
     ) -> Result<PredictionBatchReport> {
-        Err(pending("log_predictions"))
+        predictions::validate(&predictions)?;
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| predictions::log(db, tx, &actor, &predictions, strict)).await
     }
 
     async fn trace_prediction(&self, prediction_id: &str, as_of: Option<Millis>) -> Result<PredictionTrace> {
-        Err(pending("trace_prediction"))
+        let id = prediction_id.to_owned();
+        self.read_consistent(move |db| {
+            let prediction = predictions::get(db, &id)?;
+            if as_of.is_some_and(|t| t < prediction.recorded_at) {
+                return Err(Error::not_found(format!("Prediction '{id}' was not recorded yet at that time")));
+            }
+            // Known facts as of the question; the deployment as it was when the prediction was made.
+            let view = View { known_by: as_of, valid_at: Some(prediction.time) };
+            let start = NodeRef { kind: NodeKind::Prediction, key: id.clone() };
+            let lineage = graph::traverse(db, &start, Direction::Upstream, MAX_TRAVERSAL_DEPTH, view)?;
+            let completeness = match &prediction.model_version {
+                Some(version) => graph::completeness(db, version, view)?,
+                None => Completeness { complete: false, missing: vec!["model_version".into()] },
+            };
+            Ok(PredictionTrace { prediction, completeness, lineage })
+        })
+        .await
     }
 
     async fn completeness(&self, model_version: &NodeRef, as_of: Option<Millis>) -> Result<Completeness> {
-        Err(pending("completeness"))
+        if model_version.kind != NodeKind::ModelVersion {
+            return Err(Error::invalid(format!("Completeness is defined for model versions, not {model_version}")));
+        }
+        let node = model_version.clone();
+        self.read_consistent(move |db| graph::completeness(db, &node, View::as_of(as_of))).await
     }
 
     async fn lineage_health(&self) -> Result<LineageHealth> {
-        Err(pending("lineage_health"))
+        self.read_consistent(health).await
     }
 
     async fn ingest_openlineage(&self, actor: &Actor, event: OpenLineageEvent) -> Result<()> {
-        Err(pending("ingest_openlineage"))
+        let actor = actor.clone();
+        self.writer.write(move |db, tx| writes::ingest_openlineage(db, tx, &actor, &event)).await
     }
 }

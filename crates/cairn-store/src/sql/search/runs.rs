@@ -88,7 +88,11 @@ fn column(attribute: Attribute) -> Result<&'static str> {
         Attribute::UserId => "r.user_id",
         Attribute::LifecycleStage => "r.lifecycle_stage",
         Attribute::ExperimentId => "r.experiment_id",
-        Attribute::Name | Attribute::CreationTime | Attribute::LastUpdateTime => {
+        Attribute::Name
+        | Attribute::CreationTime
+        | Attribute::LastUpdateTime
+        | Attribute::VersionNumber
+        | Attribute::SourcePath => {
             return Err(Error::invalid(format!("Invalid attribute key '{attribute:?}' for a run search")));
         }
     })
@@ -117,11 +121,39 @@ fn condition(query: &mut Query, clause: &Comparison) -> Result<String> {
         Entity::Param(key) => key_value_condition(query, "params", key, clause),
         Entity::Tag(key) => key_value_condition(query, "run_tags", key, clause),
         Entity::Metric(key) => metric_condition(query, key, clause),
-        // Cairn records no dataset inputs, and MLflow joins the datasets table, so a clause on a
-        // dataset (even `!=`) matches no run.
-        Entity::Dataset(_) => Ok("1 = 0".to_owned()),
+        Entity::Dataset(field) => dataset_condition(query, field, clause),
     }
 }
+
+/// A clause on the datasets a run used: `name` and `digest` compare the dataset, `context` the
+/// input's `mlflow.data.context` tag. As in MLflow, a run without such a dataset (or tag)
+/// matches no clause, not even `!=`.
+fn dataset_condition(query: &mut Query, field: &str, clause: &Comparison) -> Result<String> {
+    let column = match field {
+        "name" => "d.name",
+        "digest" => "d.digest",
+        "context" => "t.value",
+        other => return Err(Error::internal(format!("search: unknown dataset field '{other}'"))),
+    };
+    let context = if field == "context" {
+        let key = query.bind(DATASET_CONTEXT_TAG);
+        format!(" JOIN run_input_tags t ON t.run_pk = i.run_pk AND t.dataset_pk = i.dataset_pk AND t.key = {key}")
+    } else {
+        String::new()
+    };
+    let test = match &clause.value {
+        Value::Str(s) => query.text_condition(column, clause.op, s)?,
+        Value::List(values) => query.list_condition(column, clause.op, values)?,
+        _ => return Err(unsupported(clause.op, "a dataset field")),
+    };
+    Ok(format!(
+        "EXISTS (SELECT 1 FROM run_dataset_inputs i JOIN datasets d ON d.dataset_pk = i.dataset_pk{context} \
+         WHERE i.run_pk = r.run_pk AND {test})"
+    ))
+}
+
+/// The input tag naming what a dataset was used for (training, validation, ...).
+const DATASET_CONTEXT_TAG: &str = "mlflow.data.context";
 
 /// A clause on a params or run_tags row (`table` is one of those two constants): one primary-key
 /// probe per candidate run.

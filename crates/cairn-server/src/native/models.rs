@@ -1,0 +1,128 @@
+//! `/api/cairn/v1/models/*`: the registry's history, which MLflow's API has no place for.
+//!
+//! MLflow overwrites an alias or a stage in place; Cairn keeps every change (who, when, from
+//! what, to what) and answers two questions about the past:
+//!
+//! - `GET /api/cairn/v1/models/{name}/history[?as_of=T]`: the model's timeline, oldest first,
+//!   up to `T` when given. The model may since have been renamed or deleted: `name` is matched
+//!   against the names it had, and each entry carries the name at the time.
+//!
+//!   ```json
+//!   {"name": "m", "as_of": null, "history": [
+//!     {"seq": 7, "time": 1763892000000, "actor": "alice", "kind": "alias_set", "name": "m",
+//!      "version": 2, "alias": "champion", "previous_version": 1, "from_stage": null,
+//!      "to_stage": null, "previous_name": null}, …]}
+//!   ```
+//!
+//!   `kind` is one of `model_created`, `model_renamed`, `model_deleted`, `version_created`,
+//!   `version_deleted`, `stage_transition` (with `from_stage`/`to_stage`: `None`, `Staging`,
+//!   `Production`, `Archived`), `alias_set` and `alias_deleted` (with `previous_version`).
+//!   `seq` is the audit event that made the change. A name with no history is a 404.
+//!
+//! - `GET /api/cairn/v1/models/{name}/aliases/{alias}[?as_of=T]`: the version the alias
+//!   pointed to at `T` (now when absent), with that version's current record when it still
+//!   exists (`model_version`, else `null`); a 404 when the alias pointed nowhere then.
+//!
+//!   ```json
+//!   {"name": "m", "alias": "champion", "as_of": 1763892000000, "version": 1,
+//!    "model_version": {"name": "m", "version": 1, "current_stage": "Archived", "source": "…",
+//!                      "pin_id": "mv-…", …}}
+//!   ```
+//!
+//! `T` is milliseconds since the epoch or an RFC 3339 timestamp (`2026-11-23T10:00:00Z`).
+//! Errors use the same `{"error_code", "message"}` bodies as the MLflow routes.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use cairn_core::model::Millis;
+use cairn_core::registry::{HistoryEntry, HistoryKind, ModelVersion};
+use cairn_core::store::Store;
+use cairn_core::{time, Error};
+
+use crate::error::ApiResult;
+use crate::extract::parse_query;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/cairn/v1/models/{name}/history", get(history))
+        .route("/api/cairn/v1/models/{name}/aliases/{alias}", get(alias_at))
+}
+
+/// The `as_of` query argument, if any.
+fn as_of(query: Option<&str>) -> ApiResult<Option<Millis>> {
+    let args = parse_query(query, &[])?;
+    Ok(args.str("as_of")?.map(|t| time::parse_instant(&t)).transpose()?)
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let as_of = as_of(query.as_deref())?;
+    let entries = state.store.model_history(&name, as_of).await?;
+    if entries.is_empty() {
+        return Err(Error::not_found(format!("No registered model named '{name}' has any history")).into());
+    }
+    Ok(Json(json!({ "name": name, "as_of": as_of, "history": entries })))
+}
+
+async fn alias_at(
+    State(state): State<AppState>,
+    Path((name, alias)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let at = as_of(query.as_deref())?.unwrap_or_else(now_millis);
+    let found = lookup_alias(state.store.as_ref(), &name, &alias, at).await?;
+    Ok(Json(json!({
+        "name": name,
+        "alias": alias,
+        "as_of": at,
+        "version": found.version,
+        "model_version": found.record,
+    })))
+}
+
+/// What an alias pointed to at some time.
+#[derive(Debug)]
+pub struct AliasTarget {
+    pub version: i64,
+    /// The version's record today, when it still exists (under the model's current name).
+    pub record: Option<ModelVersion>,
+}
+
+/// The version `alias` of `name` pointed to at `at`, not-found when it pointed nowhere.
+pub async fn lookup_alias(store: &dyn Store, name: &str, alias: &str, at: Millis) -> cairn_core::Result<AliasTarget> {
+    let Some(version) = store.alias_as_of(name, alias, at).await? else {
+        return Err(Error::not_found(format!(
+            "Alias '{alias}' of registered model '{name}' pointed to no version at {}",
+            time::format_instant(at)
+        )));
+    };
+    let history = store.model_history(name, None).await?;
+    let record = match current_name(&history) {
+        None => None,
+        Some(current) => match store.get_model_version(current, version).await {
+            Ok(record) => Some(record),
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        },
+    };
+    Ok(AliasTarget { version, record })
+}
+
+/// The model's name today, following renames; `None` once it was deleted.
+fn current_name(history: &[HistoryEntry]) -> Option<&str> {
+    let last = history.last()?;
+    (last.kind != HistoryKind::ModelDeleted).then_some(last.name.as_str())
+}
+
+fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
