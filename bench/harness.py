@@ -39,11 +39,14 @@ class ServerSide:
     ingest_points: int
     repeat: int
     raw_rows: int
+    # Cairn only (MLflow has no lineage): predictions logged, length of the dataset chain.
+    predictions: int
+    lineage_depth: int
 
 
 SERVER_SIDE = {
-    "full": ServerSide(8, 400_000, 3, 1_000_000),
-    "smoke": ServerSide(8, 16_000, 1, 100_000),
+    "full": ServerSide(8, 400_000, 3, 1_000_000, 200_000, 50),
+    "smoke": ServerSide(8, 16_000, 1, 100_000, 4_000, 5),
 }
 
 # What each target is: how to start it. MLflow configurations are named after how they serve.
@@ -110,6 +113,10 @@ class Run:
             "history": self.loadgen_run(name, ["history", "--url", url, "--run-id", by["history"]["run_id"],
                                                "--key", "loss", "--repeat", str(s.repeat)]),
         }
+        if name in CAIRN_TARGETS:
+            log(f"{name}: cairn-bench lineage")
+            out["lineage"] = self.loadgen_run(name, ["lineage", "--url", url, "--predictions", str(s.predictions),
+                                                     "--depth", str(s.lineage_depth), "--repeat", str(10 * s.repeat)])
         return out
 
     def measure(self, name: str, server: Server, db_bytes: Callable[[], int],

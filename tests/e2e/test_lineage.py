@@ -30,7 +30,16 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 from openlineage.client import OpenLineageClient
-from openlineage.client.event_v2 import DatasetEvent, InputDataset, Job, OutputDataset, Run, RunEvent, RunState, StaticDataset
+from openlineage.client.event_v2 import (
+    DatasetEvent,
+    InputDataset,
+    Job,
+    OutputDataset,
+    Run,
+    RunEvent,
+    RunState,
+    StaticDataset,
+)
 from openlineage.client.facet_v2 import dataset_version_dataset, output_statistics_output_dataset, schema_dataset
 from sklearn.linear_model import LogisticRegression
 
@@ -213,7 +222,8 @@ def test_a_prediction_traces_back_to_its_data_code_and_environment_as_of_any_tim
     # The text form is an indented tree naming the same digests.
     text = lin.cli_raw("predictions", "trace", first)
     assert text.returncode == 0, text.stderr
-    for needle in [f"prediction {first}", v1["slice_digest"], v1["clean_digest"], v1["raw_digest"], "lineage:       complete"]:
+    needles = [f"prediction {first}", v1["slice_digest"], v1["clean_digest"], v1["raw_digest"], "lineage:       complete"]
+    for needle in needles:
         assert needle in text.stdout, f"{needle!r} not in:\n{text.stdout}"
 
     # Re-version the data, retrain, redeploy.
@@ -240,7 +250,8 @@ def test_a_prediction_traces_back_to_its_data_code_and_environment_as_of_any_tim
     current = node_ids(lin.cli(*args))
     assert m2["model_version"] in current and m1["model_version"] not in current
     # The old prediction's trace as of then is the chain we saw then.
-    again = lin.cli("predictions", "trace", first, "--as-of", datetime.datetime.fromtimestamp(before / 1000, datetime.UTC).isoformat())
+    before_rfc3339 = datetime.datetime.fromtimestamp(before / 1000, datetime.UTC).isoformat()
+    again = lin.cli("predictions", "trace", first, "--as-of", before_rfc3339)
     assert set(node_ids(again["lineage"])) == set(nodes)
     # A node registered afterwards did not exist then.
     missing = lin.cli_raw("lineage", "show", v2["clean"], "--as-of", str(before), "--json")
@@ -303,11 +314,15 @@ def test_openlineage_run_events_from_the_official_client_appear_in_the_graph(tra
         OutputDataset(
             namespace="s3://clean",
             name=f"sales-{unique}",
-            outputFacets={"outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(rowCount=1200)},
+            outputFacets={
+                "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(rowCount=1200)
+            },
         )
     ]
     ol.emit(RunEvent(eventType=RunState.START, eventTime=iso(), run=Run(runId=run_id), job=job, inputs=inputs))
-    ol.emit(RunEvent(eventType=RunState.COMPLETE, eventTime=iso(), run=Run(runId=run_id), job=job, inputs=inputs, outputs=outputs))
+    ol.emit(
+        RunEvent(eventType=RunState.COMPLETE, eventTime=iso(), run=Run(runId=run_id), job=job, inputs=inputs, outputs=outputs)
+    )
     # Static metadata is acknowledged (the client raises on an error answer).
     ol.emit(DatasetEvent(eventTime=iso(), dataset=StaticDataset(namespace="s3://clean", name=f"sales-{unique}")))
 
@@ -323,7 +338,8 @@ def test_openlineage_run_events_from_the_official_client_appear_in_the_graph(tra
     # A malformed event is refused naming the field, and nothing is stored.
     seq = lin.last_seq()
     event = {"eventType": "COMPLETE", "eventTime": iso(), "run": {"runId": ""}, "job": {"namespace": "a", "name": "b"},
-             "producer": "https://example.com", "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"}
+             "producer": "https://example.com",
+             "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"}
     response = requests.post(tracking.url + "/api/v1/lineage", json=event, timeout=60)
     assert response.status_code == 400 and "run.runId" in response.json()["message"], response.text
     event["run"]["runId"] = str(uuid.uuid4())
@@ -349,7 +365,8 @@ def test_bad_input_gets_clear_errors_and_stores_nothing(
     message = lin.error("POST", f"{V1}/lineage/edges", 404, "RESOURCE_DOES_NOT_EXIST",
                         json={"source": a, "kind": "was_derived_from", "target": f"dataset:ghost-{unique}@1"})
     assert f"ghost-{unique}" in message
-    lin.error("GET", f"{V1}/lineage/upstream", 404, "RESOURCE_DOES_NOT_EXIST", params={"node": f"run:{uuid.uuid4().hex}"})
+    unknown_run = f"run:{uuid.uuid4().hex}"
+    lin.error("GET", f"{V1}/lineage/upstream", 404, "RESOURCE_DOES_NOT_EXIST", params={"node": unknown_run})
     lin.error("GET", f"{V1}/predictions/never-{unique}/trace", 404, "RESOURCE_DOES_NOT_EXIST")
     # An edge closing a cycle.
     message = lin.error("POST", f"{V1}/lineage/edges", 400, "INVALID_PARAMETER_VALUE",
@@ -362,7 +379,8 @@ def test_bad_input_gets_clear_errors_and_stores_nothing(
     # Malformed requests.
     lin.error("POST", f"{V1}/lineage/slices", 400, "INVALID_PARAMETER_VALUE",
               json={"dataset": a, "spec": {"sample_fraction": 0.5}})
-    lin.error("POST", f"{V1}/lineage/edges", 400, "INVALID_PARAMETER_VALUE", json={"source": a, "kind": "ate", "target": b})
+    lin.error("POST", f"{V1}/lineage/edges", 400, "INVALID_PARAMETER_VALUE",
+              json={"source": a, "kind": "ate", "target": b})
     # A batch over the limit.
     too_many = predictions(f"{unique}-big", "nowhere", MAX_BATCH + 1)
     message = lin.error("POST", f"{V1}/predictions", 400, "INVALID_PARAMETER_VALUE", json={"predictions": too_many})
@@ -380,7 +398,8 @@ def test_bad_input_gets_clear_errors_and_stores_nothing(
     batch = [{"prediction_id": f"{unique}-bare-{i}", "model_version": f"{model_name}/1", "input_digest": sha(str(i))}
              for i in range(3)]
     seq = lin.last_seq()
-    message = lin.error("POST", f"{V1}/predictions", 400, "INVALID_PARAMETER_VALUE", json={"predictions": batch, "strict": True})
+    message = lin.error("POST", f"{V1}/predictions", 400, "INVALID_PARAMETER_VALUE",
+                        json={"predictions": batch, "strict": True})
     # The refusal names the version and what its lineage lacks.
     assert f"model-version:{model_name}/1" in message and "code_version" in message, message
     assert lin.last_seq() == seq

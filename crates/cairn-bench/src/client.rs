@@ -201,6 +201,21 @@ impl MlflowClient {
         read(response).await
     }
 
+    /// Calls any route of the server (`path` from the root, e.g. `/api/cairn/v1/lineage/edges`)
+    /// with an optional JSON body and returns the JSON answer.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, CallError> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        read(request.send().await?).await
+    }
+
     /// Creates an experiment and returns its id.
     pub async fn create_experiment(&self, name: &str) -> Result<String, CallError> {
         let r: CreateExperimentResponse = self

@@ -10,6 +10,7 @@ pub mod client;
 pub mod data;
 pub mod history;
 pub mod ingest;
+pub mod lineage;
 pub mod raw_sqlite;
 pub mod report;
 pub mod search;

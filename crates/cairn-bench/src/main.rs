@@ -7,9 +7,10 @@ use clap::{Parser, Subcommand};
 
 use cairn_bench::history::{CLIENT_PAGE_SIZE, HistoryConfig};
 use cairn_bench::ingest::IngestConfig;
+use cairn_bench::lineage::LineageConfig;
 use cairn_bench::raw_sqlite::RawSqliteConfig;
 use cairn_bench::search::{DEFAULT_FILTER, DEFAULT_ORDER_BY, SearchConfig};
-use cairn_bench::{history, ingest, raw_sqlite, report, search};
+use cairn_bench::{history, ingest, lineage, raw_sqlite, report, search};
 
 /// Load generator for any server that speaks MLflow's REST API. Each subcommand prints one JSON
 /// object on stdout.
@@ -75,6 +76,22 @@ enum Command {
         #[arg(long, default_value_t = CLIENT_PAGE_SIZE)]
         page_size: u32,
         #[arg(long, default_value_t = 3)]
+        repeat: u32,
+    },
+    /// Cairn only: bulk prediction ingest through the native API (predictions/s), then the
+    /// provenance trace of one prediction over a dataset chain `depth` long (ms).
+    Lineage {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 100_000)]
+        predictions: u64,
+        #[arg(long, default_value_t = 5000)]
+        batch_size: u32,
+        #[arg(long, default_value_t = 2)]
+        writers: u32,
+        #[arg(long, default_value_t = 50)]
+        depth: u32,
+        #[arg(long, default_value_t = 20)]
         repeat: u32,
     },
     /// Inserts metric rows straight into SQLite with Cairn's `metrics` schema: the physical limit.
@@ -171,6 +188,24 @@ async fn run(command: Command) -> anyhow::Result<serde_json::Value> {
                 steps,
                 batch_size,
                 page_size,
+                repeat,
+            })
+            .await
+        }
+        Command::Lineage {
+            url,
+            predictions,
+            batch_size,
+            writers,
+            depth,
+            repeat,
+        } => {
+            lineage::run(&LineageConfig {
+                url,
+                predictions,
+                batch_size,
+                writers,
+                depth,
                 repeat,
             })
             .await

@@ -268,8 +268,14 @@ pub async fn parts_assemble_in_order(store: &BlobStore) {
     let second = stage(seeds[1], lens[1]).await.unwrap();
     assert_ne!(replaced.digest, second.digest);
     store.delete_part(&replaced).await.unwrap();
-    for (part, (seed, len)) in [&first, &second, &third].into_iter().zip(seeds.into_iter().zip(lens)) {
-        assert_eq!((part.digest, part.size), (generated_digest(seed, len).await, len));
+    for (part, (seed, len)) in [&first, &second, &third]
+        .into_iter()
+        .zip(seeds.into_iter().zip(lens))
+    {
+        assert_eq!(
+            (part.digest, part.size),
+            (generated_digest(seed, len).await, len)
+        );
     }
 
     let mut whole = Vec::new();
@@ -282,12 +288,24 @@ pub async fn parts_assemble_in_order(store: &BlobStore) {
         .unwrap();
     let expected = BlobRef::new(Digest::of(&whole), whole.len() as u64);
     assert_eq!(staged.blob(), &expected);
-    assert_eq!(store.head(&expected.digest).await.unwrap(), None, "invisible until committed");
+    assert_eq!(
+        store.head(&expected.digest).await.unwrap(),
+        None,
+        "invisible until committed"
+    );
     assert_eq!(staged.commit().await.unwrap(), expected);
     assert_eq!(read_all(store, &expected.digest, None).await, whole);
 
-    assert_eq!(store.discard_upload(&upload).await.unwrap(), 3, "the three kept parts");
-    assert_eq!(store.clean_staging(Duration::ZERO).await.unwrap(), 0, "staging emptied");
+    assert_eq!(
+        store.discard_upload(&upload).await.unwrap(),
+        3,
+        "the three kept parts"
+    );
+    assert_eq!(
+        store.clean_staging(Duration::ZERO).await.unwrap(),
+        0,
+        "staging emptied"
+    );
     // Reading a discarded part is a storage error, never the client's.
     let err = store.stage_parts(&[first]).await.unwrap_err();
     assert!(!err.is_client_error(), "{err}");
@@ -313,7 +331,9 @@ pub async fn pinned_commits_and_collection_exclude_each_other(store: &BlobStore)
     let staged = store.stage(generated(72, 10, 10)).await.unwrap();
     let pinned = staged.commit_pinned().await.unwrap();
     assert!(
-        tokio::time::timeout(wait, store.lock_for_collection()).await.is_err(),
+        tokio::time::timeout(wait, store.lock_for_collection())
+            .await
+            .is_err(),
         "collection must wait for the pinned upload"
     );
     drop(pinned);
@@ -323,9 +343,13 @@ pub async fn pinned_commits_and_collection_exclude_each_other(store: &BlobStore)
 
     let staged = store.stage(generated(73, 10, 10)).await.unwrap();
     let digest = staged.blob().digest;
-    let commit = tokio::spawn(async move { staged.commit_pinned().await.map(|p| p.blob().clone()) });
+    let commit =
+        tokio::spawn(async move { staged.commit_pinned().await.map(|p| p.blob().clone()) });
     tokio::time::sleep(wait).await;
-    assert!(!commit.is_finished(), "a commit must wait for the collection lock");
+    assert!(
+        !commit.is_finished(),
+        "a commit must wait for the collection lock"
+    );
     assert_eq!(store.head(&digest).await.unwrap(), None);
     drop(lock);
     let blob = commit.await.unwrap().unwrap();

@@ -126,7 +126,8 @@ pub trait LineageStore: Send + Sync + 'static {
     async fn get_node(&self, node: &NodeRef, as_of: Option<Millis>) -> Result<Node>;
     async fn traverse(&self, query: TraversalQuery) -> Result<Subgraph>;
     /// Stores a batch atomically. With `strict`, a batch containing a prediction whose model
-    /// version's lineage is incomplete is refused whole, naming those predictions.
+    /// version's lineage is incomplete is refused whole, naming each such model version and the
+    /// facts it lacks.
     async fn log_predictions(
         &self,
         actor: &Actor,

@@ -237,9 +237,8 @@ fn listed_parts(fields: &Fields) -> ApiResult<Vec<(u32, String)>> {
 /// client reached this server at (`Host`, or a proxy's `X-Forwarded-Host`/`X-Forwarded-Proto`)
 /// and the prefix this create request came in under (`/api/...` or `/ajax-api/...`).
 fn parts_base_url(headers: &HeaderMap, request_path: &str) -> ApiResult<String> {
-    let first = |name: &str| {
-        headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()).map(str::trim)
-    };
+    let first =
+        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()).map(str::trim);
     let host = first("x-forwarded-host")
         .or_else(|| first(header::HOST.as_str()))
         .filter(|h| !h.is_empty())
@@ -386,10 +385,7 @@ fn check_path(upload_id: &str, session: &Session, path: &str) -> ApiResult<()> {
     if session.path == path {
         return Ok(());
     }
-    Err(ApiError::invalid(format!(
-        "Multipart upload '{upload_id}' was created for '{}', not '{path}'",
-        session.path
-    )))
+    Err(ApiError::invalid(format!("Multipart upload '{upload_id}' was created for '{}', not '{path}'", session.path)))
 }
 
 /// The parts of an upload being completed. While it lives the session is marked `completing`;
@@ -464,7 +460,6 @@ impl Drop for Claim<'_> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::path::Path as FsPath;
@@ -514,8 +509,13 @@ mod tests {
         let uri = format!("sqlite:///{}", dir.path().join("cairn.db").display());
         let store = cairn_store::open(&StoreConfig::new(uri)).await.unwrap();
         let blobs = cairn_artifacts::BlobStore::open(&dir.path().join("artifacts").to_string_lossy()).unwrap();
-        let new_run =
-            NewRun { experiment_id: "0".into(), user_id: "u".into(), run_name: None, start_time: Some(1), tags: vec![] };
+        let new_run = NewRun {
+            experiment_id: "0".into(),
+            user_id: "u".into(),
+            run_name: None,
+            start_time: Some(1),
+            tags: vec![],
+        };
         let run = store.create_run(&Actor("t".into()), new_run).await.unwrap();
         let root = run.info.artifact_uri.strip_prefix("mlflow-artifacts:/").unwrap().to_owned();
         let router = crate::app(AppState::with_artifacts(store, blobs).unwrap());
@@ -537,7 +537,8 @@ mod tests {
         /// The route (`<verb>/<directory>`) and body `path` (a local file) naming `file` below the
         /// run's root, as the client sends them.
         fn names(&self, verb: &str, file: &str) -> (String, String) {
-            let (dir, name) = file.rsplit_once('/').map_or((self.root.clone(), file), |(d, n)| (format!("{}/{d}", self.root), n));
+            let (dir, name) =
+                file.rsplit_once('/').map_or((self.root.clone(), file), |(d, n)| (format!("{}/{d}", self.root), n));
             (format!("{MPU}/{verb}/{dir}"), format!("/home/me/data/{name}"))
         }
 
@@ -641,7 +642,9 @@ mod tests {
         let invalid = |reply: Reply| reply.error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
 
         assert!(invalid(f.complete("two.bin", &id, &[(1, &one)]).await).contains("Part 2 of 2 is not listed"));
-        assert!(invalid(f.complete("two.bin", &id, &[(1, &one), (2, "\"x\"")]).await).contains("Part 2 was never uploaded"));
+        assert!(
+            invalid(f.complete("two.bin", &id, &[(1, &one), (2, "\"x\"")]).await).contains("Part 2 was never uploaded")
+        );
         let two = f.part(&urls[1], b"second").await;
         assert!(invalid(f.complete("two.bin", &id, &[(1, &one), (2, &one)]).await).contains("Part 2 has ETag"));
         assert!(invalid(f.complete("two.bin", &id, &[(1, &one), (2, &two), (3, &two)]).await).contains("out of range"));
@@ -667,7 +670,9 @@ mod tests {
         let root = f.root.clone();
         let file = |local: &str| json!({"path": local, "num_parts": 2});
 
-        for bad in [json!({"path": "f", "num_parts": 0}), json!({"path": "f", "num_parts": 10_001}), json!({"path": "f"})] {
+        for bad in
+            [json!({"path": "f", "num_parts": 0}), json!({"path": "f", "num_parts": 10_001}), json!({"path": "f"})]
+        {
             assert!(invalid(create(root.clone(), bad.clone()).await).contains("num_parts"), "{bad}");
         }
         assert!(invalid(create(root.clone(), json!({"num_parts": 1})).await).contains("'path'"));
@@ -676,7 +681,8 @@ mod tests {
         invalid(create(format!("{root}/../.."), file("f.bin")).await);
         invalid(create(root.clone(), file("/home/me/..")).await);
         assert!(invalid(create("0/loose".into(), file("f.bin")).await).contains("not under the artifact root"));
-        let no_host = Request::post(format!("{MPU}/create/{root}")).body(Body::from(file("f.bin").to_string())).unwrap();
+        let no_host =
+            Request::post(format!("{MPU}/create/{root}")).body(Body::from(file("f.bin").to_string())).unwrap();
         let response = f.router.clone().oneshot(no_host).await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 

@@ -233,10 +233,11 @@ pub fn purgeable_runs(db: &mut dyn Db, deleted_before: Millis) -> Result<Vec<Str
     .collect()
 }
 
-/// Permanently removes one deleted run with its params, tags, metrics and manifest rows, in one
-/// audited event whose payload names every removed row. Metric rows are tracked per writing
-/// event, so their removal is recorded as one `metric_rows` change per such event. Returns how
-/// many manifest rows went, or `None` if the run is no longer a deleted run (it was restored).
+/// Permanently removes one deleted run with its params, tags, metrics, manifest rows, inputs and
+/// outputs (and the model-linked points it logged), in one audited event whose payload names
+/// every removed row. Metric rows are tracked per writing event, so their removal is recorded as
+/// one `metric_rows` change per such event. Returns how many manifest rows went, or `None` if
+/// the run is no longer a deleted run (it was restored).
 pub fn purge_run(
     db: &mut dyn Db,
     tx: &mut WriteTx,
@@ -263,6 +264,7 @@ pub fn purge_run(
     }
     let files = list(db, run_id, "")?;
     changes.extend(files.iter().map(|f| removal(run_id, &f.path)));
+    changes.extend(crate::sql::logged_models::inputs::purge_run(db, &run)?);
     for table in ["artifact_files", "metrics", "latest_metrics", "params", "run_tags", "runs"] {
         // `table` is one of the constants above.
         db.execute(&format!("DELETE FROM {table} WHERE run_pk = $1"), &pk)?;

@@ -23,6 +23,7 @@ macro_rules! logged_model_cases {
             datasets_are_stored_once_and_searchable,
             run_outputs_and_model_inputs,
             model_files_live_in_the_manifest,
+            purging_a_run_removes_its_inputs_outputs_and_linked_points,
         );
     };
     (@each $fixture:ident; $($case:ident),* $(,)?) => {
@@ -344,5 +345,28 @@ pub async fn model_files_live_in_the_manifest(store: Arc<dyn Store>) {
     manifest.delete_artifacts(&actor(), &id, "data").await.unwrap();
     assert!(!manifest.is_referenced(&"b".repeat(64)).await.unwrap());
     assert_eq!(manifest.list_artifacts(&id, "").await.unwrap().len(), 1);
+    assert_verified(&store).await;
+}
+
+pub async fn purging_a_run_removes_its_inputs_outputs_and_linked_points(store: Arc<dyn Store>) {
+    let exp = experiment(&store, "lm-purge").await;
+    let (doomed, kept) = (run(&store, &exp).await, run(&store, &exp).await);
+    let id = model(&store, &exp, "m", &[]).await;
+    for run_id in [&doomed, &kept] {
+        store.log_inputs(&actor(), run_id, vec![dataset_input("d", "1", "training")], vec![id.clone()]).await.unwrap();
+        store.log_outputs(&actor(), run_id, vec![ModelOutput { model_id: id.clone(), step: 0 }]).await.unwrap();
+        let batch = Batch { metrics: vec![metric("acc", 0.5, 1)], ..Batch::default() };
+        store.log_batch_linked(&actor(), run_id, batch, vec![link(&id, None)]).await.unwrap();
+    }
+    store.delete_run(&actor(), &doomed).await.unwrap();
+    let manifest = store.clone().artifact_manifest().expect("manifest");
+    let report = manifest.purge_deleted_runs(&actor(), i64::MAX).await.unwrap();
+    assert_eq!(report.runs, [doomed.as_str()]);
+
+    let model = store.get_logged_model(&id).await.unwrap();
+    assert_eq!(model.metrics.len(), 1, "only the kept run's point remains");
+    assert_eq!(model.metrics[0].run_id.as_deref(), Some(kept.as_str()));
+    let inputs = store.get_run(&kept).await.unwrap().inputs;
+    assert_eq!((inputs.dataset_inputs.len(), inputs.model_inputs.len()), (1, 1));
     assert_verified(&store).await;
 }

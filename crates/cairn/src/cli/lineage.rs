@@ -278,17 +278,20 @@ fn tree_below(
         let last = i + 1 == edges.len();
         let next = if direction == Direction::Upstream { &edge.target } else { &edge.source };
         let (branch, continuation) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
-        let relation = if direction == Direction::Upstream {
-            edge.kind.as_str().to_owned()
-        } else {
-            format!("{} by", edge.kind.as_str())
-        };
+        // The arrow keeps the edge's own direction: upstream, this node points at the next one;
+        // downstream, the next one points at this node.
+        let arrow = if direction == Direction::Upstream { "→" } else { "←" };
         let mut interval = String::new();
         if let Some(from) = edge.valid_from {
             let to = edge.valid_to.map_or_else(|| "now".to_owned(), format_instant);
             interval = format!(" [{} – {to}]", format_instant(from));
         }
-        let _ = write!(out, "\n{indent}{branch}{relation}{interval} → {}", node_line(next, graph.node(next)));
+        let _ = write!(
+            out,
+            "\n{indent}{branch}{}{interval} {arrow} {}",
+            edge.kind.as_str(),
+            node_line(next, graph.node(next))
+        );
         if !seen.insert(next.clone()) {
             if children.contains_key(next) {
                 out.push_str("  (see above)");
@@ -406,10 +409,10 @@ model-version:churn/1
     fn the_downstream_tree_reads_edges_backwards() {
         let g = graph();
         let tree = render_tree(&g, &NodeRef::parse("dataset:raw@1").unwrap(), Direction::Downstream);
-        assert!(tree.starts_with("dataset:raw@1  digest aaaa\n├─ used by → run:train"), "{tree}");
-        assert!(tree.contains("used by → run:prep"), "{tree}");
+        assert!(tree.starts_with("dataset:raw@1  digest aaaa\n├─ used ← run:train"), "{tree}");
+        assert!(tree.contains("used ← run:prep"), "{tree}");
         // run:train is reached twice (directly and through clean@1); its subtree prints once.
-        assert_eq!(tree.matches("was_derived_from by → model-version:churn/1").count(), 1, "{tree}");
+        assert_eq!(tree.matches("was_derived_from ← model-version:churn/1").count(), 1, "{tree}");
     }
 
     #[test]

@@ -217,3 +217,46 @@ pub fn of_run(db: &mut dyn Db, run_id: &str) -> Result<(RunInputs, RunOutputs)> 
     read_into(db, &[run.run_pk.into()], "$1", &mut io)?;
     Ok(io.remove(&run.run_pk).unwrap_or_default())
 }
+
+/// Removes what a run being purged consumed and produced (its dataset inputs with their tags,
+/// model inputs and outputs) and the model-linked metric points it logged, and returns the
+/// removals for the purge's audit event. The datasets and models themselves stay: other runs
+/// may use them.
+pub fn purge_run(db: &mut dyn Db, run: &RunRow) -> Result<Vec<Change>> {
+    let pk = [SqlValue::from(run.run_pk)];
+    let mut changes = Vec::new();
+    let removed = |entity: &'static str, id: String| Change { entity, id, after: None };
+    let sql = "SELECT d.dataset_uuid FROM run_dataset_inputs i JOIN datasets d ON d.dataset_pk = i.dataset_pk \
+               WHERE i.run_pk = $1 ORDER BY d.dataset_uuid";
+    for row in db.query(sql, &pk)? {
+        let uuid = row.into_iter().next().unwrap_or(SqlValue::Null).into_text()?;
+        changes.push(removed(entity::RUN_DATASET_INPUT, cairn_core::audit::child_id(&run.run_id, &uuid)));
+    }
+    let sql = "SELECT m.model_id FROM run_model_inputs i JOIN logged_models m ON m.model_pk = i.model_pk \
+               WHERE i.run_pk = $1 ORDER BY m.model_id";
+    for row in db.query(sql, &pk)? {
+        let model_id = row.into_iter().next().unwrap_or(SqlValue::Null).into_text()?;
+        changes.push(removed(entity::RUN_MODEL_INPUT, cairn_core::audit::child_id(&run.run_id, &model_id)));
+    }
+    let sql = "SELECT m.model_id, o.step FROM run_model_outputs o JOIN logged_models m ON m.model_pk = o.model_pk \
+               WHERE o.run_pk = $1 ORDER BY m.model_id, o.step";
+    for row in db.query(sql, &pk)? {
+        let mut it = row.into_iter();
+        let model_id = it.next().unwrap_or(SqlValue::Null).into_text()?;
+        let step = it.next().unwrap_or(SqlValue::Null).int()?;
+        changes.push(removed(entity::RUN_MODEL_OUTPUT, super::rows::model_output_id(&run.run_id, &model_id, step)));
+    }
+    // Linked points are tracked per writing event, and one event writes for one run, so every
+    // event that wrote points for this run loses all of them.
+    for row in db.query("SELECT DISTINCT seq FROM logged_model_metrics WHERE run_pk = $1 ORDER BY seq", &pk)? {
+        let seq = row.into_iter().next().unwrap_or(SqlValue::Null).int()?;
+        changes.push(removed(entity::LOGGED_MODEL_METRIC_ROWS, seq.to_string()));
+    }
+    for table in
+        ["run_input_tags", "run_dataset_inputs", "run_model_inputs", "run_model_outputs", "logged_model_metrics"]
+    {
+        // `table` is one of the constants above.
+        db.execute(&format!("DELETE FROM {table} WHERE run_pk = $1"), &pk)?;
+    }
+    Ok(changes)
+}

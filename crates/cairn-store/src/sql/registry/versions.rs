@@ -144,12 +144,27 @@ pub fn validate_new(new: &NewModelVersion) -> Result<()> {
     Ok(())
 }
 
+/// The logged model a `models:/<m-id>[/…]` source names.
+fn logged_model_of(source: &str) -> Option<String> {
+    let first = source.strip_prefix("models:/")?.split('/').next()?;
+    cairn_core::logged_models::is_model_id(first).then(|| first.to_owned())
+}
+
 /// Creates the next version of a model, READY at once, with its files pinned when its source
 /// lies in Cairn.
 pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewModelVersion) -> Result<ModelVersion> {
     validate_new(new)?;
     let mut model = models::get_row(db, &new.name)?;
-    let run_id = new.run_id.clone().filter(|r| !r.is_empty());
+    let model_id = new.model_id.clone().filter(|m| !m.is_empty()).or_else(|| logged_model_of(&new.source));
+    // As in MLflow, a version registered from a logged model belongs to the run that logged it
+    // when the caller names no run.
+    let run_id = match new.run_id.clone().filter(|r| !r.is_empty()) {
+        Some(run_id) => Some(run_id),
+        None => match &model_id {
+            Some(model_id) => crate::sql::logged_models::models::find(db, model_id)?.and_then(|m| m.source_run_id),
+            None => None,
+        },
+    };
     if let Some(run_id) = &run_id {
         runs::get_row(db, run_id)?;
     }
@@ -169,7 +184,7 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewModelVe
         run_link: new.run_link.clone(),
         status: ModelVersionStatus::Ready.as_str().to_owned(),
         status_message: None,
-        model_id: new.model_id.clone().filter(|m| !m.is_empty()),
+        model_id,
         pin_id,
     };
     write_row(db, &row, seq, true)?;
