@@ -138,6 +138,8 @@ def tracking(server: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    # `set_experiment` in one test must not leak into the next, which may talk to another server.
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     mlflow.set_tracking_uri(server.url)
     yield server
     while mlflow.active_run() is not None:

@@ -252,9 +252,10 @@ def test_log_image_round_trips(dest: Destination, dest_run: tuple[str, str], tmp
 
     _, run_id = dest_run
     pixels = np.arange(8 * 6 * 3, dtype=np.uint8).reshape(8, 6, 3)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_image(pixels, "images/ramp.png")
+    # The client API, not the fluent one: no active experiment left over from another test
+    # can get in the way.
     client = MlflowClient(tracking_uri=dest.server.url)
+    client.log_image(run_id, pixels, "images/ramp.png")
     repo = get_artifact_repository(client.get_run(run_id).info.artifact_uri)
     assert [f.path for f in repo.list_artifacts("images")] == ["images/ramp.png"]
     out = Path(repo.download_artifacts("images/ramp.png", str(tmp_path)))
