@@ -8,6 +8,7 @@
 //! `"-Infinity"`.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -221,18 +222,22 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::InvalidParameterValue,
-                    format!("Request body exceeds the limit of {} bytes", crate::BODY_LIMIT_BYTES),
-                )
-            } else {
-                ApiError::invalid(format!("Could not read the request body: {}", rejection.body_text()))
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
         parse_body(&bytes).map(JsonBody)
+    }
+}
+
+/// The answer when a request body cannot be read: too large, or cut off. Every route that
+/// reads a body uses it, so they all fail alike.
+pub fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidParameterValue,
+            format!("Request body exceeds the limit of {} bytes", crate::BODY_LIMIT_BYTES),
+        )
+    } else {
+        ApiError::invalid(format!("Could not read the request body: {}", rejection.body_text()))
     }
 }
 

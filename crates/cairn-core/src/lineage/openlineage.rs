@@ -237,9 +237,12 @@ mod tests {
         assert_eq!(parsed.job_facets["sql"]["query"], "select 1");
     }
 
+    /// Breaks one field of a valid event.
+    type Mutation = fn(&mut Value);
+
     #[test]
     fn malformed_events_name_the_bad_field() {
-        let cases: [(fn(&mut Value), &str); 8] = [
+        let cases: [(Mutation, &str); 8] = [
             (|e| e["eventType"] = json!("EXPLODED"), "eventType"),
             (|e| e["eventTime"] = json!("last tuesday"), "eventTime"),
             (|e| e["run"] = json!("r"), "run must be an object"),

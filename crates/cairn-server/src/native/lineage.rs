@@ -10,7 +10,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -24,7 +24,7 @@ use cairn_core::model::Millis;
 use cairn_core::time::parse_instant;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Fields, RequestActor, parse_query};
 
 /// How far a traversal goes when the caller does not say.
@@ -50,17 +50,7 @@ pub fn router() -> Router<AppState> {
 /// A request body read as a JSON object. Unlike the MLflow routes, the native API takes nested
 /// objects (attributes, slice specs, prediction lists), so handlers get the raw map.
 pub(super) fn json_object(body: Result<Bytes, BytesRejection>) -> ApiResult<Map<String, Value>> {
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::InvalidParameterValue,
-                format!("Request body exceeds the limit of {} bytes", crate::BODY_LIMIT_BYTES),
-            )
-        } else {
-            ApiError::invalid(format!("Could not read the request body: {}", rejection.body_text()))
-        }
-    })?;
+    let bytes = body.map_err(crate::extract::body_rejection)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }

@@ -20,15 +20,14 @@ mod tests;
 mod versions;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::Router;
 use serde_json::{Map, Value};
 
 use cairn_core::search::{Filter, OrderBy};
 
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_body, parse_query, Fields};
 use crate::AppState;
 
@@ -61,7 +60,7 @@ impl<S: Send + Sync> FromRequest<S> for Args {
             let fields = parse_query(Some(query), REPEATED_FIELDS)?;
             return Ok(Args { fields, raw: Map::new() });
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(req, state).await.map_err(crate::extract::body_rejection)?;
         let fields = parse_body(&bytes)?;
         Ok(Args { fields, raw: raw_object(&bytes) })
     }
@@ -86,18 +85,6 @@ impl Args {
     }
 }
 
-/// The same answers as `extract::JsonBody` gives when a body cannot be read.
-fn body_rejection(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::InvalidParameterValue,
-            format!("Request body exceeds the limit of {} bytes", crate::BODY_LIMIT_BYTES),
-        )
-    } else {
-        ApiError::invalid(format!("Could not read the request body: {}", rejection.body_text()))
-    }
-}
 
 /// The top-level object of a body [`parse_body`] accepted, including the double-encoded form.
 fn raw_object(bytes: &[u8]) -> Map<String, Value> {

@@ -342,10 +342,10 @@ pub fn log(
     }
 
     let seq = tx.seq();
-    let mut pk = next_id(db, "predictions", "prediction_pk", 1)?;
+    let first_pk = next_id(db, "predictions", "prediction_pk", 1)?;
     let mut rows = Vec::with_capacity(batch.len());
     let mut report = PredictionBatchReport::default();
-    for (p, (time, target)) in batch.iter().zip(&targets) {
+    for (pk, (p, (time, target))) in (first_pk..).zip(batch.iter().zip(&targets)) {
         let complete = verdicts[&target.model_version].complete;
         let row = PredictionRow {
             prediction_id: p.prediction_id.clone(),
@@ -373,7 +373,6 @@ pub fn log(
                 seq.into(),
             ],
         )?;
-        pk += 1;
         report.accepted += 1;
         if !complete {
             report.flagged.push(row.prediction_id.clone());
