@@ -137,7 +137,8 @@ pub trait LineageStore: Send + Sync + 'static {
     async fn trace_prediction(&self, prediction_id: &str, as_of: Option<Millis>) -> Result<PredictionTrace>;
     /// The completeness of a model version's lineage as of `as_of`.
     async fn completeness(&self, model_version: &NodeRef, as_of: Option<Millis>) -> Result<Completeness>;
-    async fn lineage_health(&self) -> Result<LineageHealth>;
+    /// Completeness counts as the graph stood at `as_of` (now when `None`).
+    async fn lineage_health(&self, as_of: Option<Millis>) -> Result<LineageHealth>;
     /// Records an OpenLineage run event: its run, job, datasets and used/generated edges.
     async fn ingest_openlineage(&self, actor: &Actor, event: OpenLineageEvent) -> Result<()>;
 }

@@ -336,8 +336,10 @@ async fn export(State(state): State<AppState>, RawQuery(query): RawQuery) -> Api
     })
 }
 
-async fn health(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let health = state.store.lineage_health().await?;
+/// `as_of`: completeness counts as the graph stood then.
+async fn health(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
+    let args = parse_query(query.as_deref(), &[])?;
+    let health = state.store.lineage_health(as_of(&args)?).await?;
     Ok(Json(serde_json::to_value(&health).map_err(|e| cairn_core::Error::internal(e.to_string()))?))
 }
 

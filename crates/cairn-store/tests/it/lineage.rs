@@ -218,9 +218,11 @@ pub async fn lineage_story_as_of_before_retraining(store: Arc<dyn Store>) {
     assert!(shallow.truncated);
     assert!(found(&shallow, &raw).is_none());
 
-    let health = store.lineage_health().await.unwrap();
+    let health = store.lineage_health(None).await.unwrap();
     assert_eq!((health.model_versions, health.model_versions_complete), (2, 2));
     assert_eq!((health.predictions, health.predictions_flagged), (2010, 0));
+    let then = store.lineage_health(Some(before_retraining)).await.unwrap();
+    assert_eq!((then.model_versions, then.model_versions_complete, then.predictions), (1, 1, 2000));
 
     let report = store.verify_audit().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
@@ -282,7 +284,7 @@ pub async fn bad_lineage_input_is_refused_and_stores_nothing(store: Arc<dyn Stor
     assert_eq!(lenient.flagged.len(), 3);
     let again = store.log_predictions(&actor(), batch, false).await;
     assert!(matches!(again, Err(Error::AlreadyExists(_))), "{again:?}");
-    let health = store.lineage_health().await.unwrap();
+    let health = store.lineage_health(None).await.unwrap();
     assert_eq!((health.predictions, health.predictions_flagged), (3, 3));
     assert!(health.model_versions_complete_ratio < 1.0);
     assert!(store.trace_prediction("nope", None).await.is_err());

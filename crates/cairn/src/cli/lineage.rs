@@ -73,10 +73,7 @@ pub enum LineageCommand {
     /// How many model versions have complete lineage, and how many predictions are flagged.
     Health {
         #[command(flatten)]
-        store: StoreArgs,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        query: QueryArgs,
     },
 }
 
@@ -191,9 +188,10 @@ pub async fn run(command: LineageCommand) -> anyhow::Result<ExitCode> {
                 ExportFormat::Dot => to_dot(&graph).trim_end().to_owned(),
             }
         }
-        LineageCommand::Health { store, json } => {
-            let health = with_store(&store, async |s| s.lineage_health().await).await?;
-            if json { pretty(&serde_json::to_value(&health)?)? } else { render_health(&health) }
+        LineageCommand::Health { query } => {
+            let as_of = query.as_of;
+            let health = with_store(&query.store, async move |s| s.lineage_health(as_of).await).await?;
+            if query.json { pretty(&serde_json::to_value(&health)?)? } else { render_health(&health) }
         }
     };
     println!("{output}");

@@ -39,23 +39,24 @@ fn check_depth(depth: u32) -> Result<u32> {
     Ok(depth)
 }
 
-fn health(db: &mut dyn Db) -> Result<LineageHealth> {
+fn health(db: &mut dyn Db, as_of: Option<Millis>) -> Result<LineageHealth> {
+    let until = as_of.unwrap_or(i64::MAX);
     let versions: Vec<NodeRef> = db
         .query(
             "SELECT r.name, mv.version FROM model_versions mv JOIN registered_models r ON r.model_pk = mv.model_pk \
-             ORDER BY r.name, mv.version",
-            &[],
+             WHERE mv.creation_time <= $1 ORDER BY r.name, mv.version",
+            &[until.into()],
         )?
         .into_iter()
         .map(|row| NodeRef::model_version(&row[0].clone().into_text()?, row[1].int()?))
         .collect::<Result<_>>()?;
     let mut complete = 0u64;
     for version in &versions {
-        if graph::completeness(db, version, View::default())?.complete {
+        if graph::completeness(db, version, View::as_of(as_of))?.complete {
             complete += 1;
         }
     }
-    let (predictions, flagged) = predictions::counts(db)?;
+    let (predictions, flagged) = predictions::counts(db, until)?;
     let total = versions.len() as u64;
     Ok(LineageHealth {
         model_versions: total,
@@ -144,8 +145,8 @@ impl LineageStore for SqlStore {
         self.read_consistent(move |db| graph::completeness(db, &node, View::as_of(as_of))).await
     }
 
-    async fn lineage_health(&self) -> Result<LineageHealth> {
-        self.read_consistent(health).await
+    async fn lineage_health(&self, as_of: Option<Millis>) -> Result<LineageHealth> {
+        self.read_consistent(move |db| health(db, as_of)).await
     }
 
     async fn ingest_openlineage(&self, actor: &Actor, event: OpenLineageEvent) -> Result<()> {

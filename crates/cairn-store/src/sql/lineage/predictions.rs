@@ -394,11 +394,12 @@ pub fn log(
     Ok(report)
 }
 
-/// Counts of all predictions and of the flagged ones.
-pub fn counts(db: &mut dyn Db) -> Result<(u64, u64)> {
+/// Counts of the predictions recorded by `until` and of the flagged ones among them.
+pub fn counts(db: &mut dyn Db, until: Millis) -> Result<(u64, u64)> {
     let rows = db.query(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN lineage_complete = 0 THEN 1 ELSE 0 END), 0) FROM predictions",
-        &[],
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN lineage_complete = 0 THEN 1 ELSE 0 END), 0) FROM predictions \
+         WHERE recorded_at <= $1",
+        &[until.into()],
     )?;
     let row = rows.first().ok_or_else(|| Error::internal("COUNT returned no row"))?;
     let count = |v: &SqlValue| v.int().map(|n| u64::try_from(n).unwrap_or(0));
