@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 import report
+import workload as client_workload
 from servers import MemoryMonitor, PgCluster, Server, free_port
 
 BENCH = Path(__file__).resolve().parent
@@ -80,11 +81,12 @@ class Run:
         os.chmod(self.work, 0o755)
         self.results: dict = {"targets": {}, "notes": []}
 
-    def workload(self, name: str, url: str) -> list[dict]:
-        log(f"{name}: workload.py through the mlflow client")
-        with open(self.work / f"{name}-workload.log", "wb") as err:
+    def workload(self, name: str, url: str, scenarios: str = "tracking") -> list[dict]:
+        log(f"{name}: workload.py ({scenarios}) through the mlflow client")
+        with open(self.work / f"{name}-workload.log", "ab") as err:
             out = subprocess.run(
-                [str(self.python), str(BENCH / "workload.py"), "--tracking-uri", url, "--scale", self.scale],
+                [str(self.python), str(BENCH / "workload.py"), "--tracking-uri", url, "--scale", self.scale,
+                 "--scenarios", scenarios, "--scratch", str(self.work)],
                 stdout=subprocess.PIPE, stderr=err, check=False, timeout=7200,
             )
         results = json_lines(out.stdout.decode())
@@ -129,6 +131,10 @@ class Run:
         started = time.perf_counter()
         try:
             result["workload"] = self.workload(name, server.url)
+            # The artifact scenario runs on its own so that its memory peak can be told apart.
+            monitor.begin_window()
+            result["workload"] += self.workload(name, server.url, "artifacts")
+            result["artifact_peak_rss_mb"] = monitor.end_window()
             result["server_side"] = self.server_side(name, server.url, result["workload"])
         finally:
             result["memory"] = monitor.stop()
@@ -201,10 +207,48 @@ class Run:
         self.results["notes"].append(f"{name} skipped: {reason}")
         self.results["targets"][name] = {"skipped": reason}
 
+    def disk(self) -> None:
+        """The scratch disk's own sequential bandwidth, for the artifact scenario to be read
+        against. `dd` with O_DIRECT (and an fsync) keeps the page cache out of both numbers."""
+        mib = max(client_workload.SCALES[self.scale].artifact_mib, 256)
+        log(f"disk: dd {mib} MiB write and read with O_DIRECT in {self.work}")
+        self.results["disk"] = disk_bandwidth(self.work, mib)
+
+    def artifact_source(self) -> None:
+        """Makes the artifact scenario's file once, before any server is watched."""
+        mib = client_workload.SCALES[self.scale].artifact_mib
+        log(f"artifacts: writing the {mib} MiB seeded source file")
+        path, digest = client_workload.artifact_file(self.work, mib)
+        self.results["artifact_file"] = {"mib": mib, "sha256": digest, "path": str(path)}
+
     def raw_sqlite(self) -> None:
         log("raw-sqlite: the storage engine's own insert limit")
         self.results["raw_sqlite"] = self.loadgen_run("raw", ["raw-sqlite", "--migration", str(MIGRATION),
                                                               "--rows", str(self.sizes.raw_rows), "--dir", str(self.work)])
+
+
+def disk_bandwidth(folder: Path, mib: int) -> dict:
+    """Sequential write then read of `mib` MiB in 4 MiB blocks, bypassing the page cache."""
+    probe = folder / "disk-probe.bin"
+    out: dict = {"mib": mib, "method": "dd bs=4M oflag=direct conv=fsync / iflag=direct"}
+    steps = {
+        "write_mib_s": ["dd", "if=/dev/zero", f"of={probe}", "bs=4M", f"count={mib // 4}", "oflag=direct", "conv=fsync"],
+        "read_mib_s": ["dd", f"if={probe}", "of=/dev/null", "bs=4M", "iflag=direct"],
+    }
+    try:
+        for key, argv in steps.items():
+            started = time.perf_counter()
+            done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+            elapsed = time.perf_counter() - started
+            if done.returncode != 0:
+                out["failed"] = done.stderr.strip()[-500:]
+                break
+            out[key] = round(mib / elapsed, 1)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        out["failed"] = str(e)
+    finally:
+        probe.unlink(missing_ok=True)
+    return out
 
 
 def sqlite_bytes(db: Path) -> int:
@@ -267,6 +311,8 @@ def main() -> int:
                         "commit": git_commit(), "versions": versions(run), "work_dir": str(run.work)})
     log(f"scale {args.scale}, targets {', '.join(targets)}, scratch {run.work}")
     failures: list[str] = []
+    run.disk()
+    run.artifact_source()
     for name in targets:
         try:
             if name in MLFLOW_CONFIGS:

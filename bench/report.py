@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-NOT_YET = "not yet implemented"
 CAIRN_COLUMNS = [("cairn-sqlite", "Cairn SQLite"), ("cairn-postgres", "Cairn PG")]
 MLFLOW_SHORT = {"mlflow-workers1": "w1", "mlflow-gunicorn4": "g4"}
 
@@ -24,7 +23,6 @@ class Row:
     higher_is_better: bool
     value: Getter
     floor: Getter | None = None
-    placeholder: str | None = None
 
 
 def scenario(t: dict, name: str) -> dict | None:
@@ -85,6 +83,15 @@ def rows(results: dict) -> list[Row]:
     search_runs = next((scenario(t, "create_runs")["count"] for t in results["targets"].values()
                         if scenario(t, "create_runs")), None)
 
+    disk = results.get("disk", {})
+    artifact_mib = results.get("artifact_file", {}).get("mib", "?")
+
+    def disk_share(name: str, disk_key: str) -> Getter:
+        def get(t: dict) -> float | None:
+            v, d = rate(name)(t), disk.get(disk_key)
+            return 100 * v / d if v is not None and d else None
+        return get
+
     def ingest_share(t: dict) -> float | None:
         v = loadgen("ingest", "points_per_s")(t)
         return 100 * v / raw if v is not None and raw else None
@@ -96,7 +103,13 @@ def rows(results: dict) -> list[Row]:
         Row(f"3. search_runs over {search_runs or '?'} runs, filter + ORDER BY, all pages", "s", False,
             seconds("search"), cpu_seconds("search")),
         Row(f"4. get_metric_history, {history_points or '?'} steps", "s", False, seconds("history"), cpu_seconds("history")),
-        Row("5. artifact upload / download, large file", "MiB/s", True, lambda t: None, placeholder=NOT_YET),
+        Row(f"5. artifact upload, {artifact_mib} MiB file", "MiB/s", True, rate("artifact_upload")),
+        Row(f"5. artifact download, {artifact_mib} MiB file, digest checked", "MiB/s", True, rate("artifact_download")),
+        Row(f"5. upload as % of disk write ({fmt(disk.get('write_mib_s'))} MiB/s, O_DIRECT)", "%", True,
+            disk_share("artifact_upload", "write_mib_s")),
+        Row(f"5. download as % of disk read ({fmt(disk.get('read_mib_s'))} MiB/s, O_DIRECT)", "%", True,
+            disk_share("artifact_download", "read_mib_s")),
+        Row("5. peak server RSS during the artifact scenario", "MB", False, lambda t: t.get("artifact_peak_rss_mb")),
         Row(f"6. {procs} client processes logging at once", "points/s", True, rate("concurrent"), rate_floor("concurrent", cores)),
         Row("7. lineage: bulk prediction ingest, 5,000 per request (Rust)", "predictions/s", True,
             loadgen("lineage", "predictions_per_sec")),
@@ -171,19 +184,16 @@ def table(results: dict) -> str:
     sqlite = targets.get("cairn-sqlite")
     floor_source = sqlite or next(iter(targets.values()), None)
     for row in rows(results):
-        if row.placeholder:
-            cells = [row.label, row.unit, *[row.placeholder] * 3, "–", "–", "–", "–"]
+        m, config = best_mlflow(row, targets)
+        cairn = [row.value(targets[n]) if n in targets else None for n, _ in CAIRN_COLUMNS]
+        if row.unit == "count":
+            mlflow_errors = [errors_cell(t) for n, t in targets.items() if n.startswith("mlflow-")]
+            values = [" / ".join(mlflow_errors) or "–", *[errors_cell(targets.get(n)) for n, _ in CAIRN_COLUMNS]]
         else:
-            m, config = best_mlflow(row, targets)
-            cairn = [row.value(targets[n]) if n in targets else None for n, _ in CAIRN_COLUMNS]
-            if row.unit == "count":
-                mlflow_errors = [errors_cell(t) for n, t in targets.items() if n.startswith("mlflow-")]
-                values = [" / ".join(mlflow_errors) or "–", *[errors_cell(targets.get(n)) for n, _ in CAIRN_COLUMNS]]
-            else:
-                values = [f"{fmt(m)} ({config})" if m is not None else "–", *[fmt(c) for c in cairn]]
-            floor = row.floor(floor_source) if row.floor and floor_source else None
-            cells = [row.label, row.unit, *values, *[ratio(row, m, c) for c in cairn], fmt(floor),
-                     over_floor(row, sqlite)]
+            values = [f"{fmt(m)} ({config})" if m is not None else "–", *[fmt(c) for c in cairn]]
+        floor = row.floor(floor_source) if row.floor and floor_source else None
+        cells = [row.label, row.unit, *values, *[ratio(row, m, c) for c in cairn], fmt(floor),
+                 over_floor(row, sqlite)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -201,6 +211,8 @@ def markdown(results: dict, table_text: str) -> str:
         f"- MLflow configurations: {configs or 'none ran'} (SQLite, `--serve-artifacts`)",
         f"- raw SQLite insert, Cairn's `metrics` schema: {fmt(raw.get('rows_per_s'))} rows/s, "
         f"{fmt(raw.get('bytes_per_row'))} bytes/row ({raw.get('rows', '?')} rows, one transaction)",
+        f"- scratch disk, sequential with O_DIRECT: {fmt(results.get('disk', {}).get('write_mib_s'))} MiB/s write, "
+        f"{fmt(results.get('disk', {}).get('read_mib_s'))} MiB/s read ({results.get('disk', {}).get('mib', '?')} MiB)",
         "",
         table_text,
         "",

@@ -147,6 +147,7 @@ class MemoryMonitor:
     idle_rss_kb: int = 0
     hwm_kb: dict[int, int] = field(default_factory=dict)
     max_processes: int = 0
+    _window_kb: int | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -160,7 +161,19 @@ class MemoryMonitor:
             if hwm:
                 self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), hwm)
         self.peak_rss_kb = max(self.peak_rss_kb, total)
+        if self._window_kb is not None:
+            self._window_kb = max(self._window_kb, total)
         return total
+
+    def begin_window(self) -> None:
+        """Starts a window whose own peak `end_window` returns (one scenario's peak)."""
+        self._window_kb = self.sample()
+
+    def end_window(self) -> float:
+        """The highest polled sum of VmRSS since `begin_window`, in MB."""
+        self._window_kb = max(self._window_kb or 0, self.sample())
+        peak, self._window_kb = self._window_kb, None
+        return round(peak / 1024, 1)
 
     def start(self) -> MemoryMonitor:
         self.idle_rss_kb = self.sample()

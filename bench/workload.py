@@ -9,12 +9,15 @@ The data is generated from fixed seeds, so every server receives exactly the sam
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import random
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
@@ -38,15 +41,16 @@ class Sizes:
     history_steps: int
     procs: int
     proc_batches: int
+    artifact_mib: int
 
 
 SCALES = {
     # The issue's sizes: 2,000 calls; 10 runs x 10 keys x 10,000 steps = 1M points; 5,000 runs;
-    # 100,000 steps; 8 processes x 40 batches x 1,000 = 320,000 points.
-    "full": Sizes(2000, 10, 10, 10_000, 5000, 100_000, 8, 40),
+    # 100,000 steps; 8 processes x 40 batches x 1,000 = 320,000 points; a 1 GiB artifact.
+    "full": Sizes(2000, 10, 10, 10_000, 5000, 100_000, 8, 40, 1024),
     # Small enough for CI, yet the history still spans two of the client's 25,000-point pages
     # (the search scenario shrinks its page size at this scale so that it pages too).
-    "smoke": Sizes(30, 2, 10, 300, 60, 26_000, 4, 2),
+    "smoke": Sizes(30, 2, 10, 300, 60, 26_000, 4, 2, 8),
 }
 
 
@@ -286,14 +290,73 @@ def scenario_concurrent(client: MlflowClient, uri: str, sizes: Sizes) -> dict:
     }
 
 
+def artifact_file(folder: Path, mib: int) -> tuple[Path, str]:
+    """A file of `mib` MiB of seeded random bytes and its SHA-256, made once per scratch folder so
+    that every server receives the same bytes (random, so no layer can compress them away)."""
+    path = folder / f"artifact-{mib}MiB.bin"
+    digest_path = folder / f"artifact-{mib}MiB.sha256"
+    if path.exists() and digest_path.exists():
+        return path, digest_path.read_text().strip()
+    rng = random.Random(5)
+    sha = hashlib.sha256()
+    partial = path.with_suffix(".partial")
+    with open(partial, "wb") as f:
+        for _ in range(mib):
+            chunk = rng.randbytes(1 << 20)
+            sha.update(chunk)
+            f.write(chunk)
+    partial.rename(path)
+    digest_path.write_text(sha.hexdigest())
+    return path, sha.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def scenario_artifacts(client: MlflowClient, sizes: Sizes, scratch: Path) -> list[dict]:
+    """Uploads one large file through the client (a streamed PUT to the server's proxied artifact
+    store) and downloads it again; the download is checked against the upload's digest."""
+    source, digest = artifact_file(scratch, sizes.artifact_mib)
+    size = source.stat().st_size
+    run_id = client.create_run(new_experiment(client, "artifacts")).info.run_id
+    with Timer() as up:
+        client.log_artifact(run_id, str(source))
+    with tempfile.TemporaryDirectory(dir=scratch) as dst:
+        with Timer() as down:
+            local = Path(client.download_artifacts(run_id, source.name, dst))
+        # Hashing is the check, not part of the transfer: it stays outside the timer.
+        same = local.stat().st_size == size and file_sha256(local) == digest
+    mib = size / (1 << 20)
+    return [
+        {"scenario": "artifact_upload", "count": mib, "bytes": size, "points": 0,
+         "wall_s": up.wall, "client_cpu_s": up.cpu, "verified": True},
+        {"scenario": "artifact_download", "count": mib, "bytes": size, "points": 0,
+         "wall_s": down.wall, "client_cpu_s": down.cpu, "sha256": digest, "verified": same},
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--scale", choices=sorted(SCALES), default="smoke")
+    parser.add_argument("--scenarios", choices=["tracking", "artifacts"], default="tracking",
+                        help="tracking: scenarios 1-4 and 6; artifacts: scenario 5 alone, so that the "
+                             "harness can take the server's peak memory during it")
+    parser.add_argument("--scratch", default=tempfile.gettempdir(),
+                        help="folder for the artifact scenario's source file and downloads")
     args = parser.parse_args()
     sizes = SCALES[args.scale]
     sys.stdout = sys.stderr
     client = MlflowClient(tracking_uri=args.tracking_uri)
+    if args.scenarios == "artifacts":
+        for result in scenario_artifacts(client, sizes, Path(args.scratch)):
+            emit(result)
+        return 0
     emit(scenario_log_metric(client, sizes))
     emit(scenario_log_batch(client, sizes))
     for result in scenario_runs_and_search(client, sizes):

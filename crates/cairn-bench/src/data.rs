@@ -34,7 +34,7 @@ impl BatchShape {
             "batch size and key count must be positive"
         );
         anyhow::ensure!(
-            batch_size % keys == 0,
+            batch_size.is_multiple_of(keys),
             "batch size {batch_size} is not a multiple of the metric key count {keys}"
         );
         Ok(BatchShape {

@@ -227,6 +227,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// A POST body as raw bytes, for handlers that try a typed reader before [`parse_body`] (the
+/// log-batch hot path). It fails like [`JsonBody`] when the body cannot be read.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(body_rejection)
+    }
+}
+
 /// The answer when a request body cannot be read: too large, or cut off. Every route that
 /// reads a body uses it, so they all fail alike.
 pub fn body_rejection(rejection: BytesRejection) -> ApiError {

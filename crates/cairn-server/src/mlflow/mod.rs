@@ -2,6 +2,7 @@
 //! responses; this module mounts them under the REST prefix and the UI's `ajax-api` prefix.
 
 mod artifacts;
+mod batch_body;
 mod experiments;
 mod inputs;
 mod logged_models;

@@ -4,16 +4,18 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::{Value, json};
 
 use cairn_core::logged_models::MetricLink;
-use cairn_core::model::{Batch, KeyValue, Metric, NewRun, RunStatus, RunUpdate, ViewType};
+use cairn_core::model::{Batch, KeyValue, Metric, NewRun, Run, RunStatus, RunUpdate, ViewType};
 use cairn_core::search::{parse_run_filter, parse_run_order_by};
 use cairn_core::store::{RunQuery, SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD};
 use cairn_core::validation::{self, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH};
 
 use crate::error::ApiResult;
-use crate::extract::{Fields, JsonBody, RequestActor, parse_query};
+use crate::extract::{Fields, JsonBody, RawBody, RequestActor, parse_body, parse_query};
+use crate::mlflow::batch_body::{self, ParsedBatch};
 use crate::mlflow::experiments::key_values;
 use crate::mlflow::paging;
 use crate::{AppState, wire};
@@ -188,19 +190,34 @@ async fn delete_tag(
 async fn log_batch(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    JsonBody(mut body): JsonBody,
+    RawBody(bytes): RawBody,
 ) -> ApiResult<Json<Value>> {
-    let run_id = body.run_id()?;
-    let items = body.take_objects("metrics")?;
-    let metrics = items.iter().map(metric).collect::<ApiResult<Vec<_>>>()?;
-    let links = items.iter().map(metric_link).collect::<ApiResult<Vec<_>>>()?;
-    let params = key_values(&body, "params")?.into_iter().map(|p| truncated(p, MAX_PARAM_VAL_LENGTH)).collect();
-    let tags = key_values(&body, "tags")?.into_iter().map(|t| truncated(t, MAX_TAG_VAL_LENGTH)).collect();
+    // Nearly every batch is well-formed and takes the typed reader; anything else is read again
+    // by the general one, which owns MLflow's error messages.
+    let ParsedBatch { run_id, batch, links } = match batch_body::parse(&bytes) {
+        Some(parsed) => parsed,
+        None => read_batch(parse_body(&bytes)?)?,
+    };
+    let Batch { metrics, params, tags } = batch;
+    let params = params.into_iter().map(|p| truncated(p, MAX_PARAM_VAL_LENGTH)).collect();
+    let tags = tags.into_iter().map(|t| truncated(t, MAX_TAG_VAL_LENGTH)).collect();
     log_linked(&state, &actor, &run_id, Batch { metrics, params, tags }, links).await?;
     Ok(Json(json!({})))
 }
 
-async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+/// Reads a log-batch body through the general reader, failing with MLflow's message for the
+/// first malformed field.
+fn read_batch(mut body: Fields) -> ApiResult<ParsedBatch> {
+    let run_id = body.run_id()?;
+    let items = body.take_objects("metrics")?;
+    let metrics = items.iter().map(metric).collect::<ApiResult<Vec<_>>>()?;
+    let links = items.iter().map(metric_link).collect::<ApiResult<Vec<_>>>()?;
+    let params = key_values(&body, "params")?;
+    let tags = key_values(&body, "tags")?;
+    Ok(ParsedBatch { run_id, batch: Batch { metrics, params, tags }, links })
+}
+
+async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<SearchPage>> {
     // MLflow's handler rejects an oversized page before its store sees it, with this message.
     if let Some(n) = body.i64("max_results")?.filter(|&n| n > SEARCH_MAX_RESULTS_THRESHOLD as i64) {
         return Err(body.type_error("max_results", &json!(n)));
@@ -215,8 +232,82 @@ async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiR
         offset: wire::decode_page_token(body.str("page_token")?.as_deref())?,
     };
     let page = state.store.search_runs(query).await?;
-    let mut out = Map::new();
-    wire::set_list(&mut out, "runs", page.items.iter().map(wire::run).collect());
-    wire::set_page_token(&mut out, page.next_offset);
-    Ok(Json(Value::Object(out)))
+    Ok(Json(SearchPage { runs: page.items, next_offset: page.next_offset }))
+}
+
+/// A page of runs, written one run at a time. Built whole as a `Value` tree, a page of a thousand
+/// runs (a map per param, tag and metric) took tens of megabytes for a response of one; each run
+/// is still rendered by [`wire::run`], so the JSON is the same.
+struct SearchPage {
+    runs: Vec<Run>,
+    next_offset: Option<u64>,
+}
+
+impl Serialize for SearchPage {
+    /// The keys [`wire::set_list`] (no empty list) and [`wire::set_page_token`] would give, in the
+    /// same (sorted) order.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Runs<'a>(&'a [Run]);
+
+        impl Serialize for Runs<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+                for run in self.0 {
+                    seq.serialize_element(&wire::run(run))?;
+                }
+                seq.end()
+            }
+        }
+
+        let fields = usize::from(!self.runs.is_empty()) + usize::from(self.next_offset.is_some());
+        let mut map = serializer.serialize_map(Some(fields))?;
+        if let Some(offset) = self.next_offset {
+            map.serialize_entry("next_page_token", &wire::encode_page_token(offset))?;
+        }
+        if !self.runs.is_empty() {
+            map.serialize_entry("runs", &Runs(&self.runs))?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Map;
+
+    use cairn_core::model::{LifecycleStage, RunInfo};
+
+    use super::*;
+
+    fn run(i: usize) -> Run {
+        Run {
+            info: RunInfo {
+                run_id: format!("r{i}"),
+                run_name: format!("run-{i}"),
+                experiment_id: "1".into(),
+                user_id: "u".into(),
+                status: RunStatus::Finished,
+                start_time: Some(5),
+                end_time: i.is_multiple_of(2).then_some(9),
+                artifact_uri: "mlflow-artifacts:/1/r/artifacts".into(),
+                lifecycle_stage: LifecycleStage::Active,
+            },
+            metrics: vec![Metric { key: "acc".into(), value: f64::NAN, timestamp: 1, step: 0 }],
+            params: vec![KeyValue::new("optimizer", "adam")],
+            tags: vec![KeyValue::new("mlflow.runName", format!("run-{i}"))],
+            inputs: Default::default(),
+            outputs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn search_pages_are_written_as_the_value_tree_was() {
+        for (runs, next) in [(vec![run(0), run(1)], Some(2)), (vec![run(0)], None), (Vec::new(), None), (Vec::new(), Some(3))] {
+            let mut tree = Map::new();
+            wire::set_list(&mut tree, "runs", runs.iter().map(wire::run).collect());
+            wire::set_page_token(&mut tree, next);
+            let direct = serde_json::to_string(&SearchPage { runs, next_offset: next }).unwrap();
+            assert_eq!(direct, serde_json::to_string(&Value::Object(tree)).unwrap());
+        }
+    }
 }

@@ -249,17 +249,31 @@ struct Target {
     model_version_pk: i64,
 }
 
-/// The model version deployment `name` served at `at`.
-fn served_at(db: &mut dyn Db, deployment_pk: i64, name: &str, at: Millis) -> Result<(NodeRef, i64)> {
-    for (edge, other) in edges::around(db, deployment_pk, true)? {
-        let holds = edge.kind == EdgeKind::Served.as_str()
-            && edge.valid_from.is_none_or(|from| from <= at)
-            && edge.valid_to.is_none_or(|to| at < to);
-        if holds {
-            return Ok((other, edge.target_pk));
-        }
+/// A deployment's serving intervals, read once per batch: the model version each `served` edge
+/// points to, with the interval in which it held.
+struct Serving {
+    deployment_pk: i64,
+    intervals: Vec<(Option<Millis>, Option<Millis>, NodeRef, i64)>,
+}
+
+impl Serving {
+    fn load(db: &mut dyn Db, deployment_pk: i64) -> Result<Self> {
+        let intervals = edges::around(db, deployment_pk, true)?
+            .into_iter()
+            .filter(|(edge, _)| edge.kind == EdgeKind::Served.as_str())
+            .map(|(edge, version)| (edge.valid_from, edge.valid_to, version, edge.target_pk))
+            .collect();
+        Ok(Serving { deployment_pk, intervals })
     }
-    Err(Error::invalid(format!("Deployment '{name}' served no model version at {at}")))
+
+    /// The model version the deployment served at `at`.
+    fn at(&self, name: &str, at: Millis) -> Result<(NodeRef, i64)> {
+        self.intervals
+            .iter()
+            .find(|(from, to, _, _)| from.is_none_or(|from| from <= at) && to.is_none_or(|to| at < to))
+            .map(|(_, _, version, pk)| (version.clone(), *pk))
+            .ok_or_else(|| Error::invalid(format!("Deployment '{name}' served no model version at {at}")))
+    }
 }
 
 /// Stores a batch (validated with [`validate`]) in the current transaction.
@@ -281,25 +295,22 @@ pub fn log(
     }
     let now = tx.now();
     let mut changes: Vec<Change> = Vec::new();
-    let mut deployments: BTreeMap<String, i64> = BTreeMap::new();
+    let mut deployments: BTreeMap<String, Serving> = BTreeMap::new();
     let mut versions: BTreeMap<String, (NodeRef, i64)> = BTreeMap::new();
     let mut targets = Vec::with_capacity(batch.len());
     for p in batch {
         let time = p.time.unwrap_or(now);
         let target = match (&p.deployment, &p.model_version) {
             (Some(name), _) => {
-                let pk = match deployments.get(name) {
-                    Some(pk) => *pk,
-                    None => {
-                        let node = NodeRef::new(NodeKind::Deployment, name.clone())?;
-                        let row = nodes::find(db, &node)?
-                            .ok_or_else(|| Error::not_found(format!("Deployment '{name}' does not exist")))?;
-                        deployments.insert(name.clone(), row.node_pk);
-                        row.node_pk
-                    }
-                };
-                let (model_version, model_version_pk) = served_at(db, pk, name, time)?;
-                Target { deployment_pk: Some(pk), model_version, model_version_pk }
+                if !deployments.contains_key(name) {
+                    let node = NodeRef::new(NodeKind::Deployment, name.clone())?;
+                    let row = nodes::find(db, &node)?
+                        .ok_or_else(|| Error::not_found(format!("Deployment '{name}' does not exist")))?;
+                    deployments.insert(name.clone(), Serving::load(db, row.node_pk)?);
+                }
+                let serving = &deployments[name];
+                let (model_version, model_version_pk) = serving.at(name, time)?;
+                Target { deployment_pk: Some(serving.deployment_pk), model_version, model_version_pk }
             }
             (None, Some(version)) => {
                 if let Some((node, pk)) = versions.get(version) {
@@ -345,9 +356,12 @@ pub fn log(
     let first_pk = next_id(db, "predictions", "prediction_pk", 1)?;
     let mut rows = Vec::with_capacity(batch.len());
     let mut report = PredictionBatchReport::default();
-    for (pk, (p, (time, target))) in (first_pk..).zip(batch.iter().zip(&targets)) {
+    for (p, (time, target)) in batch.iter().zip(&targets) {
         let complete = verdicts[&target.model_version].complete;
-        let row = PredictionRow {
+        if !complete {
+            report.flagged.push(p.prediction_id.clone());
+        }
+        rows.push(PredictionRow {
             prediction_id: p.prediction_id.clone(),
             deployment_pk: target.deployment_pk,
             model_version_pk: Some(target.model_version_pk),
@@ -356,29 +370,10 @@ pub fn log(
             time: *time,
             recorded_at: now,
             lineage_complete: complete,
-        };
-        db.execute(
-            "INSERT INTO predictions (prediction_pk, prediction_id, deployment_pk, model_version_pk, input_digest, \
-             output_digest, time, recorded_at, lineage_complete, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                pk.into(),
-                row.prediction_id.as_str().into(),
-                row.deployment_pk.into(),
-                row.model_version_pk.into(),
-                row.input_digest.as_str().into(),
-                row.output_digest.clone().into(),
-                row.time.into(),
-                row.recorded_at.into(),
-                i64::from(complete).into(),
-                seq.into(),
-            ],
-        )?;
-        report.accepted += 1;
-        if !complete {
-            report.flagged.push(row.prediction_id.clone());
-        }
-        rows.push(row);
+        });
     }
+    insert_rows(db, first_pk, seq, &rows)?;
+    report.accepted = rows.len() as u64;
     changes.push(Change { entity: entity::PREDICTION_ROWS, id: seq.to_string(), after: Some(rows_image(&rows)) });
     let id = seq.to_string();
     tx.append(
@@ -392,6 +387,45 @@ pub fn log(
         },
     )?;
     Ok(report)
+}
+
+/// Rows per multi-row `INSERT`: ten parameters each keeps a statement well under both engines'
+/// parameter limits, and one round trip per chunk rather than per row is what makes a batch of
+/// thousands cheap on PostgreSQL.
+const INSERT_CHUNK: usize = 500;
+
+/// Inserts `rows` with consecutive keys from `first_pk`.
+fn insert_rows(db: &mut dyn Db, first_pk: i64, seq: i64, rows: &[PredictionRow]) -> Result<()> {
+    const COLUMNS_PER_ROW: usize = 10;
+    for (chunk_index, chunk) in rows.chunks(INSERT_CHUNK).enumerate() {
+        let mut values = Vec::with_capacity(chunk.len());
+        let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * COLUMNS_PER_ROW);
+        for (i, row) in chunk.iter().enumerate() {
+            values.push(format!("({})", placeholders(i * COLUMNS_PER_ROW + 1, COLUMNS_PER_ROW)));
+            let pk = first_pk + (chunk_index * INSERT_CHUNK + i) as i64;
+            params.extend([
+                pk.into(),
+                row.prediction_id.as_str().into(),
+                row.deployment_pk.into(),
+                row.model_version_pk.into(),
+                row.input_digest.as_str().into(),
+                row.output_digest.clone().into(),
+                row.time.into(),
+                row.recorded_at.into(),
+                i64::from(row.lineage_complete).into(),
+                seq.into(),
+            ]);
+        }
+        db.execute(
+            &format!(
+                "INSERT INTO predictions (prediction_pk, prediction_id, deployment_pk, model_version_pk, input_digest, \
+                 output_digest, time, recorded_at, lineage_complete, seq) VALUES {}",
+                values.join(", ")
+            ),
+            &params,
+        )?;
+    }
+    Ok(())
 }
 
 /// Counts of the predictions recorded by `until` and of the flagged ones among them.
