@@ -194,6 +194,11 @@ class Run:
             if pg:
                 result["db_bytes"] = pg.database_bytes()
                 result["postgres_version"] = pg.version()
+                # The engine's own limit, measured in the same cluster and database with the
+                # server stopped, before the cluster goes.
+                log(f"{name}: raw-postgres: binary COPY into a copy of the metrics table")
+                result["raw_postgres"] = self.loadgen_run(name, ["raw-postgres", "--url", uri,
+                                                                 "--rows", str(self.sizes.raw_rows)])
             else:
                 result["db_bytes"] = sqlite_bytes(base / "cairn.db")
             result["command"] = "cairn server --backend-store-uri " + ("postgresql://..." if pg else "sqlite:///...")

@@ -92,6 +92,10 @@ def rows(results: dict) -> list[Row]:
             return 100 * v / d if v is not None and d else None
         return get
 
+    def copy_share(t: dict) -> float | None:
+        v, copy = loadgen("ingest", "points_per_s")(t), t.get("raw_postgres", {}).get("rows_per_s")
+        return 100 * v / copy if v is not None and copy else None
+
     def ingest_share(t: dict) -> float | None:
         v = loadgen("ingest", "points_per_s")(t)
         return 100 * v / raw if v is not None and raw else None
@@ -121,6 +125,7 @@ def rows(results: dict) -> list[Row]:
         Row("server: search, same query, all pages (Rust, best of runs)", "s", False, loadgen("search", "seconds_min")),
         Row("server: history, same run, all pages (Rust, best of runs)", "s", False, loadgen("history", "seconds_min")),
         Row(f"server: ingest as % of raw SQLite insert ({fmt(raw)} rows/s)", "%", True, ingest_share),
+        Row("server: PostgreSQL ingest as % of raw binary COPY into the same table", "%", True, copy_share),
         Row("peak server RSS (whole process tree)", "MB", False, lambda t: t.get("memory", {}).get("peak_rss_mb")),
         Row("peak PostgreSQL cluster RSS (beside the server)", "MB", False,
             lambda t: t.get("database_memory", {}).get("peak_rss_mb")),
@@ -258,4 +263,8 @@ def correctness_failures(results: dict) -> list[str]:
     raw = results.get("raw_sqlite", {})
     if not raw.get("verified"):
         failures.append(f"raw-sqlite did not store every row: {raw}")
+    for name, t in ran.items():
+        copy = t.get("raw_postgres")
+        if copy is not None and not copy.get("verified"):
+            failures.append(f"{name}: raw-postgres did not store every row: {copy}")
     return failures

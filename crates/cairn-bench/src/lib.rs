@@ -11,6 +11,7 @@ pub mod data;
 pub mod history;
 pub mod ingest;
 pub mod lineage;
+pub mod raw_postgres;
 pub mod raw_sqlite;
 pub mod report;
 pub mod search;

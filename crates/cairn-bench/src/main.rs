@@ -8,9 +8,10 @@ use clap::{Parser, Subcommand};
 use cairn_bench::history::{CLIENT_PAGE_SIZE, HistoryConfig};
 use cairn_bench::ingest::IngestConfig;
 use cairn_bench::lineage::LineageConfig;
+use cairn_bench::raw_postgres::RawPostgresConfig;
 use cairn_bench::raw_sqlite::RawSqliteConfig;
 use cairn_bench::search::{DEFAULT_FILTER, DEFAULT_ORDER_BY, SearchConfig};
-use cairn_bench::{history, ingest, lineage, raw_sqlite, report, search};
+use cairn_bench::{history, ingest, lineage, raw_postgres, raw_sqlite, report, search};
 
 /// Load generator for any server that speaks MLflow's REST API. Each subcommand prints one JSON
 /// object on stdout.
@@ -93,6 +94,20 @@ enum Command {
         depth: u32,
         #[arg(long, default_value_t = 20)]
         repeat: u32,
+    },
+    /// Writes metric rows with binary COPY into a copy of Cairn's `metrics` table in a Cairn
+    /// PostgreSQL database: the physical limit there.
+    RawPostgres {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 100_000)]
+        batch_size: u32,
+        #[arg(long, default_value_t = 8)]
+        runs: u32,
+        #[arg(long, default_value_t = 10)]
+        keys: u32,
     },
     /// Inserts metric rows straight into SQLite with Cairn's `metrics` schema: the physical limit.
     RawSqlite {
@@ -209,6 +224,11 @@ async fn run(command: Command) -> anyhow::Result<serde_json::Value> {
                 repeat,
             })
             .await
+        }
+        Command::RawPostgres { url, rows, batch_size, runs, keys } => {
+            let config = RawPostgresConfig { url, rows, batch_size, runs, keys };
+            // The postgres client blocks; keep it off the async workers.
+            tokio::task::spawn_blocking(move || raw_postgres::run(&config)).await?
         }
         Command::RawSqlite {
             migration,
