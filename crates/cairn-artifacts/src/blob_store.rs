@@ -305,22 +305,7 @@ impl BlobStore {
             self.config.max_in_flight,
         )
         .await?;
-        let written: Result<()> = async {
-            for chunk in head {
-                upload.write(chunk).await?;
-            }
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                hasher.update(&chunk);
-                upload.write(chunk).await?;
-            }
-            upload.complete().await
-        }
-        .await;
-        if let Err(error) = written {
-            upload.abort().await;
-            return Err(error);
-        }
+        upload.write_all(head, &mut stream, &mut hasher).await?;
         let blob = BlobRef::new(hasher.clone().finish(), hasher.size());
         let staging = StagingObject::new(Arc::clone(&self.store), staging);
         Ok(StagedBlob {

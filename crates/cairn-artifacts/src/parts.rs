@@ -81,22 +81,7 @@ impl BlobStore {
         }
 
         let mut upload = StagedUpload::start(self.store.as_ref(), &key, part_size, 1).await?;
-        let written: Result<()> = async {
-            for chunk in head {
-                upload.write(chunk).await?;
-            }
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                hasher.update(&chunk);
-                upload.write(chunk).await?;
-            }
-            upload.complete().await
-        }
-        .await;
-        if let Err(error) = written {
-            upload.abort().await;
-            return Err(error);
-        }
+        upload.write_all(head, &mut stream, &mut hasher).await?;
         Ok(StagedPart {
             key,
             size: hasher.size(),

@@ -15,6 +15,7 @@ use object_store::path::Path as StorePath;
 use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::task::JoinSet;
 
+use crate::digest::Hasher;
 use crate::error::Result;
 
 /// A multipart upload in progress. See the module docs.
@@ -89,6 +90,31 @@ impl StagedUpload {
         if let Err(error) = upload.abort().await {
             tracing::warn!(%error, "could not abort staging upload");
         }
+    }
+
+/// Writes the chunks already read (`head`, already hashed), then the rest of `stream`,
+    /// hashing it into `hasher`, and completes the upload; on any failure the upload is
+    /// aborted so that nothing partial stays behind.
+    pub(crate) async fn write_all<S>(&mut self, head: Vec<Bytes>, stream: &mut S, hasher: &mut Hasher) -> Result<()>
+    where
+        S: futures::Stream<Item = Result<Bytes>> + Unpin,
+    {
+        let written: Result<()> = async {
+            for chunk in head {
+                self.write(chunk).await?;
+            }
+            while let Some(chunk) = futures::StreamExt::next(stream).await {
+                let chunk = chunk?;
+                hasher.update(&chunk);
+                self.write(chunk).await?;
+            }
+            self.complete().await
+        }
+        .await;
+        if written.is_err() {
+            self.abort().await;
+        }
+        written
     }
 
     async fn send_part(&mut self) -> Result<()> {

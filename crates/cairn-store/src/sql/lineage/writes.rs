@@ -216,10 +216,11 @@ pub fn deploy(
     let deployment = NodeRef::new(NodeKind::Deployment, name)?;
     let at = at.unwrap_or(tx.now());
     let mut changes = Vec::new();
-    let registered = nodes::register(db, tx, &deployment, name, None, &Map::new()).or_else(|_| {
-        // A deployment registered earlier with attributes is still the same deployment.
-        nodes::find(db, &deployment)?.map(Registered::Existing).ok_or_else(|| Error::internal("deployment vanished"))
-    })?;
+    // A deployment registered earlier (with attributes or not) is the same deployment.
+    let registered = match nodes::find(db, &deployment)? {
+        Some(row) => Registered::Existing(row),
+        None => nodes::register(db, tx, &deployment, name, None, &Map::new())?,
+    };
     if let Registered::Created(row) = &registered {
         changes.push(row.change());
     }
