@@ -81,26 +81,67 @@ pub fn log(db: &mut dyn Db, tx: &mut WriteTx, run: &RunRow, metrics: &[Metric]) 
     Ok(Some(metrics_digest(&mut digest_rows)))
 }
 
-/// MLflow's rule: a point replaces the latest one when `(step, timestamp, value)` is greater,
-/// comparing NaN as its stored 0. The batch's best point per key is found here, and the
-/// database keeps the stored row unless the candidate beats it.
-fn update_latest(db: &mut dyn Db, rows: &[MetricInsert]) -> Result<()> {
-    let mut best: HashMap<i64, &MetricInsert> = HashMap::new();
-    for row in rows {
-        let newer = best.get(&row.key_id).is_none_or(|b| {
-            (row.step, row.timestamp).cmp(&(b.step, b.timestamp)).then(row.value.total_cmp(&b.value)).is_gt()
-        });
-        if newer {
-            best.insert(row.key_id, row);
-        }
+/// What one request's points say about one key: its best point under MLflow's latest rule, its
+/// first point in the table's clustering order, and whether those points alone keep history
+/// order (see migration 0006).
+struct KeySummary<'a> {
+    best: &'a MetricInsert,
+    first: (i64, i64),
+    points: Vec<(i64, i64)>,
+}
+
+/// Whether `(step, timestamp)` points, put in clustering order, have timestamps that never
+/// decrease: then ordering by step and by timestamp give the same history.
+fn keeps_history_order(points: &mut [(i64, i64)]) -> bool {
+    if !points.is_sorted() {
+        points.sort_unstable();
     }
-    for row in best.values() {
+    points.windows(2).all(|pair| pair[0].1 <= pair[1].1)
+}
+
+/// The upsert keeping `latest_metrics`. MLflow's rule: a point replaces the latest one when
+/// `(step, timestamp, value)` is greater, comparing NaN as its stored 0. `in_order` survives
+/// only if the new points keep order among themselves and none comes before the stored
+/// latest point in either order ($7 says the first, $8 and $9 are its step and timestamp).
+const UPSERT_LATEST: &str = "INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value, is_nan, in_order) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_pk, key_id) DO UPDATE SET \
+     in_order = CASE WHEN latest_metrics.in_order = 1 AND excluded.in_order = 1 \
+                      AND $8 >= latest_metrics.step AND $9 >= latest_metrics.timestamp THEN 1 ELSE 0 END, \
+     step = CASE WHEN (excluded.step, excluded.timestamp, excluded.value) > \
+                      (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value) \
+                 THEN excluded.step ELSE latest_metrics.step END, \
+     timestamp = CASE WHEN (excluded.step, excluded.timestamp, excluded.value) > \
+                           (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value) \
+                      THEN excluded.timestamp ELSE latest_metrics.timestamp END, \
+     value = CASE WHEN (excluded.step, excluded.timestamp, excluded.value) > \
+                       (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value) \
+                  THEN excluded.value ELSE latest_metrics.value END, \
+     is_nan = CASE WHEN (excluded.step, excluded.timestamp, excluded.value) > \
+                        (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value) \
+                   THEN excluded.is_nan ELSE latest_metrics.is_nan END \
+     WHERE latest_metrics.in_order = 1 \
+        OR (excluded.step, excluded.timestamp, excluded.value) > \
+           (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+
+/// Folds one request's points into `latest_metrics`, one upsert per key.
+fn update_latest(db: &mut dyn Db, rows: &[MetricInsert]) -> Result<()> {
+    let mut keys: HashMap<i64, KeySummary<'_>> = HashMap::new();
+    for row in rows {
+        let point = (row.step, row.timestamp);
+        let summary =
+            keys.entry(row.key_id).or_insert_with(|| KeySummary { best: row, first: point, points: Vec::new() });
+        let b = summary.best;
+        if (row.step, row.timestamp).cmp(&(b.step, b.timestamp)).then(row.value.total_cmp(&b.value)).is_gt() {
+            summary.best = row;
+        }
+        summary.first = summary.first.min(point);
+        summary.points.push(point);
+    }
+    for summary in keys.values_mut() {
+        let row = summary.best;
+        let in_order = keeps_history_order(&mut summary.points);
         db.execute(
-            "INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value, is_nan) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, \
-             value = excluded.value, is_nan = excluded.is_nan \
-             WHERE (excluded.step, excluded.timestamp, excluded.value) > \
-                   (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
+            UPSERT_LATEST,
             &[
                 row.run_pk.into(),
                 row.key_id.into(),
@@ -108,6 +149,9 @@ fn update_latest(db: &mut dyn Db, rows: &[MetricInsert]) -> Result<()> {
                 row.timestamp.into(),
                 row.value.into(),
                 i64::from(row.is_nan).into(),
+                i64::from(in_order).into(),
+                summary.first.0.into(),
+                summary.first.1.into(),
             ],
         )?;
     }
@@ -139,14 +183,27 @@ fn to_metric(key: &str, row: Row) -> Result<Metric> {
 pub fn history(db: &mut dyn Db, q: &HistoryQuery) -> Result<Page<Metric>> {
     let empty = Page { items: Vec::new(), next_offset: None };
     let (Some(pk), Some(key_id)) = (run_pk(db, &q.run_id)?, key_id(db, &q.key)?) else { return Ok(empty) };
+    let in_order = query_opt_int(
+        db,
+        "SELECT in_order FROM latest_metrics WHERE run_pk = $1 AND key_id = $2",
+        &[pk.into(), key_id.into()],
+    )?;
+    // Both statements give the same rows in the same order when the history is in order; the
+    // first reads them straight off the primary key, the second sorts the whole series.
+    let sql = match in_order {
+        Some(1) => {
+            "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_pk = $1 AND key_id = $2 \
+             ORDER BY step, timestamp, value, is_nan LIMIT $3 OFFSET $4"
+        }
+        _ => {
+            "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_pk = $1 AND key_id = $2 \
+             ORDER BY timestamp, step, value, is_nan LIMIT $3 OFFSET $4"
+        }
+    };
     let offset = i64::try_from(q.offset).map_err(|_| Error::invalid("offset is too large"))?;
     // One row more than asked for tells whether another page exists.
     let limit = q.max_results.map_or(i64::MAX, |m| i64::try_from(m).unwrap_or(i64::MAX - 1).saturating_add(1));
-    let rows = db.query(
-        "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_pk = $1 AND key_id = $2 \
-         ORDER BY timestamp, step, value, is_nan LIMIT $3 OFFSET $4",
-        &[pk.into(), key_id.into(), limit.into(), offset.into()],
-    )?;
+    let rows = db.query(sql, &[pk.into(), key_id.into(), limit.into(), offset.into()])?;
     let mut items = rows.into_iter().map(|r| to_metric(&q.key, r)).collect::<Result<Vec<_>>>()?;
     let next_offset = match q.max_results {
         Some(max) if items.len() as u64 > max => {
@@ -227,6 +284,17 @@ pub fn bulk_interval(db: &mut dyn Db, q: &BulkIntervalQuery) -> Result<Vec<RunMe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_order_is_kept_when_timestamps_follow_steps() {
+        assert!(keeps_history_order(&mut []));
+        assert!(keeps_history_order(&mut [(0, 10), (1, 10), (1, 12), (5, 20)]));
+        // Arrival order does not matter, only the points themselves.
+        assert!(keeps_history_order(&mut [(5, 20), (0, 10), (1, 12), (1, 10)]));
+        // A later step logged at an earlier time comes first by time but last by step.
+        assert!(!keeps_history_order(&mut [(0, 10), (1, 9)]));
+        assert!(!keeps_history_order(&mut [(2, 5), (0, 10), (1, 11)]));
+    }
 
     #[test]
     fn sampling_keeps_everything_when_it_fits() {

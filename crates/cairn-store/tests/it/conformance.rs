@@ -29,6 +29,7 @@ macro_rules! conformance_cases {
             nan_and_infinity_round_trip,
             latest_metric_rule,
             history_pagination,
+            history_order_after_every_write,
             bulk_interval_sampling,
             concurrent_writers,
             audit_log_records_every_mutation,
@@ -398,6 +399,57 @@ pub async fn latest_metric_rule(store: Arc<dyn Store>) {
     assert!(latest().await.value.is_nan());
     log(&store, &run, one(metric("acc", 0.5, 40, 4))).await.unwrap();
     assert_eq!(latest().await.value, 0.5);
+}
+
+/// Reads a whole history in pages of seven.
+async fn paged_history(store: &Arc<dyn Store>, run_id: &str, key: &str) -> Vec<(i64, i64, f64)> {
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let q = HistoryQuery { run_id: run_id.to_owned(), key: key.to_owned(), max_results: Some(7), offset };
+        let page = store.metric_history(q).await.unwrap();
+        seen.extend(page.items.iter().map(|m| (m.timestamp, m.step, m.value)));
+        match page.next_offset {
+            Some(next) => offset = next,
+            None => return seen,
+        }
+    }
+}
+
+/// The store may read an in-order history straight off its clustering (by step) instead of
+/// sorting by time; after each of these writes the pages must still be in MLflow's order.
+pub async fn history_order_after_every_write(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "history-order").await;
+    let steps = |range: std::ops::Range<i64>| -> Vec<(i64, i64)> { range.map(|i| (i, 1000 + 10 * i)).collect() };
+    let cases: Vec<(&str, Vec<Vec<(i64, i64)>>)> = vec![
+        // In order, then appended in order: nothing needs sorting.
+        ("appended", vec![steps(0..20), steps(20..30)]),
+        // A later step logged before everything else comes first.
+        ("late step, early time", vec![steps(0..20), vec![(50, 500)]]),
+        // Each batch is in order on its own, but the second starts before the stored latest.
+        ("overlapping batches", vec![steps(0..20), vec![(25, 1005), (26, 1006)]]),
+        // The same step as the latest, at an earlier time than the points before it.
+        ("same step, earlier time", vec![steps(0..20), vec![(19, 1001)]]),
+        // Out of order within one batch.
+        ("within a batch", vec![vec![(0, 100), (1, 300), (2, 200), (3, 400)]]),
+        // Sent backwards, but in order once sorted.
+        ("reversed arrival", vec![steps(0..20).into_iter().rev().collect()]),
+        // A point in the middle of the steps and the times keeps the order.
+        ("filled gap", vec![vec![(0, 100), (2, 300)], vec![(1, 200)], vec![(3, 400)]]),
+    ];
+    for (name, batches) in cases {
+        let run = new_run(&store, &exp).await;
+        let mut logged = Vec::new();
+        for (i, batch) in batches.into_iter().enumerate() {
+            let metrics: Vec<Metric> =
+                batch.iter().map(|&(step, ts)| metric("m", (step * 7 % 5) as f64, ts, step)).collect();
+            logged.extend(metrics.iter().map(|m| (m.timestamp, m.step, m.value)));
+            log(&store, &run, Batch { metrics, ..Batch::default() }).await.unwrap();
+            let mut expected = logged.clone();
+            expected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+            assert_eq!(paged_history(&store, &run, "m").await, expected, "{name}, after batch {i}");
+        }
+    }
 }
 
 pub async fn history_pagination(store: Arc<dyn Store>) {
