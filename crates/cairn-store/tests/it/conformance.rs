@@ -421,7 +421,9 @@ async fn paged_history(store: &Arc<dyn Store>, run_id: &str, key: &str) -> Vec<(
 pub async fn history_order_after_every_write(store: Arc<dyn Store>) {
     let exp = new_experiment(&store, "history-order").await;
     let steps = |range: std::ops::Range<i64>| -> Vec<(i64, i64)> { range.map(|i| (i, 1000 + 10 * i)).collect() };
-    let cases: Vec<(&str, Vec<Vec<(i64, i64)>>)> = vec![
+    // Each case is a sequence of batches of (step, timestamp) points.
+    type Batches = Vec<Vec<(i64, i64)>>;
+    let cases: Vec<(&str, Batches)> = vec![
         // In order, then appended in order: nothing needs sorting.
         ("appended", vec![steps(0..20), steps(20..30)]),
         // A later step logged before everything else comes first.
