@@ -7,6 +7,7 @@
 //! `"Infinity"` or `"-Infinity"`.
 
 use base64::Engine;
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
 use cairn_core::logged_models::{DatasetInput, RunInputs, RunOutputs};
@@ -90,7 +91,38 @@ pub fn set_list(body: &mut Map<String, Value>, key: &str, items: Vec<Value>) {
 
 /// A key/value pair (tag or param).
 pub fn key_value(kv: &KeyValue) -> Value {
-    json!({ "key": kv.key, "value": kv.value })
+    to_value(&KeyValueJson(kv))
+}
+
+/// A value tree of one of this module's writers, whose keys are all strings, so that
+/// converting cannot fail.
+fn to_value(item: &impl Serialize) -> Value {
+    serde_json::to_value(item).unwrap_or(Value::Null)
+}
+
+/// A key/value pair written straight to JSON; [`key_value`] is the same as a value tree.
+pub struct KeyValueJson<'a>(pub &'a KeyValue);
+
+impl Serialize for KeyValueJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("key", &self.0.key)?;
+        map.serialize_entry("value", &self.0.value)?;
+        map.end()
+    }
+}
+
+/// A list written one element at a time, each through the writer `W`.
+struct ListJson<'a, T, W>(&'a [T], fn(&'a T) -> W);
+
+impl<'a, T, W: Serialize> Serialize for ListJson<'a, T, W> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for item in self.0 {
+            seq.serialize_element(&(self.1)(item))?;
+        }
+        seq.end()
+    }
 }
 
 /// An experiment.
@@ -110,33 +142,68 @@ pub fn experiment(e: &Experiment) -> Value {
 
 /// A run's metadata, with `run_uuid` beside `run_id` as MLflow still sends both.
 pub fn run_info(info: &RunInfo) -> Value {
-    let mut body = Map::new();
-    body.insert("run_uuid".into(), json!(info.run_id));
-    body.insert("run_id".into(), json!(info.run_id));
-    body.insert("run_name".into(), json!(info.run_name));
-    body.insert("experiment_id".into(), json!(info.experiment_id));
-    body.insert("user_id".into(), json!(info.user_id));
-    body.insert("status".into(), json!(info.status.as_str()));
-    if let Some(t) = info.start_time {
-        body.insert("start_time".into(), json!(t));
+    to_value(&RunInfoJson(info))
+}
+
+/// A run's metadata written straight to JSON, keys sorted as in a value tree.
+struct RunInfoJson<'a>(&'a RunInfo);
+
+impl Serialize for RunInfoJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let info = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("artifact_uri", &info.artifact_uri)?;
+        if let Some(t) = info.end_time {
+            map.serialize_entry("end_time", &t)?;
+        }
+        map.serialize_entry("experiment_id", &info.experiment_id)?;
+        map.serialize_entry("lifecycle_stage", info.lifecycle_stage.as_str())?;
+        map.serialize_entry("run_id", &info.run_id)?;
+        map.serialize_entry("run_name", &info.run_name)?;
+        map.serialize_entry("run_uuid", &info.run_id)?;
+        if let Some(t) = info.start_time {
+            map.serialize_entry("start_time", &t)?;
+        }
+        map.serialize_entry("status", info.status.as_str())?;
+        map.serialize_entry("user_id", &info.user_id)?;
+        map.end()
     }
-    if let Some(t) = info.end_time {
-        body.insert("end_time".into(), json!(t));
-    }
-    body.insert("artifact_uri".into(), json!(info.artifact_uri));
-    body.insert("lifecycle_stage".into(), json!(info.lifecycle_stage.as_str()));
-    Value::Object(body)
 }
 
 /// A run: info, data (latest metrics, params, tags), inputs (datasets and logged models it
-/// used) and outputs (logged models it produced). MLflow's server always sends `inputs` and
-/// `outputs`, empty or not.
-pub fn run(r: &Run) -> Value {
-    let mut data = Map::new();
-    set_list(&mut data, "metrics", r.metrics.iter().map(metric).collect());
-    set_list(&mut data, "params", r.params.iter().map(key_value).collect());
-    set_list(&mut data, "tags", r.tags.iter().map(key_value).collect());
-    json!({ "info": run_info(&r.info), "data": data, "inputs": run_inputs(&r.inputs), "outputs": run_outputs(&r.outputs) })
+/// used) and outputs (logged models it produced), written straight to JSON: a search page holds
+/// a thousand of them. MLflow's server always sends `inputs` and `outputs`, empty or not.
+pub struct RunJson<'a>(pub &'a Run);
+
+impl Serialize for RunJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Data<'a>(&'a Run);
+
+        impl Serialize for Data<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let r = self.0;
+                let mut map = serializer.serialize_map(None)?;
+                if !r.metrics.is_empty() {
+                    map.serialize_entry("metrics", &ListJson(&r.metrics, MetricJson))?;
+                }
+                if !r.params.is_empty() {
+                    map.serialize_entry("params", &ListJson(&r.params, KeyValueJson))?;
+                }
+                if !r.tags.is_empty() {
+                    map.serialize_entry("tags", &ListJson(&r.tags, KeyValueJson))?;
+                }
+                map.end()
+            }
+        }
+
+        let r = self.0;
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("data", &Data(r))?;
+        map.serialize_entry("info", &RunInfoJson(&r.info))?;
+        map.serialize_entry("inputs", &run_inputs(&r.inputs))?;
+        map.serialize_entry("outputs", &run_outputs(&r.outputs))?;
+        map.end()
+    }
 }
 
 /// A run's inputs (MLflow's `RunInputs`).
@@ -177,7 +244,33 @@ pub fn dataset_input(input: &DatasetInput) -> Value {
 
 /// A metric point.
 pub fn metric(m: &Metric) -> Value {
-    json!({ "key": m.key, "value": metric_value(m.value), "timestamp": m.timestamp, "step": m.step })
+    to_value(&MetricJson(m))
+}
+
+/// A metric point written straight to JSON; a history page holds up to 25,000 of them.
+pub struct MetricJson<'a>(pub &'a Metric);
+
+impl Serialize for MetricJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("key", &m.key)?;
+        map.serialize_entry("step", &m.step)?;
+        map.serialize_entry("timestamp", &m.timestamp)?;
+        // One small value (a number, or "NaN"), so the wire rule is reused, not copied.
+        map.serialize_entry("value", &metric_value(m.value))?;
+        map.end()
+    }
+}
+
+/// A list of metric points written straight to JSON.
+pub fn metrics_json(points: &[Metric]) -> impl Serialize + '_ {
+    ListJson(points, MetricJson)
+}
+
+/// A list of runs written straight to JSON.
+pub fn runs_json(runs: &[Run]) -> impl Serialize + '_ {
+    ListJson(runs, RunJson)
 }
 
 /// A metric point with the run it belongs to.

@@ -3,7 +3,7 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 use cairn_core::model::Metric;
@@ -57,36 +57,10 @@ impl Serialize for HistoryPage {
     /// The same JSON as [`wire::metric`] per point, [`wire::set_list`] (no empty list) and
     /// [`wire::set_page_token`] would give, keys in the same (sorted) order.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Points<'a>(&'a [Metric]);
-        struct Point<'a>(&'a Metric);
-
-        impl Serialize for Points<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-                for m in self.0 {
-                    seq.serialize_element(&Point(m))?;
-                }
-                seq.end()
-            }
-        }
-
-        impl Serialize for Point<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let m = self.0;
-                let mut map = serializer.serialize_map(Some(4))?;
-                map.serialize_entry("key", &m.key)?;
-                map.serialize_entry("step", &m.step)?;
-                map.serialize_entry("timestamp", &m.timestamp)?;
-                // One small value (a number, or "NaN"), so the wire rule is reused, not copied.
-                map.serialize_entry("value", &wire::metric_value(m.value))?;
-                map.end()
-            }
-        }
-
         let fields = usize::from(!self.metrics.is_empty()) + usize::from(self.next_offset.is_some());
         let mut map = serializer.serialize_map(Some(fields))?;
         if !self.metrics.is_empty() {
-            map.serialize_entry("metrics", &Points(&self.metrics))?;
+            map.serialize_entry("metrics", &wire::metrics_json(&self.metrics))?;
         }
         if let Some(offset) = self.next_offset {
             map.serialize_entry("next_page_token", &wire::encode_page_token(offset))?;
@@ -143,28 +117,33 @@ async fn bulk_interval(State(state): State<AppState>, RawQuery(query): RawQuery)
 mod tests {
     use super::*;
 
-    /// The body the `Value`-tree writer gave, which the direct writer must match byte for byte.
-    fn as_value_tree(metrics: &[Metric], next_offset: Option<u64>) -> String {
-        let mut body = Map::new();
-        wire::set_list(&mut body, "metrics", metrics.iter().map(wire::metric).collect());
-        wire::set_page_token(&mut body, next_offset);
-        serde_json::to_string(&Value::Object(body)).unwrap()
-    }
-
     #[test]
-    fn history_pages_are_written_as_the_value_tree_was() {
-        let point = |key: &str, value: f64, step: i64| Metric { key: key.into(), value, timestamp: step.wrapping_add(1_700_000_000_000), step };
+    fn history_pages_are_written_as_mlflow_writes_them() {
+        let point = |key: &str, value: f64, step: i64| Metric { key: key.into(), value, timestamp: 7, step };
         let metrics = vec![
             point("loss", 0.25, 0),
-            point("loss", 1.0, -3),
-            point("l\"o\\ss é", f64::NAN, 2),
-            point("loss", f64::INFINITY, 3),
-            point("loss", f64::NEG_INFINITY, i64::MAX),
-            point("loss", 1e-300, i64::MIN),
+            point("l\"o\\ss é", f64::NAN, -3),
+            point("loss", f64::INFINITY, i64::MAX),
+            point("loss", f64::NEG_INFINITY, i64::MIN),
+            point("loss", 1e-300, 2),
         ];
-        for (metrics, next) in [(metrics.clone(), None), (metrics, Some(25_000)), (Vec::new(), None), (Vec::new(), Some(7))] {
-            let direct = serde_json::to_string(&HistoryPage { metrics: metrics.clone(), next_offset: next }).unwrap();
-            assert_eq!(direct, as_value_tree(&metrics, next));
-        }
+        let points = concat!(
+            r#"{"key":"loss","step":0,"timestamp":7,"value":0.25},"#,
+            r#"{"key":"l\"o\\ss é","step":-3,"timestamp":7,"value":"NaN"},"#,
+            r#"{"key":"loss","step":9223372036854775807,"timestamp":7,"value":1.7976931348623157e+308},"#,
+            r#"{"key":"loss","step":-9223372036854775808,"timestamp":7,"value":-1.7976931348623157e+308},"#,
+            r#"{"key":"loss","step":2,"timestamp":7,"value":1e-300}"#,
+        );
+        let page = |metrics: &[Metric], next| {
+            serde_json::to_string(&HistoryPage { metrics: metrics.to_vec(), next_offset: next }).unwrap()
+        };
+        assert_eq!(page(&metrics, None), format!(r#"{{"metrics":[{points}]}}"#));
+        let token = wire::encode_page_token(25_000);
+        assert_eq!(page(&metrics, Some(25_000)), format!(r#"{{"metrics":[{points}],"next_page_token":"{token}"}}"#));
+        assert_eq!(page(&[], None), "{}");
+        assert_eq!(page(&[], Some(7)), format!(r#"{{"next_page_token":"{}"}}"#, wire::encode_page_token(7)));
+        // The value-tree writer, used for single points elsewhere, agrees.
+        let tree: Vec<Value> = metrics.iter().map(wire::metric).collect();
+        assert_eq!(serde_json::to_string(&tree).unwrap(), format!("[{points}]"));
     }
 }

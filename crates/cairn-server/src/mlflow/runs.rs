@@ -4,7 +4,7 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 use cairn_core::logged_models::MetricLink;
@@ -51,13 +51,13 @@ async fn create(
         tags,
     };
     let run = state.store.create_run(&actor, new).await?;
-    Ok(Json(json!({ "run": wire::run(&run) })))
+    Ok(Json(json!({ "run": wire::RunJson(&run) })))
 }
 
 async fn get_run(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
     let args = parse_query(query.as_deref(), &[])?;
     let run = state.store.get_run(&args.run_id()?).await?;
-    Ok(Json(json!({ "run": wire::run(&run) })))
+    Ok(Json(json!({ "run": wire::RunJson(&run) })))
 }
 
 async fn update(
@@ -247,25 +247,13 @@ impl Serialize for SearchPage {
     /// The keys [`wire::set_list`] (no empty list) and [`wire::set_page_token`] would give, in the
     /// same (sorted) order.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Runs<'a>(&'a [Run]);
-
-        impl Serialize for Runs<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-                for run in self.0 {
-                    seq.serialize_element(&wire::run(run))?;
-                }
-                seq.end()
-            }
-        }
-
         let fields = usize::from(!self.runs.is_empty()) + usize::from(self.next_offset.is_some());
         let mut map = serializer.serialize_map(Some(fields))?;
         if let Some(offset) = self.next_offset {
             map.serialize_entry("next_page_token", &wire::encode_page_token(offset))?;
         }
         if !self.runs.is_empty() {
-            map.serialize_entry("runs", &Runs(&self.runs))?;
+            map.serialize_entry("runs", &wire::runs_json(&self.runs))?;
         }
         map.end()
     }
@@ -273,8 +261,6 @@ impl Serialize for SearchPage {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Map;
-
     use cairn_core::model::{LifecycleStage, RunInfo};
 
     use super::*;
@@ -300,14 +286,33 @@ mod tests {
         }
     }
 
+    /// MLflow's JSON for `run(i)`: sorted keys, no empty lists, `end_time` only when set, a
+    /// NaN metric as "NaN", and `inputs`/`outputs` always present.
+    fn expected_run(i: usize) -> String {
+        let end = if i.is_multiple_of(2) { r#""end_time":9,"# } else { "" };
+        format!(concat!(
+            r#"{{"data":{{"metrics":[{{"key":"acc","step":0,"timestamp":1,"value":"NaN"}}],"#,
+            r#""params":[{{"key":"optimizer","value":"adam"}}],"tags":[{{"key":"mlflow.runName","value":"run-{i}"}}]}},"#,
+            r#""info":{{"artifact_uri":"mlflow-artifacts:/1/r/artifacts",{end}"experiment_id":"1","#,
+            r#""lifecycle_stage":"active","run_id":"r{i}","run_name":"run-{i}","run_uuid":"r{i}","start_time":5,"#,
+            r#""status":"FINISHED","user_id":"u"}},"inputs":{{}},"outputs":{{}}}}"#,
+            ),
+            i = i,
+            end = end,
+        )
+    }
+
     #[test]
-    fn search_pages_are_written_as_the_value_tree_was() {
-        for (runs, next) in [(vec![run(0), run(1)], Some(2)), (vec![run(0)], None), (Vec::new(), None), (Vec::new(), Some(3))] {
-            let mut tree = Map::new();
-            wire::set_list(&mut tree, "runs", runs.iter().map(wire::run).collect());
-            wire::set_page_token(&mut tree, next);
-            let direct = serde_json::to_string(&SearchPage { runs, next_offset: next }).unwrap();
-            assert_eq!(direct, serde_json::to_string(&Value::Object(tree)).unwrap());
-        }
+    fn search_pages_are_written_as_mlflow_writes_them() {
+        let page = |runs: Vec<Run>, next| serde_json::to_string(&SearchPage { runs, next_offset: next }).unwrap();
+        let token = wire::encode_page_token(2);
+        assert_eq!(
+            page(vec![run(0), run(1)], Some(2)),
+            format!(r#"{{"next_page_token":"{token}","runs":[{},{}]}}"#, expected_run(0), expected_run(1))
+        );
+        assert_eq!(page(vec![run(3)], None), format!(r#"{{"runs":[{}]}}"#, expected_run(3)));
+        assert_eq!(page(Vec::new(), None), "{}");
+        // The same run as a value tree (as get-run sends it) has the same JSON.
+        assert_eq!(serde_json::to_string(&json!({ "run": wire::RunJson(&run(4)) })).unwrap(), format!(r#"{{"run":{}}}"#, expected_run(4)));
     }
 }
