@@ -16,6 +16,7 @@ mod mlflow;
 mod native;
 pub mod openlineage_out;
 mod serve;
+mod sized_json;
 pub mod wire;
 
 use std::any::Any;

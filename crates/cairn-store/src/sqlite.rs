@@ -192,6 +192,27 @@ impl Db for SqliteDb {
         Ok(out)
     }
 
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        each: &mut dyn FnMut(&mut Row) -> cairn_core::Result<()>,
+    ) -> cairn_core::Result<()> {
+        let sql = self.sql(sql);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(map_err)?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(map_err)?;
+        let mut values = Vec::with_capacity(width);
+        while let Some(row) = rows.next().map_err(map_err)? {
+            values.clear();
+            for i in 0..width {
+                values.push(from_ref(row.get_ref(i).map_err(map_err)?));
+            }
+            each(&mut values)?;
+        }
+        Ok(())
+    }
+
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         self.conn.execute_batch(sql).map_err(map_err)
     }

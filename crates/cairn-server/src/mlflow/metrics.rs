@@ -11,6 +11,7 @@ use cairn_core::store::{BulkIntervalQuery, HistoryQuery};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::parse_query;
+use crate::sized_json::SizedJson;
 use crate::{wire, AppState};
 
 /// Most runs one bulk-interval request may name (MLflow's `MAX_RUNS_GET_METRIC_HISTORY_BULK`).
@@ -26,7 +27,11 @@ pub fn router() -> Router<AppState> {
         .route("/metrics/get-history-bulk-interval", get(bulk_interval))
 }
 
-async fn history(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<HistoryPage>> {
+/// Room for one point of a history page besides its key: the field names, a step, a
+/// millisecond timestamp and a double, as written.
+const HISTORY_POINT_BYTES: usize = 80;
+
+async fn history(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<SizedJson<HistoryPage>> {
     let args = parse_query(query.as_deref(), &[])?;
     let run_id = args.run_id()?;
     let key = args.required_str("metric_key")?;
@@ -41,8 +46,10 @@ async fn history(State(state): State<AppState>, RawQuery(query): RawQuery) -> Ap
         }
     };
     let offset = wire::decode_page_token(args.str("page_token")?.as_deref())?;
+    let point_bytes = HISTORY_POINT_BYTES + key.len();
     let page = state.store.metric_history(HistoryQuery { run_id, key, max_results, offset }).await?;
-    Ok(Json(HistoryPage { metrics: page.items, next_offset: page.next_offset }))
+    let capacity = page.items.len() * point_bytes + 128;
+    Ok(SizedJson { body: HistoryPage { metrics: page.items, next_offset: page.next_offset }, capacity })
 }
 
 /// A history response, written straight from the store's points. A whole history can be

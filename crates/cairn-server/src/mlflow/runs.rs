@@ -18,6 +18,7 @@ use crate::extract::{Fields, JsonBody, RawBody, RequestActor, parse_body, parse_
 use crate::mlflow::batch_body::{self, ParsedBatch};
 use crate::mlflow::experiments::key_values;
 use crate::mlflow::paging;
+use crate::sized_json::SizedJson;
 use crate::{AppState, wire};
 
 pub fn router() -> Router<AppState> {
@@ -217,7 +218,7 @@ fn read_batch(mut body: Fields) -> ApiResult<ParsedBatch> {
     Ok(ParsedBatch { run_id, batch: Batch { metrics, params, tags }, links })
 }
 
-async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<SearchPage>> {
+async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<SizedJson<SearchPage>> {
     // MLflow's handler rejects an oversized page before its store sees it, with this message.
     if let Some(n) = body.i64("max_results")?.filter(|&n| n > SEARCH_MAX_RESULTS_THRESHOLD as i64) {
         return Err(body.type_error("max_results", &json!(n)));
@@ -232,7 +233,10 @@ async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiR
         offset: wire::decode_page_token(body.str("page_token")?.as_deref())?,
     };
     let page = state.store.search_runs(query).await?;
-    Ok(Json(SearchPage { runs: page.items, next_offset: page.next_offset }))
+    // A run's info and empty inputs take about 400 bytes, each param, tag or metric about 80.
+    let entries: usize = page.items.iter().map(|r| r.params.len() + r.tags.len() + r.metrics.len()).sum();
+    let capacity = page.items.len() * 400 + entries * 80 + 128;
+    Ok(SizedJson { body: SearchPage { runs: page.items, next_offset: page.next_offset }, capacity })
 }
 
 /// A page of runs, written one run at a time. Built whole as a `Value` tree, a page of a thousand

@@ -5,8 +5,9 @@
 use std::fmt;
 
 /// A bound parameter or a column value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum SqlValue {
+    #[default]
     Null,
     Int(i64),
     Real(f64),
@@ -132,6 +133,20 @@ pub trait Db: Send {
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError>;
     /// Runs a query and returns all rows.
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, DbError>;
+    /// Runs a query and hands each row to `each` in order. The row is the callee's to take
+    /// values out of; a backend may reuse its allocation for the next row, which is why long
+    /// reads (history pages, search pages) use this instead of [`Db::query`].
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        each: &mut dyn FnMut(&mut Row) -> cairn_core::Result<()>,
+    ) -> cairn_core::Result<()> {
+        for mut row in self.query(sql, params)? {
+            each(&mut row)?;
+        }
+        Ok(())
+    }
     /// Runs several statements with no parameters (migrations, BEGIN/COMMIT).
     fn batch(&mut self, sql: &str) -> Result<(), DbError>;
     /// Inserts metric rows, skipping exact duplicates; returns, for each input row, whether it

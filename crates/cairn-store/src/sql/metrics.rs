@@ -9,7 +9,7 @@ use cairn_core::store::{BulkIntervalQuery, HistoryQuery};
 use cairn_core::{Error, Result};
 
 use crate::sql::common::{placeholders, query_opt_int};
-use crate::sql::db::{Db, MetricInsert, Row, SqlValue};
+use crate::sql::db::{Db, MetricInsert, SqlValue};
 use crate::sql::rows::RunRow;
 use crate::sql::writer::WriteTx;
 
@@ -167,9 +167,8 @@ fn key_id(db: &mut dyn Db, key: &str) -> Result<Option<i64>> {
 }
 
 /// `(step, timestamp, value, is_nan)` rows as metrics named `key`.
-fn to_metric(key: &str, row: Row) -> Result<Metric> {
-    let [step, timestamp, value, is_nan]: [SqlValue; 4] =
-        row.try_into().map_err(|_| Error::internal("metric row has the wrong width"))?;
+fn to_metric(key: &str, row: &[SqlValue]) -> Result<Metric> {
+    let [step, timestamp, value, is_nan] = row else { return Err(Error::internal("metric row has the wrong width")) };
     Ok(Metric {
         key: key.to_owned(),
         value: if is_nan.int()? != 0 { f64::NAN } else { value.real()? },
@@ -177,6 +176,10 @@ fn to_metric(key: &str, row: Row) -> Result<Metric> {
         step: step.int()?,
     })
 }
+
+/// The most points a history page reserves room for before reading; MLflow's client asks for
+/// 25,000 per page.
+const HISTORY_PAGE_PREALLOCATION: u64 = 25_000;
 
 /// A page of one metric's history, ordered as MLflow orders it (timestamp, step, value). An
 /// unknown run or key has an empty history, as in MLflow's SQL store.
@@ -203,8 +206,11 @@ pub fn history(db: &mut dyn Db, q: &HistoryQuery) -> Result<Page<Metric>> {
     let offset = i64::try_from(q.offset).map_err(|_| Error::invalid("offset is too large"))?;
     // One row more than asked for tells whether another page exists.
     let limit = q.max_results.map_or(i64::MAX, |m| i64::try_from(m).unwrap_or(i64::MAX - 1).saturating_add(1));
-    let rows = db.query(sql, &[pk.into(), key_id.into(), limit.into(), offset.into()])?;
-    let mut items = rows.into_iter().map(|r| to_metric(&q.key, r)).collect::<Result<Vec<_>>>()?;
+    let mut items = Vec::with_capacity(q.max_results.map_or(0, |m| m.min(HISTORY_PAGE_PREALLOCATION) as usize + 1));
+    db.query_each(sql, &[pk.into(), key_id.into(), limit.into(), offset.into()], &mut |row| {
+        items.push(to_metric(&q.key, row)?);
+        Ok(())
+    })?;
     let next_offset = match q.max_results {
         Some(max) if items.len() as u64 > max => {
             items.truncate(max as usize);
@@ -274,9 +280,10 @@ pub fn bulk_interval(db: &mut dyn Db, q: &BulkIntervalQuery) -> Result<Vec<RunMe
              WHERE position IN ({}) ORDER BY position",
             placeholders(5, positions.len())
         );
-        for row in db.query(&sql, &params)? {
+        db.query_each(&sql, &params, &mut |row| {
             out.push(RunMetric { run_id: run_id.clone(), metric: to_metric(&q.key, row)? });
-        }
+            Ok(())
+        })?;
     }
     Ok(out)
 }

@@ -205,29 +205,32 @@ pub fn hydrate(db: &mut dyn Db, pks: &[i64]) -> Result<Vec<Run>> {
         for (table, into) in [("params", &mut params), ("run_tags", &mut tags)] {
             // `table` is one of two constants above.
             let sql = format!("SELECT run_pk, key, value FROM {table} WHERE run_pk IN ({list}) ORDER BY run_pk, key");
-            for row in db.query(&sql, &ids)? {
-                let mut it = row.into_iter();
-                let pk = it.next().unwrap_or(SqlValue::Null).int()?;
-                let key = it.next().unwrap_or(SqlValue::Null).into_text()?;
-                let value = it.next().unwrap_or(SqlValue::Null).into_text()?;
-                into.entry(pk).or_default().push(KeyValue { key, value });
-            }
+            db.query_each(&sql, &ids, &mut |row| {
+                let [pk, key, value] = row.as_mut_slice() else {
+                    return Err(Error::internal("key/value row has the wrong width"));
+                };
+                let (key, value) = (std::mem::take(key).into_text()?, std::mem::take(value).into_text()?);
+                into.entry(pk.int()?).or_default().push(KeyValue { key, value });
+                Ok(())
+            })?;
         }
         let sql = format!(
             "SELECT l.run_pk, k.key, l.value, l.is_nan, l.timestamp, l.step FROM latest_metrics l \
              JOIN metric_keys k ON k.key_id = l.key_id WHERE l.run_pk IN ({list}) ORDER BY l.run_pk, k.key"
         );
-        for row in db.query(&sql, &ids)? {
-            let [pk, key, value, is_nan, timestamp, step]: [SqlValue; 6] =
-                row.try_into().map_err(|_| Error::internal("latest metric row has the wrong width"))?;
+        db.query_each(&sql, &ids, &mut |row| {
+            let [pk, key, value, is_nan, timestamp, step] = row.as_mut_slice() else {
+                return Err(Error::internal("latest metric row has the wrong width"));
+            };
             let value = if is_nan.int()? != 0 { f64::NAN } else { value.real()? };
             metrics.entry(pk.int()?).or_default().push(Metric {
-                key: key.into_text()?,
+                key: std::mem::take(key).into_text()?,
                 value,
                 timestamp: timestamp.int()?,
                 step: step.int()?,
             });
-        }
+            Ok(())
+        })?;
         logged_models::inputs::read_into(db, &ids, &list, &mut io)?;
     }
     pks.iter()
