@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -160,6 +161,7 @@ class Run:
         finally:
             server.stop()
         result["db_bytes"] = sqlite_bytes(base / "mlflow.db")
+        result["db_tables"] = sqlite_table_bytes(base / "mlflow.db")
         result["command"] = "mlflow server " + " ".join(MLFLOW_CONFIGS[name])
         self.results["targets"][name] = result
 
@@ -193,6 +195,7 @@ class Run:
                 server.stop()
             if pg:
                 result["db_bytes"] = pg.database_bytes()
+                result["db_tables"] = {"metrics": pg.table_bytes(("metrics",)), "lineage": pg.table_bytes(LINEAGE_TABLES)}
                 result["postgres_version"] = pg.version()
                 # The engine's own limit, measured in the same cluster and database with the
                 # server stopped, before the cluster goes.
@@ -201,6 +204,7 @@ class Run:
                                                                  "--rows", str(self.sizes.raw_rows)])
             else:
                 result["db_bytes"] = sqlite_bytes(base / "cairn.db")
+                result["db_tables"] = sqlite_table_bytes(base / "cairn.db")
             result["command"] = "cairn server --backend-store-uri " + ("postgresql://..." if pg else "sqlite:///...")
             self.results["targets"][name] = result
         finally:
@@ -258,6 +262,26 @@ def disk_bandwidth(folder: Path, mib: int) -> dict:
 
 def sqlite_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists())
+
+
+# Cairn's tables that MLflow has no counterpart for in this workload: the lineage scenario's
+# graph and predictions. They are left out of the bytes-per-metric-point comparison.
+LINEAGE_TABLES = ("lineage_nodes", "lineage_edges", "predictions")
+
+
+def sqlite_table_bytes(db: Path) -> dict:
+    """Bytes on disk of the metrics table and of the lineage tables, indexes included, from
+    SQLite's `dbstat` table (pages in use, so a checkpointed file is assumed)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        owner = dict(conn.execute("SELECT name, tbl_name FROM sqlite_schema WHERE type IN ('table', 'index')"))
+        sizes: dict = {}
+        for name, size in conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+            table = owner.get(name, name)
+            sizes[table] = sizes.get(table, 0) + size
+    finally:
+        conn.close()
+    return {"metrics": sizes.get("metrics", 0), "lineage": sum(sizes.get(t, 0) for t in LINEAGE_TABLES)}
 
 
 def machine_info() -> dict:

@@ -68,9 +68,17 @@ def loadgen(bench: str, key: str) -> Getter:
 
 
 def bytes_per_point(t: dict) -> float | None:
-    """What the run added to the database, per metric point logged."""
+    """What the run added to the database, per metric point logged, leaving out the tables of
+    the lineage scenario, which has no MLflow counterpart."""
     points, size = t.get("metric_points_stored"), t.get("db_bytes")
-    return (size - t.get("db_bytes_at_start", 0)) / points if points and size else None
+    lineage = t.get("db_tables", {}).get("lineage", 0)
+    return (size - t.get("db_bytes_at_start", 0) - lineage) / points if points and size else None
+
+
+def metrics_table_per_point(t: dict) -> float | None:
+    """The metrics table alone (indexes included), per metric point logged."""
+    points, size = t.get("metric_points_stored"), t.get("db_tables", {}).get("metrics")
+    return size / points if points and size else None
 
 
 def rows(results: dict) -> list[Row]:
@@ -131,7 +139,11 @@ def rows(results: dict) -> list[Row]:
             lambda t: t.get("database_memory", {}).get("peak_rss_mb")),
         # Bytes per point equals megabytes per million points, so one row serves both.
         Row("database size, whole run", "MB", False, lambda t: t.get("db_bytes") and t["db_bytes"] / 1e6),
-        Row("database growth per metric point (= MB per 1M points)", "bytes", False, bytes_per_point),
+        Row("lineage tables (predictions and graph), Cairn only", "MB", False,
+            lambda t: t.get("db_tables", {}).get("lineage") and t["db_tables"]["lineage"] / 1e6),
+        Row("database growth per metric point, lineage tables left out (= MB per 1M points)", "bytes", False,
+            bytes_per_point),
+        Row("metrics table per metric point, indexes included", "bytes", False, metrics_table_per_point),
     ]
 
 

@@ -246,6 +246,13 @@ class PgCluster:
     def database_bytes(self) -> int:
         return int(self.psql("SELECT pg_database_size('cairn')"))
 
+    def table_bytes(self, tables: tuple[str, ...]) -> int:
+        """Bytes of these tables (the harness's own constants), indexes and TOAST included."""
+        names = ", ".join(f"'{t}'" for t in tables)
+        return int(self.psql(f"SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                             f"JOIN pg_namespace n ON n.oid = c.relnamespace "
+                             f"WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname IN ({names})"))
+
     def version(self) -> str:
         return subprocess.run([str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True).stdout.strip()
 
