@@ -601,6 +601,17 @@ pub async fn audit_log_records_every_mutation(store: Arc<dyn Store>) {
     let report = store.verify_audit().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.events, events.len() as u64);
+
+    // Points already stored, or repeated within a batch, are not inserted again; the event
+    // counts and digests only the new ones, and the log still verifies against the table.
+    let other = new_run(&store, &exp).await;
+    log(&store, &other, Batch { metrics: vec![metric("m", 1.0, 1, 1)], ..Batch::default() }).await.unwrap();
+    let repeated = vec![metric("m", 1.0, 1, 1), metric("m", 3.0, 3, 3), metric("m", 3.0, 3, 3)];
+    log(&store, &other, Batch { metrics: repeated, ..Batch::default() }).await.unwrap();
+    let last = store.audit_events(0, 10_000).await.unwrap().pop().unwrap();
+    assert!(last.payload.contains("\"metrics\":{\"count\":1"), "{}", last.payload);
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
 }
 
 pub async fn failed_requests_leave_no_trace(store: Arc<dyn Store>) {
