@@ -260,6 +260,19 @@ def disk_bandwidth(folder: Path, mib: int) -> dict:
     return out
 
 
+def disk_shortage(folder: Path, scale: str, targets: int) -> str | None:
+    """Why the scratch disk cannot hold this run, or None. Each target keeps the artifact
+    scenario's file as an artifact and downloads it once more; the source file is one more copy,
+    and the databases and the `dd` probe need a few GiB besides."""
+    mib = client_workload.SCALES[scale].artifact_mib
+    needed = (mib * (1 + 2 * targets)) * 2**20 + (4 if scale == "full" else 1) * 2**30
+    free = shutil.disk_usage(folder).free
+    if free >= needed:
+        return None
+    return (f"not enough free disk in {folder.parent}: {free / 2**30:.1f} GiB free, this run needs about "
+            f"{needed / 2**30:.1f} GiB (set TMPDIR to a larger disk)")
+
+
 def sqlite_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists())
 
@@ -335,6 +348,11 @@ def main() -> int:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
 
     run = Run(args)
+    shortage = disk_shortage(run.work, args.scale, len(targets))
+    if shortage:
+        shutil.rmtree(run.work, ignore_errors=True)
+        log(shortage)
+        return 2
     started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run.results.update({"scale": args.scale, "started": started, "machine": machine_info(),
                         "commit": git_commit(), "versions": versions(run), "work_dir": str(run.work)})
@@ -365,7 +383,10 @@ def main() -> int:
     Path(f"{stem}.json").write_text(json.dumps(run.results, indent=2) + "\n")
     Path(f"{stem}.md").write_text(report.markdown(run.results, table))
     log(f"wrote {stem}.json and {stem}.md")
-    if not args.keep_work:
+    if failures:
+        # The servers' and workloads' logs are in the scratch folder; a failure needs them.
+        log(f"kept {run.work} for its logs")
+    elif not args.keep_work:
         shutil.rmtree(run.work, ignore_errors=True)
     if failures:
         for f in failures:
