@@ -75,6 +75,12 @@ def bytes_per_point(t: dict) -> float | None:
     return (size - t.get("db_bytes_at_start", 0) - lineage) / points if points and size else None
 
 
+def lineage_mb(t: dict) -> float | None:
+    """The lineage scenario's tables; MLflow has none, so it shows as a dash, not a zero."""
+    size = t.get("db_tables", {}).get("lineage")
+    return size / 1e6 if size else None
+
+
 def metrics_table_per_point(t: dict) -> float | None:
     """The metrics table alone (indexes included), per metric point logged."""
     points, size = t.get("metric_points_stored"), t.get("db_tables", {}).get("metrics")
@@ -139,8 +145,7 @@ def rows(results: dict) -> list[Row]:
             lambda t: t.get("database_memory", {}).get("peak_rss_mb")),
         # Bytes per point equals megabytes per million points, so one row serves both.
         Row("database size, whole run", "MB", False, lambda t: t.get("db_bytes") and t["db_bytes"] / 1e6),
-        Row("lineage tables (predictions and graph), Cairn only", "MB", False,
-            lambda t: t.get("db_tables", {}).get("lineage") and t["db_tables"]["lineage"] / 1e6),
+        Row("lineage tables (predictions and graph), Cairn only", "MB", False, lineage_mb),
         Row("database growth per metric point, lineage tables left out (= MB per 1M points)", "bytes", False,
             bytes_per_point),
         Row("metrics table per metric point, indexes included", "bytes", False, metrics_table_per_point),
