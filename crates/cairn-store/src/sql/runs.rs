@@ -214,9 +214,11 @@ pub fn hydrate(db: &mut dyn Db, pks: &[i64]) -> Result<Vec<Run>> {
                 Ok(())
             })?;
         }
+        // Ordered by name below, per run: asking SQLite to order by name sorts the whole page's
+        // metrics in a temporary B-tree, where the primary key's order costs nothing.
         let sql = format!(
             "SELECT l.run_pk, k.key, l.value, l.is_nan, l.timestamp, l.step FROM latest_metrics l \
-             JOIN metric_keys k ON k.key_id = l.key_id WHERE l.run_pk IN ({list}) ORDER BY l.run_pk, k.key"
+             JOIN metric_keys k ON k.key_id = l.key_id WHERE l.run_pk IN ({list}) ORDER BY l.run_pk, l.key_id"
         );
         db.query_each(&sql, &ids, &mut |row| {
             let [pk, key, value, is_nan, timestamp, step] = row.as_mut_slice() else {
@@ -232,6 +234,9 @@ pub fn hydrate(db: &mut dyn Db, pks: &[i64]) -> Result<Vec<Run>> {
             Ok(())
         })?;
         logged_models::inputs::read_into(db, &ids, &list, &mut io)?;
+    }
+    for run_metrics in metrics.values_mut() {
+        run_metrics.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     }
     pks.iter()
         .filter_map(|pk| rows.remove(pk).map(|row| (*pk, row)))

@@ -275,6 +275,14 @@ fn run_ordering_follows_mlflow() {
         check_runs(db, "", &["tags.team"], &["c3", "a1", "b2", "d4"]);
         check_runs(db, "", &["params.lr DESC", "metrics.loss"], &["c3", "a1", "b2", "d4"]);
         check_runs(db, "params.lr = '0.1'", &["metrics.loss DESC"], &["a1", "c3"]);
+        // Filtering on the metric being sorted on: the same NaN and missing-value rules.
+        check_runs(db, "metrics.acc != 0.9", &["metrics.acc DESC"], &["c3", "b2"]);
+        check_runs(db, "metrics.acc > 0.6", &["metrics.acc"], &["a1"]);
+        check_runs(db, "metrics.acc <= 0.9", &["metrics.acc DESC"], &["a1", "c3"]);
+        check_runs(db, "metrics.acc >= 0 AND metrics.acc < 0.9", &["metrics.acc"], &["c3"]);
+        check_runs(db, "metrics.missing >= 0", &["metrics.missing"], &[]);
+        check_runs(db, "metrics.acc != 0.9", &["metrics.loss"], &["c3", "b2"]);
+        check_runs(db, "metrics.loss < 0.35", &["params.lr", "metrics.acc DESC"], &["b2", "a1", "c3"]);
         let q = run_query("", &["metrics.acc", "metrics.acc DESC"]);
         let duplicate = "`order_by` contains duplicate fields: metrics.acc";
         assert!(matches!(search_runs(db, &q), Err(Error::InvalidParameter(m)) if m == duplicate));
