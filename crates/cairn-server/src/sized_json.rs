@@ -11,18 +11,22 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
-/// `body` as JSON, written into a buffer of `capacity` bytes (it grows if the guess is short).
+/// A JSON body, already written (so that it may borrow from the handler's data).
 #[derive(Debug)]
-pub struct SizedJson<T> {
-    pub body: T,
-    pub capacity: usize,
+pub struct SizedJson(Result<Vec<u8>, String>);
+
+impl SizedJson {
+    /// `body` as JSON, written into a buffer of `capacity` bytes (it grows if the guess is short).
+    pub fn new(body: &impl Serialize, capacity: usize) -> Self {
+        let mut buffer = Vec::with_capacity(capacity);
+        SizedJson(serde_json::to_writer(&mut buffer, body).map(|()| buffer).map_err(|e| e.to_string()))
+    }
 }
 
-impl<T: Serialize> IntoResponse for SizedJson<T> {
+impl IntoResponse for SizedJson {
     fn into_response(self) -> Response {
-        let mut buffer = Vec::with_capacity(self.capacity);
-        match serde_json::to_writer(&mut buffer, &self.body) {
-            Ok(()) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], buffer).into_response(),
+        match self.0 {
+            Ok(buffer) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], buffer).into_response(),
             Err(e) => ApiError::from(cairn_core::Error::internal(format!("writing a response: {e}"))).into_response(),
         }
     }

@@ -263,14 +263,34 @@ impl Serialize for MetricJson<'_> {
     }
 }
 
-/// A list of metric points written straight to JSON.
-pub fn metrics_json(points: &[Metric]) -> impl Serialize + '_ {
-    ListJson(points, MetricJson)
+/// One page of a paged list response (`runs/search`, `metrics/get-history`), written straight
+/// to JSON: the items under `key` through the writer `write`, omitted when empty, and
+/// `next_page_token` when there is a next page, keys in sorted order as in a value tree.
+pub struct PageJson<'a, T, W> {
+    pub key: &'static str,
+    pub items: &'a [T],
+    pub write: fn(&'a T) -> W,
+    pub next_offset: Option<u64>,
 }
 
-/// A list of runs written straight to JSON.
-pub fn runs_json(runs: &[Run]) -> impl Serialize + '_ {
-    ListJson(runs, RunJson)
+impl<T, W: Serialize> Serialize for PageJson<'_, T, W> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        const TOKEN: &str = "next_page_token";
+        let token = self.next_offset.map(encode_page_token);
+        let list = (!self.items.is_empty()).then_some(ListJson(self.items, self.write));
+        let mut map = serializer.serialize_map(Some(usize::from(list.is_some()) + usize::from(token.is_some())))?;
+        let list_first = self.key < TOKEN;
+        if let Some(list) = list.as_ref().filter(|_| list_first) {
+            map.serialize_entry(self.key, list)?;
+        }
+        if let Some(token) = &token {
+            map.serialize_entry(TOKEN, token)?;
+        }
+        if let Some(list) = list.as_ref().filter(|_| !list_first) {
+            map.serialize_entry(self.key, list)?;
+        }
+        map.end()
+    }
 }
 
 /// A metric point with the run it belongs to.

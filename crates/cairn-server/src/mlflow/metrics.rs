@@ -3,7 +3,6 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 use cairn_core::model::Metric;
@@ -31,7 +30,7 @@ pub fn router() -> Router<AppState> {
 /// millisecond timestamp and a double, as written.
 const HISTORY_POINT_BYTES: usize = 80;
 
-async fn history(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<SizedJson<HistoryPage>> {
+async fn history(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<SizedJson> {
     let args = parse_query(query.as_deref(), &[])?;
     let run_id = args.run_id()?;
     let key = args.required_str("metric_key")?;
@@ -49,31 +48,14 @@ async fn history(State(state): State<AppState>, RawQuery(query): RawQuery) -> Ap
     let point_bytes = HISTORY_POINT_BYTES + key.len();
     let page = state.store.metric_history(HistoryQuery { run_id, key, max_results, offset }).await?;
     let capacity = page.items.len() * point_bytes + 128;
-    Ok(SizedJson { body: HistoryPage { metrics: page.items, next_offset: page.next_offset }, capacity })
+    Ok(SizedJson::new(&history_page(&page.items, page.next_offset), capacity))
 }
 
-/// A history response, written straight from the store's points. A whole history can be
-/// 100,000 points: as a `Value` tree (a map and an owned key per point) it was the server's
-/// largest allocation, several times the size of the JSON it became.
-struct HistoryPage {
-    metrics: Vec<Metric>,
-    next_offset: Option<u64>,
-}
-
-impl Serialize for HistoryPage {
-    /// The same JSON as [`wire::metric`] per point, [`wire::set_list`] (no empty list) and
-    /// [`wire::set_page_token`] would give, keys in the same (sorted) order.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields = usize::from(!self.metrics.is_empty()) + usize::from(self.next_offset.is_some());
-        let mut map = serializer.serialize_map(Some(fields))?;
-        if !self.metrics.is_empty() {
-            map.serialize_entry("metrics", &wire::metrics_json(&self.metrics))?;
-        }
-        if let Some(offset) = self.next_offset {
-            map.serialize_entry("next_page_token", &wire::encode_page_token(offset))?;
-        }
-        map.end()
-    }
+/// A history response, written straight from the store's points: as a `Value` tree (a map and
+/// an owned key per point) a 100,000-point history was the server's largest allocation, several
+/// times the size of the JSON it became.
+fn history_page(metrics: &[Metric], next_offset: Option<u64>) -> wire::PageJson<'_, Metric, wire::MetricJson<'_>> {
+    wire::PageJson { key: "metrics", items: metrics, write: wire::MetricJson, next_offset }
 }
 
 async fn bulk_interval(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
@@ -142,7 +124,7 @@ mod tests {
             r#"{"key":"loss","step":2,"timestamp":7,"value":1e-300}"#,
         );
         let page = |metrics: &[Metric], next| {
-            serde_json::to_string(&HistoryPage { metrics: metrics.to_vec(), next_offset: next }).unwrap()
+            serde_json::to_string(&history_page(metrics, next)).unwrap()
         };
         assert_eq!(page(&metrics, None), format!(r#"{{"metrics":[{points}]}}"#));
         let token = wire::encode_page_token(25_000);

@@ -4,7 +4,6 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 use cairn_core::logged_models::MetricLink;
@@ -218,7 +217,7 @@ fn read_batch(mut body: Fields) -> ApiResult<ParsedBatch> {
     Ok(ParsedBatch { run_id, batch: Batch { metrics, params, tags }, links })
 }
 
-async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<SizedJson<SearchPage>> {
+async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<SizedJson> {
     // MLflow's handler rejects an oversized page before its store sees it, with this message.
     if let Some(n) = body.i64("max_results")?.filter(|&n| n > SEARCH_MAX_RESULTS_THRESHOLD as i64) {
         return Err(body.type_error("max_results", &json!(n)));
@@ -236,31 +235,13 @@ async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiR
     // A run's info and empty inputs take about 400 bytes, each param, tag or metric about 80.
     let entries: usize = page.items.iter().map(|r| r.params.len() + r.tags.len() + r.metrics.len()).sum();
     let capacity = page.items.len() * 400 + entries * 80 + 128;
-    Ok(SizedJson { body: SearchPage { runs: page.items, next_offset: page.next_offset }, capacity })
+    Ok(SizedJson::new(&search_page(&page.items, page.next_offset), capacity))
 }
 
-/// A page of runs, written one run at a time. Built whole as a `Value` tree, a page of a thousand
-/// runs (a map per param, tag and metric) took tens of megabytes for a response of one; each run
-/// is still rendered by [`wire::run`], so the JSON is the same.
-struct SearchPage {
-    runs: Vec<Run>,
-    next_offset: Option<u64>,
-}
-
-impl Serialize for SearchPage {
-    /// The keys [`wire::set_list`] (no empty list) and [`wire::set_page_token`] would give, in the
-    /// same (sorted) order.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields = usize::from(!self.runs.is_empty()) + usize::from(self.next_offset.is_some());
-        let mut map = serializer.serialize_map(Some(fields))?;
-        if let Some(offset) = self.next_offset {
-            map.serialize_entry("next_page_token", &wire::encode_page_token(offset))?;
-        }
-        if !self.runs.is_empty() {
-            map.serialize_entry("runs", &wire::runs_json(&self.runs))?;
-        }
-        map.end()
-    }
+/// A page of runs, written one run at a time: built whole as a `Value` tree, a page of a
+/// thousand runs (a map per param, tag and metric) took tens of megabytes for a response of one.
+fn search_page(runs: &[Run], next_offset: Option<u64>) -> wire::PageJson<'_, Run, wire::RunJson<'_>> {
+    wire::PageJson { key: "runs", items: runs, write: wire::RunJson, next_offset }
 }
 
 #[cfg(test)]
@@ -308,7 +289,7 @@ mod tests {
 
     #[test]
     fn search_pages_are_written_as_mlflow_writes_them() {
-        let page = |runs: Vec<Run>, next| serde_json::to_string(&SearchPage { runs, next_offset: next }).unwrap();
+        let page = |runs: Vec<Run>, next| serde_json::to_string(&search_page(&runs, next)).unwrap();
         let token = wire::encode_page_token(2);
         assert_eq!(
             page(vec![run(0), run(1)], Some(2)),
