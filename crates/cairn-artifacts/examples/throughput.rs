@@ -27,10 +27,8 @@ fn status_mib(field: &str) -> u64 {
 }
 
 fn random_block() -> Bytes {
-    let mut state = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        | 1;
+    let mut state =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1;
     let mut block = Vec::with_capacity(MIB as usize);
     while block.len() < MIB as usize {
         state ^= state << 13;
@@ -43,11 +41,7 @@ fn random_block() -> Bytes {
 
 fn rate(bytes: u64, started: Instant) -> String {
     let secs = started.elapsed().as_secs_f64();
-    format!(
-        "{:.1} s, {:.0} MB/s",
-        secs,
-        bytes as f64 / MIB as f64 / secs
-    )
+    format!("{:.1} s, {:.0} MB/s", secs, bytes as f64 / MIB as f64 / secs)
 }
 
 #[tokio::main]
@@ -55,14 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let size_mb: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1024);
     let scratch = tempfile::tempdir()?;
-    let destination = args
-        .next()
-        .unwrap_or_else(|| scratch.path().to_string_lossy().into_owned());
-    let store = BlobStore::open_with(
-        &destination,
-        &S3Settings::from_env(),
-        BlobStoreConfig::default(),
-    )?;
+    let destination = args.next().unwrap_or_else(|| scratch.path().to_string_lossy().into_owned());
+    let store = BlobStore::open_with(&destination, &S3Settings::from_env(), BlobStoreConfig::default())?;
     let total = size_mb * MIB;
     println!("destination {destination}, {size_mb} MiB, default config (8 MiB parts, fsync on)");
     println!("RSS at start: {} MiB", status_mib("VmRSS:"));
@@ -72,11 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let blob = store.put_stream(body).await?;
     println!("put    {}  -> sha256 {}", rate(total, started), blob.digest);
-    println!(
-        "RSS after put: {} MiB, peak so far {} MiB",
-        status_mib("VmRSS:"),
-        status_mib("VmHWM:")
-    );
+    println!("RSS after put: {} MiB, peak so far {} MiB", status_mib("VmRSS:"), status_mib("VmHWM:"));
 
     let started = Instant::now();
     let mut read = store.get(&blob.digest, None).await?;
@@ -89,11 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let intact = store.verify(&blob.digest).await?;
-    println!(
-        "verify {}  -> {}",
-        rate(total, started),
-        if intact { "intact" } else { "CORRUPT" }
-    );
+    println!("verify {}  -> {}", rate(total, started), if intact { "intact" } else { "CORRUPT" });
     println!("peak RSS (VmHWM): {} MiB", status_mib("VmHWM:"));
     Ok(())
 }

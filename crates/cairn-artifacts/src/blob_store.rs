@@ -18,9 +18,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
-use object_store::{
-    GetOptions, GetRange, GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
-};
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::destination::{Destination, S3Settings};
 use crate::digest::{BlobRef, Digest, HASH_ALGORITHM, Hasher};
@@ -82,9 +80,7 @@ impl ByteRange {
     pub fn resolve(&self, size: u64) -> Result<Range<u64>> {
         let unsatisfiable = Err(ArtifactError::RangeNotSatisfiable { size });
         match *self {
-            ByteRange::Bounded(ref r) if r.start < r.end && r.start < size => {
-                Ok(r.start..r.end.min(size))
-            }
+            ByteRange::Bounded(ref r) if r.start < r.end && r.start < size => Ok(r.start..r.end.min(size)),
             ByteRange::From(start) if start < size => Ok(start..size),
             ByteRange::Suffix(n) if n > 0 && size > 0 => Ok(size.saturating_sub(n)..size),
             _ => unsatisfiable,
@@ -104,10 +100,7 @@ pub struct BlobRead {
 
 impl std::fmt::Debug for BlobRead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobRead")
-            .field("size", &self.size)
-            .field("range", &self.range)
-            .finish()
+        f.debug_struct("BlobRead").field("size", &self.size).field("range", &self.range).finish()
     }
 }
 
@@ -157,17 +150,13 @@ impl StagedBlob {
 
 impl std::fmt::Debug for StagedBlob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StagedBlob")
-            .field("blob", &self.blob)
-            .finish_non_exhaustive()
+        f.debug_struct("StagedBlob").field("blob", &self.blob).finish_non_exhaustive()
     }
 }
 
 /// `base/part/part/...`; each part is escaped by object_store, never interpreted as a separator.
 pub(crate) fn child_path(base: &StorePath, parts: &[&str]) -> StorePath {
-    parts
-        .iter()
-        .fold(base.clone(), |path, part| path.join(*part))
+    parts.iter().fold(base.clone(), |path, part| path.join(*part))
 }
 
 /// Content-addressed blobs over any `object_store` backend. Cheap to clone.
@@ -182,10 +171,7 @@ pub struct BlobStore {
 
 impl std::fmt::Debug for BlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobStore")
-            .field("store", &self.store.to_string())
-            .field("root", &self.root)
-            .finish()
+        f.debug_struct("BlobStore").field("store", &self.store.to_string()).field("root", &self.root).finish()
     }
 }
 
@@ -193,11 +179,7 @@ impl BlobStore {
     /// Opens a destination string (`/path`, `file:///path`, `s3://bucket/prefix`) with the S3
     /// settings of the process environment and the default configuration.
     pub fn open(destination: &str) -> Result<Self> {
-        Self::open_with(
-            destination,
-            &S3Settings::from_env(),
-            BlobStoreConfig::default(),
-        )
+        Self::open_with(destination, &S3Settings::from_env(), BlobStoreConfig::default())
     }
 
     /// Opens a destination with explicit S3 settings and configuration.
@@ -208,12 +190,7 @@ impl BlobStore {
 
     /// Wraps an already-built backend; blobs live under `root`.
     pub fn new(store: Arc<dyn ObjectStore>, root: StorePath, config: BlobStoreConfig) -> Self {
-        BlobStore {
-            store,
-            root,
-            config,
-            gate: Gate::default(),
-        }
+        BlobStore { store, root, config, gate: Gate::default() }
     }
 
     /// The storage key of a blob: `<root>/blobs/sha256/<aa>/<bb>/<digest>`.
@@ -247,8 +224,7 @@ impl BlobStore {
 
     /// Stores bytes already in memory (small files, tests).
     pub async fn put_bytes(&self, bytes: Bytes) -> Result<BlobRef> {
-        self.put_stream(futures::stream::iter([Ok::<_, SourceError>(bytes)]))
-            .await
+        self.put_stream(futures::stream::iter([Ok::<_, SourceError>(bytes)])).await
     }
 
     /// The slow half of an upload: consumes the stream, hashing it, into a staged blob whose
@@ -261,8 +237,7 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Into<SourceError>,
     {
-        self.stage_checked(stream.map_err(|e| ArtifactError::Source(e.into())))
-            .await
+        self.stage_checked(stream.map_err(|e| ArtifactError::Source(e.into()))).await
     }
 
     /// [`BlobStore::stage`] over a stream whose errors are already classified, so that a failed
@@ -288,31 +263,19 @@ impl BlobStore {
                 }
                 None => {
                     let blob = BlobRef::new(hasher.clone().finish(), hasher.size());
-                    return Ok(StagedBlob {
-                        store: self.clone(),
-                        blob,
-                        content: Staged::InMemory(head),
-                    });
+                    return Ok(StagedBlob { store: self.clone(), blob, content: Staged::InMemory(head) });
                 }
             }
         }
 
         let staging = child_path(&self.staging_root(), &[&uuid::Uuid::new_v4().to_string()]);
-        let mut upload = StagedUpload::start(
-            self.store.as_ref(),
-            &staging,
-            self.config.part_size,
-            self.config.max_in_flight,
-        )
-        .await?;
+        let mut upload =
+            StagedUpload::start(self.store.as_ref(), &staging, self.config.part_size, self.config.max_in_flight)
+                .await?;
         upload.write_all(head, &mut stream, &mut hasher).await?;
         let blob = BlobRef::new(hasher.clone().finish(), hasher.size());
         let staging = StagingObject::new(Arc::clone(&self.store), staging);
-        Ok(StagedBlob {
-            store: self.clone(),
-            blob,
-            content: Staged::Object(staging),
-        })
+        Ok(StagedBlob { store: self.clone(), blob, content: Staged::Object(staging) })
     }
 
     async fn put_small(&self, blob: &BlobRef, chunks: Vec<Bytes>) -> Result<()> {
@@ -347,10 +310,7 @@ impl BlobStore {
             Err(object_store::Error::AlreadyExists { .. }) => staging.delete().await,
             // Plain S3 has no conditional copy. An unconditional rename is still correct because
             // a concurrent writer of this key can only be writing identical bytes.
-            Err(
-                object_store::Error::NotSupported { .. }
-                | object_store::Error::NotImplemented { .. },
-            ) => {
+            Err(object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. }) => {
                 self.store.rename(staging.path(), &key).await?;
                 staging.disarm();
             }
@@ -361,10 +321,7 @@ impl BlobStore {
 
     fn needs_refresh(&self, existing: &ObjectMeta) -> bool {
         let modified = SystemTime::from(existing.last_modified);
-        SystemTime::now()
-            .duration_since(modified)
-            .unwrap_or_default()
-            > self.config.refresh_after
+        SystemTime::now().duration_since(modified).unwrap_or_default() > self.config.refresh_after
     }
 
     async fn head_key(&self, key: &StorePath) -> Result<Option<ObjectMeta>> {
@@ -377,23 +334,17 @@ impl BlobStore {
 
     /// The blob's size, or `None` if there is no such blob.
     pub async fn head(&self, digest: &Digest) -> Result<Option<u64>> {
-        Ok(self
-            .head_key(&self.blob_key(digest))
-            .await?
-            .map(|meta| meta.size))
+        Ok(self.head_key(&self.blob_key(digest)).await?.map(|meta| meta.size))
     }
 
     /// The blob's size and modification time, or `None` if there is no such blob. Garbage
     /// collection re-reads this just before deleting (see the crate docs).
     pub async fn info(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
-        Ok(self
-            .head_key(&self.blob_key(digest))
-            .await?
-            .map(|meta| BlobInfo {
-                digest: *digest,
-                size: meta.size,
-                last_modified: SystemTime::from(meta.last_modified),
-            }))
+        Ok(self.head_key(&self.blob_key(digest)).await?.map(|meta| BlobInfo {
+            digest: *digest,
+            size: meta.size,
+            last_modified: SystemTime::from(meta.last_modified),
+        }))
     }
 
     /// Streams a blob, or the part of it `range` selects.
@@ -413,11 +364,7 @@ impl BlobStore {
             Err(object_store::Error::NotFound { .. }) => return Err(not_found()),
             Err(other) => return Err(other.into()),
         };
-        Ok(BlobRead {
-            size: meta.size,
-            range,
-            stream,
-        })
+        Ok(BlobRead { size: meta.size, range, stream })
     }
 
     /// Streams an object (a blob or a staged part), or `range` of it; returns the range read.
@@ -426,10 +373,7 @@ impl BlobStore {
         key: &StorePath,
         range: Option<Range<u64>>,
     ) -> object_store::Result<(Range<u64>, BoxStream<'static, Result<Bytes>>)> {
-        let options = GetOptions {
-            range: range.map(GetRange::Bounded),
-            ..GetOptions::default()
-        };
+        let options = GetOptions { range: range.map(GetRange::Bounded), ..GetOptions::default() };
         let result = self.store.get_opts(key, options).await?;
         let range = result.range.clone();
         let stream = match result.payload {
@@ -498,9 +442,7 @@ impl BlobStore {
     /// uploads. Returns how many were deleted. Use an age well above the longest upload so a
     /// staging object is never removed from under an upload that is still promoting it.
     pub async fn clean_staging(&self, older_than: Duration) -> Result<usize> {
-        let cutoff = SystemTime::now()
-            .checked_sub(older_than)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
         let mut listing = self.store.list(Some(&self.staging_root()));
         let mut deleted = 0;
         while let Some(meta) = listing.next().await {

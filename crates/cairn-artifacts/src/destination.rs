@@ -49,9 +49,7 @@ impl S3Settings {
     /// Builds settings from `(NAME, value)` pairs, for example
     /// `[("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"), ("AWS_ACCESS_KEY_ID", "test")]`.
     /// Names other than `AWS_*` and `MLFLOW_S3_ENDPOINT_URL` are ignored.
-    pub fn from_vars<K: Into<String>, V: Into<String>>(
-        vars: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
+    pub fn from_vars<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
         let vars = vars
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
@@ -61,18 +59,12 @@ impl S3Settings {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.vars
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The custom endpoint, if any: `MLFLOW_S3_ENDPOINT_URL` first, then `AWS_ENDPOINT_URL`.
     pub fn endpoint(&self) -> Option<&str> {
-        self.get("MLFLOW_S3_ENDPOINT_URL")
-            .or_else(|| self.get("AWS_ENDPOINT_URL"))
-            .filter(|e| !e.is_empty())
+        self.get("MLFLOW_S3_ENDPOINT_URL").or_else(|| self.get("AWS_ENDPOINT_URL")).filter(|e| !e.is_empty())
     }
 }
 
@@ -94,10 +86,7 @@ impl Destination {
             let prefix = prefix.trim_matches('/');
             // Validate the prefix with object_store's own rules now, not at the first request.
             StorePath::parse(prefix).map_err(|e| invalid(&e.to_string()))?;
-            return Ok(Destination::S3 {
-                bucket: bucket.to_owned(),
-                prefix: prefix.to_owned(),
-            });
+            return Ok(Destination::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() });
         }
         if let Some(rest) = destination.strip_prefix("file://") {
             if !rest.starts_with('/') {
@@ -114,17 +103,11 @@ impl Destination {
     }
 
     /// Builds the backend and the key prefix blobs live under.
-    pub(crate) fn open(
-        &self,
-        s3: &S3Settings,
-        fsync: bool,
-    ) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
+    pub(crate) fn open(&self, s3: &S3Settings, fsync: bool) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
         match self {
             Destination::Local(dir) => {
                 std::fs::create_dir_all(dir)?;
-                let store = LocalFileSystem::new_with_prefix(dir)?
-                    .with_automatic_cleanup(true)
-                    .with_fsync(fsync);
+                let store = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true).with_fsync(fsync);
                 Ok((Arc::new(store), StorePath::default()))
             }
             Destination::S3 { bucket, prefix } => {
@@ -164,10 +147,7 @@ mod tests {
     }
 
     fn s3(bucket: &str, prefix: &str) -> Destination {
-        Destination::S3 {
-            bucket: bucket.to_owned(),
-            prefix: prefix.to_owned(),
-        }
+        Destination::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() }
     }
 
     #[test]
@@ -182,30 +162,15 @@ mod tests {
             ("s3://bucket/a/b/", s3("bucket", "a/b")),
         ];
         for (input, expected) in table {
-            assert_eq!(
-                Destination::parse(input).unwrap(),
-                expected,
-                "input {input:?}"
-            );
+            assert_eq!(Destination::parse(input).unwrap(), expected, "input {input:?}");
         }
     }
 
     #[test]
     fn rejects_unusable_forms() {
-        for input in [
-            "",
-            "  ",
-            "s3://",
-            "s3:///prefix",
-            "file://relative",
-            "gs://bucket",
-            "s3://b/a/../c",
-        ] {
+        for input in ["", "  ", "s3://", "s3:///prefix", "file://relative", "gs://bucket", "s3://b/a/../c"] {
             let err = Destination::parse(input).unwrap_err();
-            assert!(
-                matches!(err, ArtifactError::InvalidDestination { .. }),
-                "{input:?}: {err}"
-            );
+            assert!(matches!(err, ArtifactError::InvalidDestination { .. }), "{input:?}: {err}");
         }
     }
 
@@ -227,9 +192,7 @@ mod tests {
     fn local_destination_creates_the_directory() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("nested/artifacts");
-        Destination::Local(root.clone())
-            .open(&S3Settings::default(), false)
-            .unwrap();
+        Destination::Local(root.clone()).open(&S3Settings::default(), false).unwrap();
         assert!(root.is_dir());
     }
 }

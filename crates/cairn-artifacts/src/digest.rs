@@ -20,8 +20,7 @@ impl Digest {
     /// which also guarantees a digest can never smuggle a path separator into a storage key.
     pub fn parse(text: &str) -> Result<Self, ArtifactError> {
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes)
-            .map_err(|_| ArtifactError::InvalidDigest(text.to_owned()))?;
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| ArtifactError::InvalidDigest(text.to_owned()))?;
         Ok(Digest(bytes))
     }
 
@@ -105,11 +104,7 @@ pub struct BlobRef {
 impl BlobRef {
     /// A reference to content with this digest and size, hashed with [`HASH_ALGORITHM`].
     pub fn new(digest: Digest, size: u64) -> Self {
-        BlobRef {
-            algorithm: HASH_ALGORITHM,
-            digest,
-            size,
-        }
+        BlobRef { algorithm: HASH_ALGORITHM, digest, size }
     }
 }
 
@@ -119,14 +114,8 @@ mod tests {
 
     #[test]
     fn known_vectors() {
-        assert_eq!(
-            Digest::of(b"").to_hex(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            Digest::of(b"abc").to_hex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(Digest::of(b"").to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(Digest::of(b"abc").to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
@@ -142,26 +131,14 @@ mod tests {
     fn parse_round_trips_and_normalises_case() {
         let digest = Digest::of(b"abc");
         assert_eq!(Digest::parse(&digest.to_hex()).unwrap(), digest);
-        assert_eq!(
-            Digest::parse(&digest.to_hex().to_uppercase()).unwrap(),
-            digest
-        );
+        assert_eq!(Digest::parse(&digest.to_hex().to_uppercase()).unwrap(), digest);
     }
 
     #[test]
     fn parse_rejects_anything_but_64_hex_characters() {
         let good = Digest::of(b"abc").to_hex();
-        for bad in [
-            "",
-            "abc",
-            &good[..63],
-            &format!("{good}0"),
-            &format!("../{}", &good[3..]),
-        ] {
-            assert!(
-                matches!(Digest::parse(bad), Err(ArtifactError::InvalidDigest(_))),
-                "accepted {bad:?}"
-            );
+        for bad in ["", "abc", &good[..63], &format!("{good}0"), &format!("../{}", &good[3..])] {
+            assert!(matches!(Digest::parse(bad), Err(ArtifactError::InvalidDigest(_))), "accepted {bad:?}");
         }
         let non_hex = format!("g{}", &good[1..]);
         assert!(Digest::parse(&non_hex).is_err());

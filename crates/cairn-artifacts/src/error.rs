@@ -50,9 +50,7 @@ impl ArtifactError {
             | ArtifactError::InvalidDigest(_)
             | ArtifactError::RangeNotSatisfiable { .. }
             | ArtifactError::Source(_) => true,
-            ArtifactError::InvalidDestination { .. }
-            | ArtifactError::Storage(_)
-            | ArtifactError::Io(_) => false,
+            ArtifactError::InvalidDestination { .. } | ArtifactError::Storage(_) | ArtifactError::Io(_) => false,
         }
     }
 }

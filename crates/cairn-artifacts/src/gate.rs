@@ -29,9 +29,7 @@ impl Gate {
     /// The collector side: waits for pinned uploads to finish, then excludes new ones. Tokio's
     /// lock is fair, so a waiting collector is not starved by a steady stream of uploads.
     pub(crate) async fn lock(&self) -> CollectionLock {
-        CollectionLock {
-            _guard: Arc::clone(&self.0).write_owned().await,
-        }
+        CollectionLock { _guard: Arc::clone(&self.0).write_owned().await }
     }
 }
 
@@ -55,9 +53,7 @@ impl PinnedBlob {
 
 impl std::fmt::Debug for PinnedBlob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PinnedBlob")
-            .field("blob", &self.blob)
-            .finish_non_exhaustive()
+        f.debug_struct("PinnedBlob").field("blob", &self.blob).finish_non_exhaustive()
     }
 }
 

@@ -53,10 +53,7 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Into<SourceError>,
     {
-        let key = child_path(
-            &self.upload_root(upload),
-            &[&uuid::Uuid::new_v4().to_string()],
-        );
+        let key = child_path(&self.upload_root(upload), &[&uuid::Uuid::new_v4().to_string()]);
         let part_size = self.config.part_size.clamp(1, PART_BUFFER);
         let mut stream = std::pin::pin!(stream.map_err(|e| ArtifactError::Source(e.into())));
         let mut hasher = Hasher::new();
@@ -68,11 +65,7 @@ impl BlobStore {
             let Some(chunk) = stream.next().await else {
                 let payload: PutPayload = head.into_iter().collect();
                 self.store.put(&key, payload).await?;
-                return Ok(StagedPart {
-                    key,
-                    size: hasher.size(),
-                    digest: hasher.finish(),
-                });
+                return Ok(StagedPart { key, size: hasher.size(), digest: hasher.finish() });
             };
             let chunk = chunk?;
             hasher.update(&chunk);
@@ -82,11 +75,7 @@ impl BlobStore {
 
         let mut upload = StagedUpload::start(self.store.as_ref(), &key, part_size, 1).await?;
         upload.write_all(head, &mut stream, &mut hasher).await?;
-        Ok(StagedPart {
-            key,
-            size: hasher.size(),
-            digest: hasher.finish(),
-        })
+        Ok(StagedPart { key, size: hasher.size(), digest: hasher.finish() })
     }
 
     /// Stages the concatenation of `parts`, in the order given, as one upload: the result is
@@ -113,10 +102,7 @@ impl BlobStore {
         if staged.blob().size != expected {
             return Err(ArtifactError::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!(
-                    "staged parts hold {} bytes, {expected} were received",
-                    staged.blob().size
-                ),
+                format!("staged parts hold {} bytes, {expected} were received", staged.blob().size),
             )));
         }
         Ok(staged)

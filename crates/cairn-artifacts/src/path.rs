@@ -134,10 +134,7 @@ impl RelativePath {
 
     /// Normalises a path that already passed [`check_raw`]: drops empty and `.` segments.
     fn from_checked(path: &str) -> Self {
-        let segments: Vec<&str> = path
-            .split('/')
-            .filter(|s| !s.is_empty() && *s != ".")
-            .collect();
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
         RelativePath(segments.join("/"))
     }
 
@@ -212,11 +209,7 @@ mod tests {
     fn check(input: &str, expected: Result<&str, fn(String) -> PathError>) {
         let got = sanitize_artifact_path(input);
         match expected {
-            Ok(normalised) => assert_eq!(
-                got.as_ref().map(RelativePath::as_str),
-                Ok(normalised),
-                "input {input:?}"
-            ),
+            Ok(normalised) => assert_eq!(got.as_ref().map(RelativePath::as_str), Ok(normalised), "input {input:?}"),
             Err(make) => assert_eq!(got, Err(make(input.to_owned())), "input {input:?}"),
         }
     }
@@ -322,10 +315,7 @@ mod tests {
     #[test]
     fn error_messages_name_the_input_and_the_rule() {
         let message = sanitize_artifact_path("../x").unwrap_err().to_string();
-        assert!(
-            message.contains("\"../x\"") && message.contains("'..'"),
-            "{message}"
-        );
+        assert!(message.contains("\"../x\"") && message.contains("'..'"), "{message}");
     }
 
     #[test]
@@ -335,19 +325,13 @@ mod tests {
         assert_eq!(path.parent().unwrap().as_str(), "a/b");
         assert_eq!(path.segments().collect::<Vec<_>>(), ["a", "b", "c.txt"]);
         assert_eq!(RelativePath::root().parent(), None);
-        assert_eq!(
-            sanitize_artifact_path("a").unwrap().parent(),
-            Some(RelativePath::root())
-        );
+        assert_eq!(sanitize_artifact_path("a").unwrap().parent(), Some(RelativePath::root()));
 
         let dir = sanitize_artifact_path("a").unwrap();
         assert!(path.starts_with(&dir));
         assert!(path.starts_with(&RelativePath::root()));
         assert!(!sanitize_artifact_path("ab/c").unwrap().starts_with(&dir));
-        assert_eq!(
-            dir.join(&sanitize_artifact_path("x/y").unwrap()).as_str(),
-            "a/x/y"
-        );
+        assert_eq!(dir.join(&sanitize_artifact_path("x/y").unwrap()).as_str(), "a/x/y");
         assert_eq!(RelativePath::root().join(&dir), dir);
     }
 }

@@ -72,10 +72,7 @@ impl StagedUpload {
         while let Some(joined) = self.parts.join_next().await {
             joined.map_err(object_store::Error::from)??;
         }
-        let upload = self
-            .upload
-            .as_mut()
-            .expect("complete called once, before drop");
+        let upload = self.upload.as_mut().expect("complete called once, before drop");
         upload.complete().await?;
         self.upload = None;
         Ok(())
@@ -92,7 +89,7 @@ impl StagedUpload {
         }
     }
 
-/// Writes the chunks already read (`head`, already hashed), then the rest of `stream`,
+    /// Writes the chunks already read (`head`, already hashed), then the rest of `stream`,
     /// hashing it into `hasher`, and completes the upload; on any failure the upload is
     /// aborted so that nothing partial stays behind.
     pub(crate) async fn write_all<S>(&mut self, head: Vec<Bytes>, stream: &mut S, hasher: &mut Hasher) -> Result<()>
@@ -125,10 +122,7 @@ impl StagedUpload {
         }
         let payload: PutPayload = std::mem::take(&mut self.buffer).into_iter().collect();
         self.buffered = 0;
-        let upload = self
-            .upload
-            .as_mut()
-            .expect("parts are only sent before completion");
+        let upload = self.upload.as_mut().expect("parts are only sent before completion");
         self.parts.spawn(upload.put_part(payload));
         Ok(())
     }
@@ -163,10 +157,7 @@ pub(crate) struct StagingObject {
 
 impl StagingObject {
     pub(crate) fn new(store: Arc<dyn ObjectStore>, path: StorePath) -> Self {
-        StagingObject {
-            store,
-            path: Some(path),
-        }
+        StagingObject { store, path: Some(path) }
     }
 
     pub(crate) fn path(&self) -> &StorePath {

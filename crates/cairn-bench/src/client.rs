@@ -126,11 +126,7 @@ pub struct MetricView {
 impl RunView {
     /// The latest value of metric `key`, when the run has it as a finite number.
     pub fn metric(&self, key: &str) -> Option<f64> {
-        self.data
-            .metrics
-            .iter()
-            .find(|m| m.key == key)
-            .and_then(|m| m.value.as_f64())
+        self.data.metrics.iter().find(|m| m.key == key).and_then(|m| m.value.as_f64())
     }
 }
 
@@ -168,10 +164,7 @@ pub struct MlflowClient {
 
 /// Milliseconds since the Unix epoch, as MLflow timestamps are.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl MlflowClient {
@@ -182,21 +175,14 @@ impl MlflowClient {
             // Small requests must not wait on Nagle's algorithm, or every server looks slow.
             .tcp_nodelay(true)
             .build()?;
-        Ok(MlflowClient {
-            http,
-            base: base_url.trim_end_matches('/').to_owned(),
-        })
+        Ok(MlflowClient { http, base: base_url.trim_end_matches('/').to_owned() })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}/api/2.0/mlflow/{path}", self.base)
     }
 
-    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, CallError> {
+    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, CallError> {
         let response = self.http.post(self.url(path)).json(body).send().await?;
         read(response).await
     }
@@ -218,31 +204,19 @@ impl MlflowClient {
 
     /// Creates an experiment and returns its id.
     pub async fn create_experiment(&self, name: &str) -> Result<String, CallError> {
-        let r: CreateExperimentResponse = self
-            .post("experiments/create", &json!({ "name": name }))
-            .await?;
+        let r: CreateExperimentResponse = self.post("experiments/create", &json!({ "name": name })).await?;
         Ok(r.experiment_id)
     }
 
     /// Creates a running run and returns its id.
-    pub async fn create_run(
-        &self,
-        experiment_id: &str,
-        run_name: &str,
-    ) -> Result<String, CallError> {
-        let body =
-            json!({ "experiment_id": experiment_id, "run_name": run_name, "start_time": now_ms() });
+    pub async fn create_run(&self, experiment_id: &str, run_name: &str) -> Result<String, CallError> {
+        let body = json!({ "experiment_id": experiment_id, "run_name": run_name, "start_time": now_ms() });
         let r: CreateRunResponse = self.post("runs/create", &body).await?;
         Ok(r.run.info.run_id)
     }
 
     /// Logs metrics and params in one `log-batch` call.
-    pub async fn log_batch(
-        &self,
-        run_id: &str,
-        metrics: &[Metric],
-        params: &[Param],
-    ) -> Result<(), CallError> {
+    pub async fn log_batch(&self, run_id: &str, metrics: &[Metric], params: &[Param]) -> Result<(), CallError> {
         let body = json!({ "run_id": run_id, "metrics": metrics, "params": params, "tags": [] });
         let _: IgnoredAny = self.post("runs/log-batch", &body).await?;
         Ok(())
@@ -269,20 +243,11 @@ impl MlflowClient {
         page_token: Option<&str>,
     ) -> Result<HistoryPage, CallError> {
         let max_results = max_results.to_string();
-        let mut query = vec![
-            ("run_id", run_id),
-            ("metric_key", key),
-            ("max_results", max_results.as_str()),
-        ];
+        let mut query = vec![("run_id", run_id), ("metric_key", key), ("max_results", max_results.as_str())];
         if let Some(token) = page_token {
             query.push(("page_token", token));
         }
-        let response = self
-            .http
-            .get(self.url("metrics/get-history"))
-            .query(&query)
-            .send()
-            .await?;
+        let response = self.http.get(self.url("metrics/get-history")).query(&query).send().await?;
         read(response).await
     }
 }
@@ -291,13 +256,9 @@ async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, Cal
     let status = response.status();
     let bytes = response.bytes().await?;
     if !status.is_success() {
-        return Err(CallError::Http {
-            status: status.as_u16(),
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        });
+        return Err(CallError::Http { status: status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned() });
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| CallError::Transport(format!("unexpected response body: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| CallError::Transport(format!("unexpected response body: {e}")))
 }
 
 #[cfg(test)]
@@ -312,13 +273,7 @@ mod tests {
         };
         assert!(http.is_database_locked());
         assert!(CallError::Transport("database is locked".into()).is_database_locked());
-        assert!(
-            !CallError::Http {
-                status: 400,
-                body: "INVALID_PARAMETER_VALUE".into()
-            }
-            .is_database_locked()
-        );
+        assert!(!CallError::Http { status: 400, body: "INVALID_PARAMETER_VALUE".into() }.is_database_locked());
     }
 
     #[test]

@@ -29,18 +29,12 @@ impl BatchShape {
     /// Splits `batch_size` points over `keys` metric keys; the size must divide evenly so that
     /// every batch covers whole steps.
     pub fn new(batch_size: u32, keys: u32) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            keys > 0 && batch_size > 0,
-            "batch size and key count must be positive"
-        );
+        anyhow::ensure!(keys > 0 && batch_size > 0, "batch size and key count must be positive");
         anyhow::ensure!(
             batch_size.is_multiple_of(keys),
             "batch size {batch_size} is not a multiple of the metric key count {keys}"
         );
-        Ok(BatchShape {
-            keys,
-            steps: batch_size / keys,
-        })
+        Ok(BatchShape { keys, steps: batch_size / keys })
     }
 
     /// Points per batch.
@@ -60,12 +54,7 @@ pub struct Point {
 }
 
 /// The points of batch number `batch` of writer `writer`: keys `m0..` each at the batch's steps.
-pub fn batch_points(
-    writer: u32,
-    batch: u64,
-    shape: BatchShape,
-    base_ms: i64,
-) -> impl Iterator<Item = Point> {
+pub fn batch_points(writer: u32, batch: u64, shape: BatchShape, base_ms: i64) -> impl Iterator<Item = Point> {
     let first_step = batch as i64 * i64::from(shape.steps);
     (0..shape.keys).flat_map(move |key| {
         (0..i64::from(shape.steps)).map(move |i| {
@@ -89,12 +78,7 @@ pub fn key_name(key: u32) -> String {
 /// `batch_points` as `log-batch` metrics.
 pub fn batch_metrics(writer: u32, batch: u64, shape: BatchShape, base_ms: i64) -> Vec<Metric> {
     batch_points(writer, batch, shape, base_ms)
-        .map(|p| Metric {
-            key: key_name(p.key),
-            value: p.value,
-            timestamp: p.timestamp,
-            step: p.step,
-        })
+        .map(|p| Metric { key: key_name(p.key), value: p.value, timestamp: p.timestamp, step: p.step })
         .collect()
 }
 
@@ -117,25 +101,10 @@ pub fn search_run(i: u64) -> (Vec<Param>, Vec<Metric>) {
         ("scheduler", pick(9, &["cosine", "linear", "none"])),
         ("seed", i.to_string()),
     ];
-    let params = params
-        .into_iter()
-        .map(|(k, v)| Param {
-            key: k.to_owned(),
-            value: v,
-        })
-        .collect();
+    let params = params.into_iter().map(|(k, v)| Param { key: k.to_owned(), value: v }).collect();
     let ts = crate::client::now_ms();
-    let metric = |key: &str, value: f64| Metric {
-        key: key.to_owned(),
-        value,
-        timestamp: ts,
-        step: 0,
-    };
-    let metrics = vec![
-        metric("acc", unit(&[i, 1])),
-        metric("loss", unit(&[i, 2]) * 3.0),
-        metric("f1", unit(&[i, 3])),
-    ];
+    let metric = |key: &str, value: f64| Metric { key: key.to_owned(), value, timestamp: ts, step: 0 };
+    let metrics = vec![metric("acc", unit(&[i, 1])), metric("loss", unit(&[i, 2]) * 3.0), metric("f1", unit(&[i, 3]))];
     (params, metrics)
 }
 
@@ -145,13 +114,7 @@ mod tests {
 
     #[test]
     fn batch_shape_requires_whole_steps() {
-        assert_eq!(
-            BatchShape::new(1000, 10).unwrap(),
-            BatchShape {
-                keys: 10,
-                steps: 100
-            }
-        );
+        assert_eq!(BatchShape::new(1000, 10).unwrap(), BatchShape { keys: 10, steps: 100 });
         assert!(BatchShape::new(1000, 3).is_err());
         assert!(BatchShape::new(0, 10).is_err());
     }
@@ -162,10 +125,7 @@ mod tests {
         let first: Vec<Point> = batch_points(0, 0, shape, 0).collect();
         let second: Vec<Point> = batch_points(0, 1, shape, 0).collect();
         assert_eq!(first.len(), 20);
-        assert_eq!(
-            first.iter().filter(|p| p.key == 1).map(|p| p.step).max(),
-            Some(9)
-        );
+        assert_eq!(first.iter().filter(|p| p.key == 1).map(|p| p.step).max(), Some(9));
         assert_eq!(second.iter().map(|p| p.step).min(), Some(10));
     }
 
@@ -180,9 +140,7 @@ mod tests {
 
     #[test]
     fn search_runs_split_about_evenly_between_optimizers() {
-        let adam = (0..1000)
-            .filter(|&i| search_run(i).0[0].value == "adam")
-            .count();
+        let adam = (0..1000).filter(|&i| search_run(i).0[0].value == "adam").count();
         assert!((400..600).contains(&adam), "{adam} of 1000 runs use adam");
         let (params, metrics) = search_run(1);
         assert_eq!((params.len(), metrics.len()), (10, 3));

@@ -42,9 +42,7 @@ pub async fn count_history(
     let (mut points, mut pages) = (0u64, 0u32);
     let mut token: Option<String> = None;
     loop {
-        let page = client
-            .history_page(run_id, key, page_size, token.as_deref())
-            .await?;
+        let page = client.history_page(run_id, key, page_size, token.as_deref()).await?;
         points += page.metrics.len() as u64;
         pages += 1;
         token = page.next_page_token.filter(|t| !t.is_empty());
@@ -52,10 +50,7 @@ pub async fn count_history(
             return Ok((points, pages));
         }
         // A server that keeps returning tokens would loop forever; no real history is this big.
-        anyhow::ensure!(
-            pages < 100_000,
-            "history paging did not terminate after {pages} pages"
-        );
+        anyhow::ensure!(pages < 100_000, "history paging did not terminate after {pages} pages");
     }
 }
 
@@ -70,19 +65,10 @@ pub async fn run(config: &HistoryConfig) -> anyhow::Result<Value> {
     let run_id = match &config.run_id {
         Some(id) => id.clone(),
         None => {
-            let experiment = client
-                .create_experiment(&unique_name("cairn-bench-history"))
-                .await?;
+            let experiment = client.create_experiment(&unique_name("cairn-bench-history")).await?;
             let run_id = client.create_run(&experiment, "history").await?;
             let started = Instant::now();
-            log_steps(
-                &client,
-                &run_id,
-                &config.key,
-                config.steps,
-                config.batch_size,
-            )
-            .await?;
+            log_steps(&client, &run_id, &config.key, config.steps, config.batch_size).await?;
             logged = Some((config.steps, started.elapsed().as_secs_f64()));
             run_id
         }
@@ -98,8 +84,7 @@ pub async fn run(config: &HistoryConfig) -> anyhow::Result<Value> {
         pages = p;
     }
     let points = counts[0];
-    let consistent =
-        counts.iter().all(|&c| c == points) && logged.is_none_or(|(steps, _)| steps == points);
+    let consistent = counts.iter().all(|&c| c == points) && logged.is_none_or(|(steps, _)| steps == points);
     Ok(json!({
         "bench": "history",
         "url": config.url,
@@ -116,24 +101,13 @@ pub async fn run(config: &HistoryConfig) -> anyhow::Result<Value> {
     }))
 }
 
-async fn log_steps(
-    client: &MlflowClient,
-    run_id: &str,
-    key: &str,
-    steps: u64,
-    batch_size: u32,
-) -> anyhow::Result<()> {
+async fn log_steps(client: &MlflowClient, run_id: &str, key: &str, steps: u64, batch_size: u32) -> anyhow::Result<()> {
     let base_ms = now_ms();
     let mut step = 0u64;
     while step < steps {
         let end = (step + u64::from(batch_size)).min(steps);
         let metrics: Vec<Metric> = (step..end)
-            .map(|s| Metric {
-                key: key.to_owned(),
-                value: unit(&[s]),
-                timestamp: base_ms + s as i64,
-                step: s as i64,
-            })
+            .map(|s| Metric { key: key.to_owned(), value: unit(&[s]), timestamp: base_ms + s as i64, step: s as i64 })
             .collect();
         client.log_batch(run_id, &metrics, &[]).await?;
         step = end;

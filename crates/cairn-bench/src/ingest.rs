@@ -40,19 +40,13 @@ pub async fn run(config: &IngestConfig) -> anyhow::Result<Value> {
     anyhow::ensure!(config.writers > 0, "at least one writer is needed");
     let shape = BatchShape::new(config.batch_size, config.keys)?;
     let client = MlflowClient::new(&config.url)?;
-    let experiment = client
-        .create_experiment(&unique_name("cairn-bench-ingest"))
-        .await?;
+    let experiment = client.create_experiment(&unique_name("cairn-bench-ingest")).await?;
     let batches_total = config.points.div_ceil(u64::from(shape.size()));
 
     // Runs are created before the clock starts, so the timing covers only metric ingest.
     let mut runs = Vec::new();
     for w in 0..config.writers {
-        runs.push(
-            client
-                .create_run(&experiment, &format!("writer-{w}"))
-                .await?,
-        );
+        runs.push(client.create_run(&experiment, &format!("writer-{w}")).await?);
     }
     let base_ms = now_ms();
     let started = Instant::now();
@@ -60,13 +54,9 @@ pub async fn run(config: &IngestConfig) -> anyhow::Result<Value> {
     for (w, run_id) in runs.iter().enumerate() {
         let w = w as u32;
         // Writer w takes batches w, w + writers, ...: every writer gets a nearly equal share.
-        let batches: u64 = (w as u64..batches_total)
-            .step_by(config.writers as usize)
-            .count() as u64;
+        let batches: u64 = (w as u64..batches_total).step_by(config.writers as usize).count() as u64;
         let (client, run_id) = (client.clone(), run_id.clone());
-        tasks.push(tokio::spawn(async move {
-            write(&client, &run_id, w, batches, shape, base_ms).await
-        }));
+        tasks.push(tokio::spawn(async move { write(&client, &run_id, w, batches, shape, base_ms).await }));
     }
     let mut total = WriterOutcome::default();
     for task in tasks {
@@ -79,11 +69,8 @@ pub async fn run(config: &IngestConfig) -> anyhow::Result<Value> {
     }
     let seconds = started.elapsed().as_secs_f64();
 
-    let verified = if config.verify {
-        Some(verify(&client, &runs, shape, batches_total, config.writers).await?)
-    } else {
-        None
-    };
+    let verified =
+        if config.verify { Some(verify(&client, &runs, shape, batches_total, config.writers).await?) } else { None };
     Ok(json!({
         "bench": "ingest",
         "url": config.url,
@@ -147,9 +134,7 @@ async fn verify(
     for (w, run_id) in runs.iter().enumerate() {
         let batches = (w as u64..batches_total).step_by(writers as usize).count() as u64;
         let expected = batches * u64::from(shape.steps);
-        let got = crate::history::count_history(client, run_id, &key_name(0), 25_000)
-            .await?
-            .0;
+        let got = crate::history::count_history(client, run_id, &key_name(0), 25_000).await?.0;
         if got != expected {
             eprintln!("ingest verify: run {run_id} has {got} points of m0, expected {expected}");
             return Ok(false);
@@ -160,9 +145,6 @@ async fn verify(
 
 /// A name no earlier invocation used, so repeated runs against one server do not collide.
 pub fn unique_name(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{prefix}-{}-{nanos}", std::process::id())
 }

@@ -44,9 +44,7 @@ async fn build_graph(client: &MlflowClient, name: &str, depth: u32) -> anyhow::R
     let dataset = |i: u32| format!("dataset:{name}-d{i}@1");
     for i in 0..=depth {
         let node = json!({"digest": format!("{:064x}", u64::from(i) + 1), "attributes": {"row_count": 1000}});
-        client
-            .call(Method::PUT, &format!("/api/cairn/v1/lineage/nodes/dataset/{name}-d{i}@1"), Some(&node))
-            .await?;
+        client.call(Method::PUT, &format!("/api/cairn/v1/lineage/nodes/dataset/{name}-d{i}@1"), Some(&node)).await?;
         if i > 0 {
             let edge = json!({"source": dataset(i), "kind": "was_derived_from", "target": dataset(i - 1)});
             client.call(Method::POST, "/api/cairn/v1/lineage/edges", Some(&edge)).await?;
@@ -65,8 +63,10 @@ async fn build_graph(client: &MlflowClient, name: &str, depth: u32) -> anyhow::R
 
 fn batch(name: &str, first: u64, n: u64) -> Value {
     let predictions: Vec<Value> = (first..first + n)
-        .map(|i| json!({"prediction_id": format!("{name}-p{i}"), "deployment": format!("{name}-api"),
-                        "input_digest": format!("{i:064x}")}))
+        .map(|i| {
+            json!({"prediction_id": format!("{name}-p{i}"), "deployment": format!("{name}-api"),
+                        "input_digest": format!("{i:064x}")})
+        })
         .collect();
     json!({ "predictions": predictions })
 }
@@ -82,7 +82,8 @@ pub async fn run(config: &LineageConfig) -> anyhow::Result<Value> {
     let mut tasks = Vec::new();
     for writer in 0..u64::from(config.writers.max(1)) {
         let (client, name) = (client.clone(), name.clone());
-        let (size, total, writers) = (u64::from(config.batch_size.max(1)), config.predictions, u64::from(config.writers.max(1)));
+        let (size, total, writers) =
+            (u64::from(config.batch_size.max(1)), config.predictions, u64::from(config.writers.max(1)));
         tasks.push(tokio::spawn(async move {
             let mut latencies = Latencies::default();
             let mut sent = 0u64;
@@ -91,7 +92,8 @@ pub async fn run(config: &LineageConfig) -> anyhow::Result<Value> {
                 let first = index * size;
                 let n = size.min(total - first);
                 let t = Instant::now();
-                let reply = client.call(Method::POST, "/api/cairn/v1/predictions", Some(&batch(&name, first, n))).await?;
+                let reply =
+                    client.call(Method::POST, "/api/cairn/v1/predictions", Some(&batch(&name, first, n))).await?;
                 latencies.record(t.elapsed());
                 anyhow::ensure!(reply["accepted"].as_u64() == Some(n), "batch not accepted whole: {reply}");
                 sent += n;
@@ -116,7 +118,10 @@ pub async fn run(config: &LineageConfig) -> anyhow::Result<Value> {
         let trace = client.call(Method::GET, &format!("/api/cairn/v1/predictions/{id}/trace"), None).await?;
         traces.push(t.elapsed().as_secs_f64() * 1000.0);
         nodes = trace["lineage"]["nodes"].as_array().map_or(0, Vec::len);
-        anyhow::ensure!(trace["completeness"]["complete"] == json!(true), "incomplete lineage in the bench graph: {trace}");
+        anyhow::ensure!(
+            trace["completeness"]["complete"] == json!(true),
+            "incomplete lineage in the bench graph: {trace}"
+        );
     }
     traces.sort_by(f64::total_cmp);
     Ok(json!({

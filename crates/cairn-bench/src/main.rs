@@ -112,10 +112,7 @@ enum Command {
     /// Inserts metric rows straight into SQLite with Cairn's `metrics` schema: the physical limit.
     RawSqlite {
         /// Cairn's SQLite migration holding `CREATE TABLE metrics`.
-        #[arg(
-            long,
-            default_value = "crates/cairn-store/migrations/sqlite/0001_init.sql"
-        )]
+        #[arg(long, default_value = "crates/cairn-store/migrations/sqlite/0001_init.sql")]
         migration: PathBuf,
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
@@ -147,34 +144,10 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<serde_json::Value> {
     match command {
-        Command::Ingest {
-            url,
-            writers,
-            points,
-            batch_size,
-            keys,
-            verify,
-        } => {
-            ingest::run(&IngestConfig {
-                url,
-                writers,
-                points,
-                batch_size,
-                keys,
-                verify,
-            })
-            .await
+        Command::Ingest { url, writers, points, batch_size, keys, verify } => {
+            ingest::run(&IngestConfig { url, writers, points, batch_size, keys, verify }).await
         }
-        Command::Search {
-            url,
-            experiment_id,
-            create_runs,
-            concurrency,
-            filter,
-            order_by,
-            max_results,
-            repeat,
-        } => {
+        Command::Search { url, experiment_id, create_runs, concurrency, filter, order_by, max_results, repeat } => {
             search::run(&SearchConfig {
                 url,
                 experiment_id,
@@ -187,66 +160,20 @@ async fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             })
             .await
         }
-        Command::History {
-            url,
-            run_id,
-            key,
-            steps,
-            batch_size,
-            page_size,
-            repeat,
-        } => {
-            history::run(&HistoryConfig {
-                url,
-                run_id,
-                key,
-                steps,
-                batch_size,
-                page_size,
-                repeat,
-            })
-            .await
+        Command::History { url, run_id, key, steps, batch_size, page_size, repeat } => {
+            history::run(&HistoryConfig { url, run_id, key, steps, batch_size, page_size, repeat }).await
         }
-        Command::Lineage {
-            url,
-            predictions,
-            batch_size,
-            writers,
-            depth,
-            repeat,
-        } => {
-            lineage::run(&LineageConfig {
-                url,
-                predictions,
-                batch_size,
-                writers,
-                depth,
-                repeat,
-            })
-            .await
+        Command::Lineage { url, predictions, batch_size, writers, depth, repeat } => {
+            lineage::run(&LineageConfig { url, predictions, batch_size, writers, depth, repeat }).await
         }
         Command::RawPostgres { url, rows, batch_size, runs, keys } => {
             let config = RawPostgresConfig { url, rows, batch_size, runs, keys };
             // The postgres client blocks; keep it off the async workers.
             tokio::task::spawn_blocking(move || raw_postgres::run(&config)).await?
         }
-        Command::RawSqlite {
-            migration,
-            rows,
-            runs,
-            batch_size,
-            keys,
-            dir,
-        } => {
+        Command::RawSqlite { migration, rows, runs, batch_size, keys, dir } => {
             // SQLite blocks; keep it off the async workers.
-            let config = RawSqliteConfig {
-                migration,
-                rows,
-                runs,
-                batch_size,
-                keys,
-                dir,
-            };
+            let config = RawSqliteConfig { migration, rows, runs, batch_size, keys, dir };
             tokio::task::spawn_blocking(move || raw_sqlite::run(&config)).await?
         }
     }

@@ -32,11 +32,8 @@ pub struct RawSqliteConfig {
 /// time so that the limit is always measured against the schema Cairn actually ships.
 pub fn metrics_table_ddl(script: &str) -> anyhow::Result<String> {
     // Comments may contain anything, including semicolons, so drop them first.
-    let sql: String = script
-        .lines()
-        .map(|line| line.split_once("--").map_or(line, |(code, _)| code))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let sql: String =
+        script.lines().map(|line| line.split_once("--").map_or(line, |(code, _)| code)).collect::<Vec<_>>().join("\n");
     let lower = sql.to_ascii_lowercase();
     let mut from = 0;
     while let Some(found) = lower[from..].find("create table") {
@@ -62,9 +59,7 @@ pub fn run(config: &RawSqliteConfig) -> anyhow::Result<Value> {
         .with_context(|| format!("reading {}", config.migration.display()))?;
     let ddl = metrics_table_ddl(&script)?;
     let scratch = match &config.dir {
-        Some(dir) => tempfile::Builder::new()
-            .prefix("raw-sqlite-")
-            .tempdir_in(dir)?,
+        Some(dir) => tempfile::Builder::new().prefix("raw-sqlite-").tempdir_in(dir)?,
         None => tempfile::Builder::new().prefix("raw-sqlite-").tempdir()?,
     };
     let path = scratch.path().join("raw.db");
@@ -91,14 +86,7 @@ pub fn run(config: &RawSqliteConfig) -> anyhow::Result<Value> {
                 }
                 let run_pk = i64::from(p.writer) + 1;
                 let key_id = i64::from(p.key) + 1;
-                insert.execute(params![
-                    run_pk,
-                    key_id,
-                    p.step,
-                    p.timestamp,
-                    p.value,
-                    g as i64 + 1
-                ])?;
+                insert.execute(params![run_pk, key_id, p.step, p.timestamp, p.value, g as i64 + 1])?;
                 inserted += 1;
             }
         }
@@ -185,8 +173,7 @@ CREATE TABLE other (x INTEGER);
 
     #[test]
     fn the_real_migration_has_a_metrics_table() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../cairn-store/migrations/sqlite/0001_init.sql");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cairn-store/migrations/sqlite/0001_init.sql");
         let ddl = metrics_table_ddl(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert!(ddl.contains("key_id"), "{ddl}");
     }

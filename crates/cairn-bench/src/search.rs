@@ -38,18 +38,13 @@ pub struct SearchConfig {
 
 /// Runs the scenario and returns its JSON result.
 pub async fn run(config: &SearchConfig) -> anyhow::Result<Value> {
-    anyhow::ensure!(
-        config.repeat > 0 && config.max_results > 0,
-        "repeat and max results must be positive"
-    );
+    anyhow::ensure!(config.repeat > 0 && config.max_results > 0, "repeat and max results must be positive");
     let client = MlflowClient::new(&config.url)?;
     let mut created: Option<f64> = None;
     let experiment_id = match &config.experiment_id {
         Some(id) => id.clone(),
         None => {
-            let id = client
-                .create_experiment(&unique_name("cairn-bench-search"))
-                .await?;
+            let id = client.create_experiment(&unique_name("cairn-bench-search")).await?;
             let started = Instant::now();
             create_runs(&client, &id, config.create_runs, config.concurrency.max(1)).await?;
             created = Some(started.elapsed().as_secs_f64());
@@ -76,8 +71,8 @@ pub async fn run(config: &SearchConfig) -> anyhow::Result<Value> {
         None => None,
     };
     // The expected hit count is known only for runs this invocation made with the default filter.
-    let expected_hits = (created.is_some() && config.filter == DEFAULT_FILTER)
-        .then(|| expected_default_hits(config.create_runs));
+    let expected_hits =
+        (created.is_some() && config.filter == DEFAULT_FILTER).then(|| expected_default_hits(config.create_runs));
     let verified = ordered.unwrap_or(true) && expected_hits.is_none_or(|e| e == outcome.hits);
     Ok(json!({
         "bench": "search",
@@ -115,9 +110,7 @@ async fn search_all(client: &MlflowClient, request: &SearchRequest) -> anyhow::R
         outcome.pages += 1;
         outcome.hits += page.runs.len() as u64;
         if let Some(key) = &sort_key {
-            outcome
-                .sort_values
-                .extend(page.runs.iter().map(|r| r.metric(key)));
+            outcome.sort_values.extend(page.runs.iter().map(|r| r.metric(key)));
         }
         request.page_token = page.next_page_token.filter(|t| !t.is_empty());
         if request.page_token.is_none() {
@@ -127,21 +120,14 @@ async fn search_all(client: &MlflowClient, request: &SearchRequest) -> anyhow::R
     }
 }
 
-async fn create_runs(
-    client: &MlflowClient,
-    experiment_id: &str,
-    runs: u64,
-    concurrency: u32,
-) -> anyhow::Result<()> {
+async fn create_runs(client: &MlflowClient, experiment_id: &str, runs: u64, concurrency: u32) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for lane in 0..u64::from(concurrency) {
         let (client, experiment_id) = (client.clone(), experiment_id.to_owned());
         tasks.push(tokio::spawn(async move {
             // Lane k creates runs k, k + concurrency, ...
             for i in (lane..runs).step_by(concurrency as usize) {
-                let run_id = client
-                    .create_run(&experiment_id, &format!("run-{i}"))
-                    .await?;
+                let run_id = client.create_run(&experiment_id, &format!("run-{i}")).await?;
                 let (params, metrics) = search_run(i);
                 client.log_batch(&run_id, &metrics, &params).await?;
                 client.finish_run(&run_id).await?;
@@ -201,15 +187,9 @@ mod tests {
     #[test]
     fn recognises_single_metric_orderings() {
         let o = |s: &str| vec![s.to_owned()];
-        assert_eq!(
-            single_metric_order(&o("metrics.acc DESC")),
-            Some(("acc", true))
-        );
+        assert_eq!(single_metric_order(&o("metrics.acc DESC")), Some(("acc", true)));
         assert_eq!(single_metric_order(&o("metrics.acc")), Some(("acc", false)));
-        assert_eq!(
-            single_metric_order(&o("metrics.acc asc")),
-            Some(("acc", false))
-        );
+        assert_eq!(single_metric_order(&o("metrics.acc asc")), Some(("acc", false)));
         assert_eq!(single_metric_order(&o("params.lr DESC")), None);
         assert_eq!(single_metric_order(&o("metrics.acc DESC extra")), None);
         assert_eq!(single_metric_order(&[]), None);

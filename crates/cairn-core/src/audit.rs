@@ -200,10 +200,7 @@ impl Payload {
     pub fn parse(text: &str) -> Result<Self, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("payload is not JSON: {e}"))?;
         let mut payload = Payload::default();
-        let changes = v
-            .get("changes")
-            .and_then(Value::as_array)
-            .ok_or("payload has no 'changes' array")?;
+        let changes = v.get("changes").and_then(Value::as_array).ok_or("payload has no 'changes' array")?;
         for c in changes {
             let entity = c.get("entity").and_then(Value::as_str).ok_or("change without entity")?;
             let entity = known_entity(entity).ok_or_else(|| format!("unknown entity '{entity}'"))?;
@@ -252,7 +249,7 @@ fn known_entity(name: &str) -> Option<&'static str> {
         entity::PREDICTION_ROWS,
     ]
     .into_iter()
-        .find(|e| *e == name)
+    .find(|e| *e == name)
 }
 
 /// Builds the entity id of a keyed child (a tag or param) of `parent`.
@@ -274,8 +271,13 @@ pub struct MetricRow<'a> {
 /// pattern so that every NaN is the same NaN.
 pub fn metrics_digest(rows: &mut [MetricRow<'_>]) -> MetricsDigest {
     rows.sort_by(|a, b| {
-        (a.run_id, a.key, a.step, a.timestamp, canonical_bits(a.value))
-            .cmp(&(b.run_id, b.key, b.step, b.timestamp, canonical_bits(b.value)))
+        (a.run_id, a.key, a.step, a.timestamp, canonical_bits(a.value)).cmp(&(
+            b.run_id,
+            b.key,
+            b.step,
+            b.timestamp,
+            canonical_bits(b.value),
+        ))
     });
     let mut h = Sha256::new();
     for r in rows.iter() {
@@ -383,10 +385,8 @@ impl Verifier {
                             Ok(seq) if change.after.is_none() => {
                                 self.expected_metrics.remove(&seq);
                             }
-                            _ => self.problem(
-                                Some(ev.seq),
-                                format!("event {} has a malformed metric_rows change", ev.seq),
-                            ),
+                            _ => self
+                                .problem(Some(ev.seq), format!("event {} has a malformed metric_rows change", ev.seq)),
                         }
                         continue;
                     }
@@ -439,10 +439,9 @@ impl Verifier {
                     live.count, expected.count
                 ),
             ),
-            None => self.problem(
-                Some(seq),
-                format!("{} metric rows claim event {seq}, which wrote no metrics", live.count),
-            ),
+            None => {
+                self.problem(Some(seq), format!("{} metric rows claim event {seq}, which wrote no metrics", live.count))
+            }
         }
     }
 

@@ -15,8 +15,8 @@
 mod experiments;
 mod grammar;
 mod lexer;
-mod logged_models;
 mod list;
+mod logged_models;
 mod registry;
 mod runs;
 mod terms;

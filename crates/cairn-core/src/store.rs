@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::Result;
 use crate::artifacts::ArtifactManifest;
 use crate::audit::{AuditEvent, VerifyReport};
 use crate::lineage::LineageStore;
 use crate::logged_models::LoggedModels;
 use crate::model::{
-    Actor, Batch, Experiment, KeyValue, Metric, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric,
-    RunUpdate, ViewType,
+    Actor, Batch, Experiment, KeyValue, Metric, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric, RunUpdate,
+    ViewType,
 };
 use crate::registry::ModelRegistry;
 use crate::search::{Filter, OrderBy};
-use crate::Result;
 
 /// MLflow's default and maximum page sizes for searches.
 pub const SEARCH_MAX_RESULTS_DEFAULT: u64 = 1000;

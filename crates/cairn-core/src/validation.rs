@@ -214,9 +214,7 @@ pub fn validate_experiment_name(name: &str) -> Result<()> {
 /// Rejects an experiment artifact location that points into a run (`runs:/…`).
 pub fn validate_experiment_artifact_location(location: &str) -> Result<()> {
     if location.starts_with("runs:") {
-        return Err(Error::invalid(format!(
-            "Artifact location cannot be a runs:/ URI. Given: '{location}'"
-        )));
+        return Err(Error::invalid(format!("Artifact location cannot be a runs:/ URI. Given: '{location}'")));
     }
     Ok(())
 }
@@ -255,12 +253,10 @@ pub fn validate_run_name(run_name: Option<&str>, tags: &[KeyValue]) -> Result<()
     }
     let tag = tags.iter().find(|t| t.key == RUN_NAME_TAG).map(|t| t.value.as_str());
     match (run_name, tag) {
-        (Some(name), Some(tag)) if !name.is_empty() && !tag.is_empty() && name != tag => {
-            Err(Error::invalid(format!(
-                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with \
+        (Some(name), Some(tag)) if !name.is_empty() && !tag.is_empty() && name != tag => Err(Error::invalid(format!(
+            "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with \
                  different values (run_name='{name}', mlflow.runName='{tag}')."
-            )))
-        }
+        ))),
         _ => Ok(()),
     }
 }
@@ -280,9 +276,7 @@ pub fn truncate_to_limit(value: &mut String, limit: usize) -> bool {
 fn length_limit(entity: &str, limit: usize, value: &str) -> Result<()> {
     reject_nul(entity, value)?;
     if value.chars().count() > limit {
-        return Err(Error::invalid(format!(
-            "'{entity}' exceeds the maximum length of {limit} characters"
-        )));
+        return Err(Error::invalid(format!("'{entity}' exceeds the maximum length of {limit} characters")));
     }
     Ok(())
 }
@@ -430,8 +424,25 @@ mod tests {
     #[test]
     fn plain_metric_check_never_clears_an_invalid_metric() {
         let names = [
-            "loss", "a/b", "a//b", "/a", "a/", ".", "..", "..a", "a/./b", "a/../b", "a b:c-d_e.f", "a\\b", "ü", "",
-            "a*", "./a", "a/.", "x".repeat(250).leak(), "x".repeat(251).leak(),
+            "loss",
+            "a/b",
+            "a//b",
+            "/a",
+            "a/",
+            ".",
+            "..",
+            "..a",
+            "a/./b",
+            "a/../b",
+            "a b:c-d_e.f",
+            "a\\b",
+            "ü",
+            "",
+            "a*",
+            "./a",
+            "a/.",
+            "x".repeat(250).leak(),
+            "x".repeat(251).leak(),
         ];
         for name in names {
             for timestamp in [0, -1] {
@@ -573,10 +584,7 @@ mod tests {
     #[test]
     fn run_ids_and_names() {
         assert!(validate_run_id("0123abcdef").is_ok());
-        assert_eq!(
-            message(validate_run_id("../etc")),
-            "Invalid value \"../etc\" for parameter 'run_id' supplied."
-        );
+        assert_eq!(message(validate_run_id("../etc")), "Invalid value \"../etc\" for parameter 'run_id' supplied.");
         assert!(validate_run_id(&"a".repeat(257)).is_err());
         let tags = vec![KeyValue::new(RUN_NAME_TAG, "tagged")];
         assert!(validate_run_name(Some("tagged"), &tags).is_ok());
@@ -603,4 +611,3 @@ mod tests {
         assert_eq!(py_repr_str("it's"), "\"it's\"");
     }
 }
-

@@ -162,7 +162,15 @@ mod tests {
     #[test]
     fn flags_override_defaults() {
         let c = ServerConfig::try_parse_from([
-            "cairn", "--port", "0", "--data-dir", "/srv/cairn", "--log-format", "json", "--workers", "3",
+            "cairn",
+            "--port",
+            "0",
+            "--data-dir",
+            "/srv/cairn",
+            "--log-format",
+            "json",
+            "--workers",
+            "3",
         ])
         .unwrap();
         assert_eq!(c.port, 0);

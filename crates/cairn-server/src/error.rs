@@ -1,9 +1,9 @@
 //! The one HTTP error type. Every failure a handler can meet becomes an [`ApiError`], rendered as
 //! MLflow renders errors: `{"error_code": "...", "message": "..."}` with MLflow's status codes.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 /// MLflow error codes Cairn emits (a subset of `databricks_pb2.ErrorCode`).

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -267,10 +267,7 @@ pub fn parse_body(bytes: &[u8]) -> Result<Fields, ApiError> {
     }
     match value {
         Value::Object(map) => Ok(Fields::new(map)),
-        other => Err(ApiError::invalid(format!(
-            "The request body must be a JSON object, got {}",
-            python_type(&other)
-        ))),
+        other => Err(ApiError::invalid(format!("The request body must be a JSON object, got {}", python_type(&other)))),
     }
 }
 
@@ -297,9 +294,8 @@ pub fn parse_query(query: Option<&str>, repeated: &[&str]) -> Result<Fields, Api
 }
 
 fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let uri: axum::http::Uri = format!("/?{query}")
-        .parse()
-        .map_err(|_| ApiError::invalid("The query string is not valid"))?;
+    let uri: axum::http::Uri =
+        format!("/?{query}").parse().map_err(|_| ApiError::invalid("The query string is not valid"))?;
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
         .map(|q| q.0)
         .map_err(|e| ApiError::invalid(format!("The query string is not valid: {}", e.body_text())))
@@ -313,11 +309,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestActor {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let user = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(basic_auth_user);
+        let user = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(basic_auth_user);
         Ok(RequestActor(user.map_or_else(Actor::anonymous, Actor)))
     }
 }

@@ -185,8 +185,13 @@ mod tests {
         let manifest = store.clone().artifact_manifest().unwrap();
         let blobs = BlobStore::open(&dir.path().join("artifacts").to_string_lossy()).unwrap();
         let actor = Actor("t".into());
-        let new_run =
-            NewRun { experiment_id: "0".into(), user_id: "u".into(), run_name: None, start_time: Some(1), tags: vec![] };
+        let new_run = NewRun {
+            experiment_id: "0".into(),
+            user_id: "u".into(),
+            run_name: None,
+            start_time: Some(1),
+            tags: vec![],
+        };
         let gone = store.create_run(&actor, new_run.clone()).await.unwrap().info.run_id;
         let kept = store.create_run(&actor, new_run).await.unwrap().info.run_id;
         let doomed = blobs.put_bytes(Bytes::from_static(b"only the deleted run")).await.unwrap();
@@ -340,8 +345,11 @@ mod tests {
                 tokio::spawn(async move {
                     let mut kept = Vec::new();
                     for i in 0..FILES_EACH {
-                        let content =
-                            if i % 2 == 0 { shared[(t + i) % shared.len()].clone() } else { Bytes::from(format!("{t}/{i}")) };
+                        let content = if i % 2 == 0 {
+                            shared[(t + i) % shared.len()].clone()
+                        } else {
+                            Bytes::from(format!("{t}/{i}"))
+                        };
                         let (dir, name) = (format!("{root}/t{t}"), format!("f{i}"));
                         let path = format!("{dir}/{name}");
                         let status = if i % 8 == 3 {
@@ -352,7 +360,8 @@ mod tests {
                         assert_eq!(status, StatusCode::OK, "upload {path}");
                         // Every third file is deleted again, leaving its blob to the collector.
                         if i % 3 == 2 {
-                            let (status, _) = call(&router, Method::DELETE, &format!("{API}/artifacts/{path}"), Body::empty()).await;
+                            let (status, _) =
+                                call(&router, Method::DELETE, &format!("{API}/artifacts/{path}"), Body::empty()).await;
                             assert_eq!(status, StatusCode::OK);
                         } else {
                             kept.push((path, content));

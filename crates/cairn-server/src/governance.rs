@@ -37,7 +37,8 @@ async fn facts(state: &AppState, name: &str, version: i64) -> ApiResult<Promotio
     // The version's own tags win over its run's.
     facts.tags.extend(record.tags.into_iter().map(|t| (t.key, t.value)));
     let start = NodeRef::model_version(name, version)?;
-    let query = TraversalQuery { start: start.clone(), direction: Direction::Upstream, max_depth: FACTS_DEPTH, as_of: None };
+    let query =
+        TraversalQuery { start: start.clone(), direction: Direction::Upstream, max_depth: FACTS_DEPTH, as_of: None };
     let lineage = state.store.traverse(query).await?;
     for node in lineage.nodes.iter().filter(|n| n.node != start) {
         match node.node.kind {

@@ -139,7 +139,9 @@ impl Emitter {
         for attempt in 1..=ATTEMPTS {
             match self.client.post(&endpoint).json(event).send().await {
                 Ok(response) if response.status().is_success() => return,
-                Ok(response) => tracing::warn!(status = %response.status(), attempt, "OpenLineage endpoint refused an event"),
+                Ok(response) => {
+                    tracing::warn!(status = %response.status(), attempt, "OpenLineage endpoint refused an event")
+                }
                 Err(error) => tracing::warn!(%error, attempt, "cannot reach the OpenLineage endpoint"),
             }
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::config::ServerConfig;
-use crate::{app, AppState};
+use crate::{AppState, app};
 
 /// Serves `config` until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {

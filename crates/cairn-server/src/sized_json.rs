@@ -26,7 +26,9 @@ impl SizedJson {
 impl IntoResponse for SizedJson {
     fn into_response(self) -> Response {
         match self.0 {
-            Ok(buffer) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], buffer).into_response(),
+            Ok(buffer) => {
+                ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], buffer).into_response()
+            }
             Err(e) => ApiError::from(cairn_core::Error::internal(format!("writing a response: {e}"))).into_response(),
         }
     }

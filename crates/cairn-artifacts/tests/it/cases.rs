@@ -5,44 +5,28 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_artifacts::{
-    ArtifactError, BlobRef, BlobStore, BlobStoreConfig, ByteRange, Digest, HASH_ALGORITHM,
-    SourceError,
+    ArtifactError, BlobRef, BlobStore, BlobStoreConfig, ByteRange, Digest, HASH_ALGORITHM, SourceError,
 };
 use futures::{StreamExt, TryStreamExt, stream};
 
-use crate::common::{
-    digest_of_download, failing_after, generated, generated_digest, generated_vec, read_all,
-};
+use crate::common::{digest_of_download, failing_after, generated, generated_digest, generated_vec, read_all};
 
 /// The smallest part S3 accepts, so multipart paths are exercised with little data.
 pub const PART: usize = 5 * 1024 * 1024;
 
 /// The configuration the shared cases use.
 pub fn config() -> BlobStoreConfig {
-    BlobStoreConfig {
-        part_size: PART,
-        max_in_flight: 2,
-        fsync: false,
-        ..BlobStoreConfig::default()
-    }
+    BlobStoreConfig { part_size: PART, max_in_flight: 2, fsync: false, ..BlobStoreConfig::default() }
 }
 
 pub async fn all_blobs(store: &BlobStore) -> Vec<(Digest, u64)> {
-    let mut blobs: Vec<_> = store
-        .list_blobs()
-        .map_ok(|info| (info.digest, info.size))
-        .try_collect()
-        .await
-        .unwrap();
+    let mut blobs: Vec<_> = store.list_blobs().map_ok(|info| (info.digest, info.size)).try_collect().await.unwrap();
     blobs.sort();
     blobs
 }
 
 pub async fn small_round_trip(store: &BlobStore) {
-    let blob = store
-        .put_bytes(Bytes::from_static(b"hello, cairn"))
-        .await
-        .unwrap();
+    let blob = store.put_bytes(Bytes::from_static(b"hello, cairn")).await.unwrap();
     assert_eq!(blob, BlobRef::new(Digest::of(b"hello, cairn"), 12));
     assert_eq!(blob.algorithm, HASH_ALGORITHM);
     assert_eq!(store.head(&blob.digest).await.unwrap(), Some(12));
@@ -51,30 +35,18 @@ pub async fn small_round_trip(store: &BlobStore) {
 }
 
 pub async fn empty_blob(store: &BlobStore) {
-    let blob = store
-        .put_stream(stream::empty::<Result<Bytes, std::io::Error>>())
-        .await
-        .unwrap();
+    let blob = store.put_stream(stream::empty::<Result<Bytes, std::io::Error>>()).await.unwrap();
     assert_eq!(blob, BlobRef::new(Digest::of(b""), 0));
     assert_eq!(store.head(&blob.digest).await.unwrap(), Some(0));
     assert!(read_all(store, &blob.digest, None).await.is_empty());
-    let err = store
-        .get(&blob.digest, Some(ByteRange::From(0)))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ArtifactError::RangeNotSatisfiable { size: 0 }),
-        "{err}"
-    );
+    let err = store.get(&blob.digest, Some(ByteRange::From(0))).await.unwrap_err();
+    assert!(matches!(err, ArtifactError::RangeNotSatisfiable { size: 0 }), "{err}");
 }
 
 /// Many small chunks, one upload: chunk boundaries must not matter to the digest.
 pub async fn chunking_does_not_change_the_digest(store: &BlobStore) {
     let data = generated_vec(7, 100_000).await;
-    let chunks: Vec<Result<Bytes, std::io::Error>> = data
-        .chunks(333)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
+    let chunks: Vec<Result<Bytes, std::io::Error>> = data.chunks(333).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let blob = store.put_stream(stream::iter(chunks)).await.unwrap();
     assert_eq!(blob, BlobRef::new(Digest::of(&data), data.len() as u64));
 }
@@ -93,17 +65,9 @@ pub async fn ranges(store: &BlobStore) {
     ];
     for (range, expected) in ok_cases {
         let read = store.get(&blob.digest, Some(range.clone())).await.unwrap();
-        assert_eq!(
-            (read.size, read.range.clone()),
-            (1000, expected.clone()),
-            "{range:?}"
-        );
+        assert_eq!((read.size, read.range.clone()), (1000, expected.clone()), "{range:?}");
         let bytes = read_all(store, &blob.digest, Some(range.clone())).await;
-        assert_eq!(
-            bytes,
-            &data[expected.start as usize..expected.end as usize],
-            "{range:?}"
-        );
+        assert_eq!(bytes, &data[expected.start as usize..expected.end as usize], "{range:?}");
     }
     let unsatisfiable = [
         ByteRange::Bounded(1000..1001),
@@ -114,14 +78,8 @@ pub async fn ranges(store: &BlobStore) {
         ByteRange::Suffix(0),
     ];
     for range in unsatisfiable {
-        let err = store
-            .get(&blob.digest, Some(range.clone()))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, ArtifactError::RangeNotSatisfiable { size: 1000 }),
-            "{range:?}: {err}"
-        );
+        let err = store.get(&blob.digest, Some(range.clone())).await.unwrap_err();
+        assert!(matches!(err, ArtifactError::RangeNotSatisfiable { size: 1000 }), "{range:?}: {err}");
     }
 }
 
@@ -129,20 +87,13 @@ pub async fn ranges(store: &BlobStore) {
 /// verification must see exactly what was sent.
 pub async fn multipart_round_trip(store: &BlobStore) -> BlobRef {
     let len = (PART as u64) * 5 / 2 + 123;
-    let blob = store
-        .put_stream(generated(21, len, 256 * 1024))
-        .await
-        .unwrap();
+    let blob = store.put_stream(generated(21, len, 256 * 1024)).await.unwrap();
     assert_eq!(blob, BlobRef::new(generated_digest(21, len).await, len));
     assert_eq!(digest_of_download(store, &blob.digest).await, blob.digest);
     let tail = read_all(store, &blob.digest, Some(ByteRange::Suffix(1000))).await;
     assert_eq!(tail, &generated_vec(21, len).await[len as usize - 1000..]);
     assert!(store.verify(&blob.digest).await.unwrap());
-    assert_eq!(
-        store.clean_staging(Duration::ZERO).await.unwrap(),
-        0,
-        "staging emptied"
-    );
+    assert_eq!(store.clean_staging(Duration::ZERO).await.unwrap(), 0, "staging emptied");
     blob
 }
 
@@ -158,11 +109,7 @@ pub async fn dedup(store: &BlobStore) {
     let mut expected = vec![(first.digest, len), (small_a.digest, 4)];
     expected.sort();
     assert_eq!(all_blobs(store).await, expected);
-    assert_eq!(
-        store.clean_staging(Duration::ZERO).await.unwrap(),
-        0,
-        "no staging left over"
-    );
+    assert_eq!(store.clean_staging(Duration::ZERO).await.unwrap(), 0, "no staging left over");
 }
 
 /// A stream that fails mid-way stores nothing, whether it failed before or after the first part.
@@ -173,11 +120,7 @@ pub async fn failed_stream_leaves_nothing(store: &BlobStore) {
         assert!(err.to_string().contains("connection reset"), "{err}");
     }
     assert_eq!(all_blobs(store).await, vec![]);
-    assert_eq!(
-        store.clean_staging(Duration::ZERO).await.unwrap(),
-        0,
-        "no staging left over"
-    );
+    assert_eq!(store.clean_staging(Duration::ZERO).await.unwrap(), 0, "no staging left over");
 }
 
 /// Dropping the upload future mid-stream (a client that vanished; the server's handler is
@@ -198,18 +141,9 @@ pub async fn dropped_upload(store: &BlobStore) {
 pub async fn missing_blobs(store: &BlobStore) {
     let absent = Digest::of(b"never stored");
     assert_eq!(store.head(&absent).await.unwrap(), None);
-    assert!(matches!(
-        store.get(&absent, None).await,
-        Err(ArtifactError::NotFound(_))
-    ));
-    assert!(matches!(
-        store.verify(&absent).await,
-        Err(ArtifactError::NotFound(_))
-    ));
-    store
-        .delete(&absent)
-        .await
-        .expect("deleting a missing blob is not an error");
+    assert!(matches!(store.get(&absent, None).await, Err(ArtifactError::NotFound(_))));
+    assert!(matches!(store.verify(&absent).await, Err(ArtifactError::NotFound(_))));
+    store.delete(&absent).await.expect("deleting a missing blob is not an error");
 }
 
 pub async fn delete(store: &BlobStore) {
@@ -227,17 +161,9 @@ pub async fn staged_blob_is_invisible_until_commit(store: &BlobStore) {
         let staged = store.stage(generated(91, size, 1 << 20)).await.unwrap();
         let expected = BlobRef::new(generated_digest(91, size).await, size);
         assert_eq!(staged.blob(), &expected);
-        assert_eq!(
-            store.head(&expected.digest).await.unwrap(),
-            None,
-            "invisible before commit"
-        );
+        assert_eq!(store.head(&expected.digest).await.unwrap(), None, "invisible before commit");
         assert_eq!(staged.commit().await.unwrap(), expected);
-        let info = store
-            .info(&expected.digest)
-            .await
-            .unwrap()
-            .expect("visible after commit");
+        let info = store.info(&expected.digest).await.unwrap().expect("visible after commit");
         assert_eq!((info.digest, info.size), (expected.digest, size));
     }
 }
@@ -245,10 +171,7 @@ pub async fn staged_blob_is_invisible_until_commit(store: &BlobStore) {
 /// Stages an upload big enough for a staging object, then drops it uncommitted. Callers check
 /// with their own eyes (disk, raw bucket listing) that the staging object goes away.
 pub async fn abandon_staged_upload(store: &BlobStore) {
-    let abandoned = store
-        .stage(generated(92, PART as u64 + 1, 1 << 20))
-        .await
-        .unwrap();
+    let abandoned = store.stage(generated(92, PART as u64 + 1, 1 << 20)).await.unwrap();
     let digest = abandoned.blob().digest;
     drop(abandoned);
     assert_eq!(store.head(&digest).await.unwrap(), None);
@@ -268,44 +191,23 @@ pub async fn parts_assemble_in_order(store: &BlobStore) {
     let second = stage(seeds[1], lens[1]).await.unwrap();
     assert_ne!(replaced.digest, second.digest);
     store.delete_part(&replaced).await.unwrap();
-    for (part, (seed, len)) in [&first, &second, &third]
-        .into_iter()
-        .zip(seeds.into_iter().zip(lens))
-    {
-        assert_eq!(
-            (part.digest, part.size),
-            (generated_digest(seed, len).await, len)
-        );
+    for (part, (seed, len)) in [&first, &second, &third].into_iter().zip(seeds.into_iter().zip(lens)) {
+        assert_eq!((part.digest, part.size), (generated_digest(seed, len).await, len));
     }
 
     let mut whole = Vec::new();
     for (seed, len) in seeds.into_iter().zip(lens) {
         whole.extend(generated_vec(seed, len).await);
     }
-    let staged = store
-        .stage_parts(&[first.clone(), second, third])
-        .await
-        .unwrap();
+    let staged = store.stage_parts(&[first.clone(), second, third]).await.unwrap();
     let expected = BlobRef::new(Digest::of(&whole), whole.len() as u64);
     assert_eq!(staged.blob(), &expected);
-    assert_eq!(
-        store.head(&expected.digest).await.unwrap(),
-        None,
-        "invisible until committed"
-    );
+    assert_eq!(store.head(&expected.digest).await.unwrap(), None, "invisible until committed");
     assert_eq!(staged.commit().await.unwrap(), expected);
     assert_eq!(read_all(store, &expected.digest, None).await, whole);
 
-    assert_eq!(
-        store.discard_upload(&upload).await.unwrap(),
-        3,
-        "the three kept parts"
-    );
-    assert_eq!(
-        store.clean_staging(Duration::ZERO).await.unwrap(),
-        0,
-        "staging emptied"
-    );
+    assert_eq!(store.discard_upload(&upload).await.unwrap(), 3, "the three kept parts");
+    assert_eq!(store.clean_staging(Duration::ZERO).await.unwrap(), 0, "staging emptied");
     // Reading a discarded part is a storage error, never the client's.
     let err = store.stage_parts(&[first]).await.unwrap_err();
     assert!(!err.is_client_error(), "{err}");
@@ -315,10 +217,7 @@ pub async fn parts_assemble_in_order(store: &BlobStore) {
 pub async fn failed_part_leaves_nothing(store: &BlobStore) {
     let upload = store.new_upload_id();
     for good in [1000, PART as u64 + 5] {
-        let err = store
-            .stage_part(&upload, failing_after(71, good))
-            .await
-            .unwrap_err();
+        let err = store.stage_part(&upload, failing_after(71, good)).await.unwrap_err();
         assert!(matches!(err, ArtifactError::Source(_)), "{err}");
     }
     assert_eq!(store.discard_upload(&upload).await.unwrap(), 0);
@@ -331,9 +230,7 @@ pub async fn pinned_commits_and_collection_exclude_each_other(store: &BlobStore)
     let staged = store.stage(generated(72, 10, 10)).await.unwrap();
     let pinned = staged.commit_pinned().await.unwrap();
     assert!(
-        tokio::time::timeout(wait, store.lock_for_collection())
-            .await
-            .is_err(),
+        tokio::time::timeout(wait, store.lock_for_collection()).await.is_err(),
         "collection must wait for the pinned upload"
     );
     drop(pinned);
@@ -343,13 +240,9 @@ pub async fn pinned_commits_and_collection_exclude_each_other(store: &BlobStore)
 
     let staged = store.stage(generated(73, 10, 10)).await.unwrap();
     let digest = staged.blob().digest;
-    let commit =
-        tokio::spawn(async move { staged.commit_pinned().await.map(|p| p.blob().clone()) });
+    let commit = tokio::spawn(async move { staged.commit_pinned().await.map(|p| p.blob().clone()) });
     tokio::time::sleep(wait).await;
-    assert!(
-        !commit.is_finished(),
-        "a commit must wait for the collection lock"
-    );
+    assert!(!commit.is_finished(), "a commit must wait for the collection lock");
     assert_eq!(store.head(&digest).await.unwrap(), None);
     drop(lock);
     let blob = commit.await.unwrap().unwrap();

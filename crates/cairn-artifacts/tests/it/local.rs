@@ -53,10 +53,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 fn blob_file(root: &Path, digest: &Digest) -> PathBuf {
     let hex = digest.to_hex();
-    root.join("blobs/sha256")
-        .join(&hex[0..2])
-        .join(&hex[2..4])
-        .join(&hex)
+    root.join("blobs/sha256").join(&hex[0..2]).join(&hex[2..4]).join(&hex)
 }
 
 shared_cases!(local:
@@ -76,11 +73,7 @@ shared_cases!(local:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blobs_are_files_at_their_digest_path() {
     let fixture = local().await;
-    let blob = fixture
-        .store
-        .put_bytes(Bytes::from_static(b"abc"))
-        .await
-        .unwrap();
+    let blob = fixture.store.put_bytes(Bytes::from_static(b"abc")).await.unwrap();
     let expected = blob_file(fixture.root(), &blob.digest);
     assert_eq!(files_under(fixture.root()), vec![expected.clone()]);
     assert_eq!(std::fs::read(expected).unwrap(), b"abc");
@@ -92,12 +85,7 @@ async fn dedup_keeps_one_file_on_disk() {
     cases::dedup(&fixture.store).await;
     let files = files_under(fixture.root());
     assert_eq!(files.len(), 2, "one file per distinct content: {files:?}");
-    assert!(
-        files
-            .iter()
-            .all(|f| f.starts_with(fixture.root().join("blobs/sha256"))),
-        "{files:?}"
-    );
+    assert!(files.iter().all(|f| f.starts_with(fixture.root().join("blobs/sha256"))), "{files:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,16 +121,8 @@ async fn wait_until_no_files(root: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_detects_corruption_on_disk() {
     let fixture = local().await;
-    let small = fixture
-        .store
-        .put_bytes(Bytes::from_static(b"precious bytes"))
-        .await
-        .unwrap();
-    let large = fixture
-        .store
-        .put_stream(generated(61, PART as u64 * 2, 1 << 20))
-        .await
-        .unwrap();
+    let small = fixture.store.put_bytes(Bytes::from_static(b"precious bytes")).await.unwrap();
+    let large = fixture.store.put_stream(generated(61, PART as u64 * 2, 1 << 20)).await.unwrap();
     assert!(fixture.store.verify(&small.digest).await.unwrap());
     assert!(fixture.store.verify(&large.digest).await.unwrap());
 
@@ -167,21 +147,9 @@ async fn clean_staging_removes_only_old_leftovers() {
     std::fs::write(&old, b"partial").unwrap();
     std::fs::write(&fresh, b"partial").unwrap();
     let two_hours_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&old)
-        .unwrap()
-        .set_modified(two_hours_ago)
-        .unwrap();
+    std::fs::File::options().write(true).open(&old).unwrap().set_modified(two_hours_ago).unwrap();
 
-    assert_eq!(
-        fixture
-            .store
-            .clean_staging(Duration::from_secs(3600))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(fixture.store.clean_staging(Duration::from_secs(3600)).await.unwrap(), 1);
     assert!(!old.exists());
     assert!(fresh.exists());
 }
@@ -191,51 +159,24 @@ async fn file_uri_destination_and_reopening_see_the_same_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("file://{}/nested", dir.path().display());
     let first = BlobStore::open_with(&uri, &S3Settings::default(), cases::config()).unwrap();
-    let blob = first
-        .put_bytes(Bytes::from_static(b"persisted"))
-        .await
-        .unwrap();
+    let blob = first.put_bytes(Bytes::from_static(b"persisted")).await.unwrap();
 
     let plain = dir.path().join("nested");
-    let second = BlobStore::open_with(
-        plain.to_str().unwrap(),
-        &S3Settings::default(),
-        cases::config(),
-    )
-    .unwrap();
+    let second = BlobStore::open_with(plain.to_str().unwrap(), &S3Settings::default(), cases::config()).unwrap();
     assert_eq!(second.head(&blob.digest).await.unwrap(), Some(9));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_duplicate_is_refreshed_not_duplicated() {
-    let fixture = local_with(BlobStoreConfig {
-        refresh_after: Duration::from_secs(60),
-        ..cases::config()
-    });
-    let blob = fixture
-        .store
-        .put_bytes(Bytes::from_static(b"old content"))
-        .await
-        .unwrap();
+    let fixture = local_with(BlobStoreConfig { refresh_after: Duration::from_secs(60), ..cases::config() });
+    let blob = fixture.store.put_bytes(Bytes::from_static(b"old content")).await.unwrap();
     let path = blob_file(fixture.root(), &blob.digest);
     let long_ago = SystemTime::now() - Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(long_ago)
-        .unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(long_ago).unwrap();
 
-    fixture
-        .store
-        .put_bytes(Bytes::from_static(b"old content"))
-        .await
-        .unwrap();
+    fixture.store.put_bytes(Bytes::from_static(b"old content")).await.unwrap();
     let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
-    assert!(
-        modified > long_ago + Duration::from_secs(3000),
-        "garbage collection sees a fresh blob"
-    );
+    assert!(modified > long_ago + Duration::from_secs(3000), "garbage collection sees a fresh blob");
     assert_eq!(files_under(fixture.root()), vec![path]);
 }
 
@@ -243,10 +184,7 @@ async fn stale_duplicate_is_refreshed_not_duplicated() {
 /// must not grow by anything like the file's size.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_upload_keeps_memory_bounded() {
-    let fixture = local_with(BlobStoreConfig {
-        fsync: false,
-        ..BlobStoreConfig::default()
-    });
+    let fixture = local_with(BlobStoreConfig { fsync: false, ..BlobStoreConfig::default() });
     let len = 200 * 1024 * 1024;
 
     let baseline = rss_bytes();
@@ -262,31 +200,14 @@ async fn large_upload_keeps_memory_bounded() {
             peak.max(rss_bytes())
         })
     };
-    let blob = fixture
-        .store
-        .put_stream(generated(71, len, 64 * 1024))
-        .await
-        .unwrap();
+    let blob = fixture.store.put_stream(generated(71, len, 64 * 1024)).await.unwrap();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let peak = sampler.join().unwrap();
 
     let growth = peak.saturating_sub(baseline);
-    eprintln!(
-        "200 MB upload: RSS baseline {} MB, peak {} MB",
-        baseline >> 20,
-        peak >> 20
-    );
-    assert!(
-        growth < 100 * 1024 * 1024,
-        "RSS grew by {} MB",
-        growth >> 20
-    );
+    eprintln!("200 MB upload: RSS baseline {} MB, peak {} MB", baseline >> 20, peak >> 20);
+    assert!(growth < 100 * 1024 * 1024, "RSS grew by {} MB", growth >> 20);
     assert_eq!(blob.size, len);
     assert_eq!(blob.digest, generated_digest(71, len).await);
-    assert_eq!(
-        std::fs::metadata(blob_file(fixture.root(), &blob.digest))
-            .unwrap()
-            .len(),
-        len
-    );
+    assert_eq!(std::fs::metadata(blob_file(fixture.root(), &blob.digest)).unwrap().len(), len);
 }

@@ -22,8 +22,8 @@ pub struct S3Fixture {
 async fn s3() -> S3Fixture {
     let server = server();
     let place = server.fresh_place("it");
-    let store = BlobStore::open_with(&place.destination, &server.settings(), cases::config())
-        .expect("open S3 destination");
+    let store =
+        BlobStore::open_with(&place.destination, &server.settings(), cases::config()).expect("open S3 destination");
     S3Fixture { place, store }
 }
 
@@ -81,10 +81,7 @@ async fn dropped_upload_aborts_the_multipart_upload() {
     let fixture = s3().await;
     cases::dropped_upload(&fixture.store).await;
     assert_no_pending_uploads(&fixture).await;
-    assert_eq!(
-        fixture.store.clean_staging(Duration::ZERO).await.unwrap(),
-        0
-    );
+    assert_eq!(fixture.store.clean_staging(Duration::ZERO).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,38 +94,21 @@ async fn completed_uploads_leave_no_pending_multipart_upload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_detects_a_corrupted_object() {
     let fixture = s3().await;
-    let small = fixture
-        .store
-        .put_bytes(Bytes::from_static(b"precious bytes"))
-        .await
-        .unwrap();
-    let large = fixture
-        .store
-        .put_stream(generated(81, PART as u64 + 1, 1 << 20))
-        .await
-        .unwrap();
+    let small = fixture.store.put_bytes(Bytes::from_static(b"precious bytes")).await.unwrap();
+    let large = fixture.store.put_stream(generated(81, PART as u64 + 1, 1 << 20)).await.unwrap();
     assert!(fixture.store.verify(&small.digest).await.unwrap());
     assert!(fixture.store.verify(&large.digest).await.unwrap());
 
     // Overwrite both objects behind the store's back, through a separate client.
     let raw = raw_client(&fixture);
     for digest in [&small.digest, &large.digest] {
-        raw.put(
-            &fixture.store.blob_key(digest),
-            PutPayload::from_static(b"tampered"),
-        )
-        .await
-        .unwrap();
+        raw.put(&fixture.store.blob_key(digest), PutPayload::from_static(b"tampered")).await.unwrap();
     }
     assert!(!fixture.store.verify(&small.digest).await.unwrap());
     assert!(!fixture.store.verify(&large.digest).await.unwrap());
     let prefix = object_store::path::Path::from(fixture.place.prefix.as_str());
     let listed: Vec<_> = raw.list(Some(&prefix)).try_collect().await.unwrap();
-    assert_eq!(
-        listed.len(),
-        2,
-        "only the two blob objects exist: {listed:?}"
-    );
+    assert_eq!(listed.len(), 2, "only the two blob objects exist: {listed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,21 +44,12 @@ pub struct Server {
 }
 
 pub async fn start(behaviour: Behaviour) -> Server {
-    let fake = Fake {
-        behaviour,
-        inner: Arc::default(),
-    };
+    let fake = Fake { behaviour, inner: Arc::default() };
     let app = Router::new()
-        .route(
-            "/api/2.0/mlflow/experiments/create",
-            post(|| async { Json(json!({ "experiment_id": "1" })) }),
-        )
+        .route("/api/2.0/mlflow/experiments/create", post(|| async { Json(json!({ "experiment_id": "1" })) }))
         .route("/api/2.0/mlflow/runs/create", post(create_run))
         .route("/api/2.0/mlflow/runs/log-batch", post(log_batch))
-        .route(
-            "/api/2.0/mlflow/runs/update",
-            post(|| async { Json(json!({})) }),
-        )
+        .route("/api/2.0/mlflow/runs/update", post(|| async { Json(json!({})) }))
         .route("/api/2.0/mlflow/runs/search", post(search))
         .route("/api/2.0/mlflow/metrics/get-history", get(history))
         .with_state(fake);
@@ -81,12 +72,9 @@ async fn create_run(State(fake): State<Fake>) -> Json<Value> {
 async fn log_batch(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
     let mut inner = fake.inner.lock().unwrap();
     inner.log_batch_calls += 1;
-    if fake
-        .behaviour
-        .lock_every
-        .is_some_and(|n| inner.log_batch_calls % n == 0)
-    {
-        let error = json!({ "error_code": "INTERNAL_ERROR", "message": "(sqlite3.OperationalError) database is locked" });
+    if fake.behaviour.lock_every.is_some_and(|n| inner.log_batch_calls % n == 0) {
+        let error =
+            json!({ "error_code": "INTERNAL_ERROR", "message": "(sqlite3.OperationalError) database is locked" });
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(error)).into_response();
     }
     let run = &mut inner.runs[run_index(body["run_id"].as_str().unwrap())];
@@ -96,10 +84,7 @@ async fn log_batch(State(fake): State<Fake>, Json(body): Json<Value>) -> Respons
         run.latest.insert(key, m["value"].as_f64().unwrap());
     }
     for p in body["params"].as_array().unwrap() {
-        run.params.insert(
-            p["key"].as_str().unwrap().to_owned(),
-            p["value"].as_str().unwrap().to_owned(),
-        );
+        run.params.insert(p["key"].as_str().unwrap().to_owned(), p["value"].as_str().unwrap().to_owned());
     }
     Json(json!({})).into_response()
 }
@@ -112,23 +97,10 @@ async fn search(State(fake): State<Fake>, Json(body): Json<Value>) -> Json<Value
         .iter()
         .enumerate()
         .filter(|(_, r)| r.params.get("optimizer").map(String::as_str) == Some("adam"))
-        .filter_map(|(i, r)| {
-            r.latest
-                .get("acc")
-                .filter(|&&acc| acc > 0.49)
-                .map(|&acc| (i, acc))
-        })
+        .filter_map(|(i, r)| r.latest.get("acc").filter(|&&acc| acc > 0.49).map(|&acc| (i, acc)))
         .collect();
-    hits.sort_by(|a, b| {
-        if fake.behaviour.ascending_search {
-            a.1.total_cmp(&b.1)
-        } else {
-            b.1.total_cmp(&a.1)
-        }
-    });
-    let offset: usize = body["page_token"]
-        .as_str()
-        .map_or(0, |t| t.parse().unwrap());
+    hits.sort_by(|a, b| if fake.behaviour.ascending_search { a.1.total_cmp(&b.1) } else { b.1.total_cmp(&a.1) });
+    let offset: usize = body["page_token"].as_str().map_or(0, |t| t.parse().unwrap());
     let size = body["max_results"].as_u64().unwrap() as usize;
     let page: Vec<Value> = hits
         .iter()
@@ -140,24 +112,14 @@ async fn search(State(fake): State<Fake>, Json(body): Json<Value>) -> Json<Value
     Json(json!({ "runs": page, "next_page_token": next }))
 }
 
-async fn history(
-    State(fake): State<Fake>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Json<Value> {
+async fn history(State(fake): State<Fake>, Query(q): Query<HashMap<String, String>>) -> Json<Value> {
     let inner = fake.inner.lock().unwrap();
-    let total = inner.runs[run_index(&q["run_id"])]
-        .points
-        .get(&q["metric_key"])
-        .copied()
-        .unwrap_or(0) as usize;
+    let total = inner.runs[run_index(&q["run_id"])].points.get(&q["metric_key"]).copied().unwrap_or(0) as usize;
     let offset: usize = q.get("page_token").map_or(0, |t| t.parse().unwrap());
     let size: usize = q["max_results"].parse().unwrap();
     let n = size.min(total.saturating_sub(offset));
-    let metrics: Vec<Value> = (0..n)
-        .map(
-            |i| json!({ "key": q["metric_key"], "value": 0.0, "step": offset + i, "timestamp": 0 }),
-        )
-        .collect();
+    let metrics: Vec<Value> =
+        (0..n).map(|i| json!({ "key": q["metric_key"], "value": 0.0, "step": offset + i, "timestamp": 0 })).collect();
     let next = (offset + n < total).then(|| (offset + n).to_string());
     Json(json!({ "metrics": metrics, "next_page_token": next }))
 }

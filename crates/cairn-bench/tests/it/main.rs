@@ -8,22 +8,13 @@ use cairn_bench::ingest::{self, IngestConfig};
 use cairn_bench::search::{self, DEFAULT_FILTER, DEFAULT_ORDER_BY, SearchConfig};
 
 fn ingest_config(url: &str, points: u64) -> IngestConfig {
-    IngestConfig {
-        url: url.to_owned(),
-        writers: 3,
-        points,
-        batch_size: 100,
-        keys: 10,
-        verify: true,
-    }
+    IngestConfig { url: url.to_owned(), writers: 3, points, batch_size: 100, keys: 10, verify: true }
 }
 
 #[tokio::test]
 async fn ingest_counts_points_and_verifies_history() {
     let server = fake::start(fake::Behaviour::default()).await;
-    let result = ingest::run(&ingest_config(&server.url, 1_000))
-        .await
-        .unwrap();
+    let result = ingest::run(&ingest_config(&server.url, 1_000)).await.unwrap();
     assert_eq!(result["points_ok"], 1_000);
     assert_eq!(result["errors"], 0);
     assert_eq!(result["verified"], true);
@@ -32,25 +23,14 @@ async fn ingest_counts_points_and_verifies_history() {
 
 #[tokio::test]
 async fn ingest_counts_database_locked_separately_and_fails_verification() {
-    let server = fake::start(fake::Behaviour {
-        lock_every: Some(4),
-        ..Default::default()
-    })
-    .await;
-    let result = ingest::run(&ingest_config(&server.url, 2_000))
-        .await
-        .unwrap();
+    let server = fake::start(fake::Behaviour { lock_every: Some(4), ..Default::default() }).await;
+    let result = ingest::run(&ingest_config(&server.url, 2_000)).await.unwrap();
     // 20 batches; every fourth log-batch call the fake receives is refused.
     assert_eq!(result["errors"], 5);
     assert_eq!(result["db_locked"], 5);
     assert_eq!(result["points_ok"], 1_500);
     assert_eq!(result["verified"], false);
-    assert!(
-        result["first_error"]
-            .as_str()
-            .unwrap()
-            .contains("database is locked")
-    );
+    assert!(result["first_error"].as_str().unwrap().contains("database is locked"));
 }
 
 #[tokio::test]
@@ -97,11 +77,7 @@ async fn search_pages_through_hits_and_checks_count_and_order() {
 
 #[tokio::test]
 async fn search_flags_a_server_that_orders_wrongly() {
-    let server = fake::start(fake::Behaviour {
-        ascending_search: true,
-        ..Default::default()
-    })
-    .await;
+    let server = fake::start(fake::Behaviour { ascending_search: true, ..Default::default() }).await;
     let result = search::run(&search_config(&server.url)).await.unwrap();
     assert_eq!(result["ordered"], false);
     assert_eq!(result["verified"], false);

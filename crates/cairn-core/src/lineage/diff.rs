@@ -52,9 +52,7 @@ pub fn diff_upstream(left_node: &NodeRef, left: &Subgraph, right_node: &NodeRef,
     let shared: Vec<NodeRef> = l.iter().filter(|(k, _)| r_keys.contains(k)).map(|(_, n)| n.clone()).collect();
     let only_left: Vec<NodeRef> = l.iter().filter(|(k, _)| !r_keys.contains(k)).map(|(_, n)| n.clone()).collect();
     let only_right: Vec<NodeRef> = r.iter().filter(|(k, _)| !l_keys.contains(k)).map(|(_, n)| n.clone()).collect();
-    let differs_in = |kinds: &[NodeKind]| {
-        only_left.iter().chain(&only_right).any(|n| kinds.contains(&n.kind))
-    };
+    let differs_in = |kinds: &[NodeKind]| only_left.iter().chain(&only_right).any(|n| kinds.contains(&n.kind));
     UpstreamDiff {
         left: left_node.clone(),
         right: right_node.clone(),

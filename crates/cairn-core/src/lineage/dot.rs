@@ -39,7 +39,13 @@ pub fn to_dot(graph: &Subgraph) -> String {
         if let Some(digest) = &node.digest {
             label.push_str(&format!("\n{}", &digest[..digest.len().min(12)]));
         }
-        let _ = writeln!(out, "  {} [shape={}, label={}];", quoted(&node.node.to_string()), shape(node.node.kind), quoted(&label));
+        let _ = writeln!(
+            out,
+            "  {} [shape={}, label={}];",
+            quoted(&node.node.to_string()),
+            shape(node.node.kind),
+            quoted(&label)
+        );
     }
     for edge in &graph.edges {
         let _ = writeln!(
@@ -73,7 +79,14 @@ mod tests {
                 attributes: Map::new(),
                 recorded_at: 0,
             }],
-            edges: vec![Edge { source: b, kind: EdgeKind::Used, target: a, recorded_at: 0, valid_from: None, valid_to: None }],
+            edges: vec![Edge {
+                source: b,
+                kind: EdgeKind::Used,
+                target: a,
+                recorded_at: 0,
+                valid_from: None,
+                valid_to: None,
+            }],
             truncated: false,
         };
         let dot = to_dot(&graph);

@@ -56,7 +56,8 @@ pub enum EdgeKind {
 
 impl EdgeKind {
     /// Every edge kind.
-    pub const ALL: [EdgeKind; 4] = [EdgeKind::Used, EdgeKind::WasGeneratedBy, EdgeKind::WasDerivedFrom, EdgeKind::Served];
+    pub const ALL: [EdgeKind; 4] =
+        [EdgeKind::Used, EdgeKind::WasGeneratedBy, EdgeKind::WasDerivedFrom, EdgeKind::Served];
 
     /// The storage and wire spelling.
     pub fn as_str(self) -> &'static str {

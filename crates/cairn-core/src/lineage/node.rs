@@ -150,12 +150,9 @@ mod tests {
 
     #[test]
     fn malformed_references_are_refused_with_a_reason() {
-        for (text, needle) in [
-            ("run", "kind:key"),
-            ("robot:1", "Unknown node kind"),
-            ("run:", "non-empty"),
-            ("run:a\nb", "control"),
-        ] {
+        for (text, needle) in
+            [("run", "kind:key"), ("robot:1", "Unknown node kind"), ("run:", "non-empty"), ("run:a\nb", "control")]
+        {
             let err = NodeRef::parse(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");
         }

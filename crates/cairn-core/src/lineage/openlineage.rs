@@ -144,11 +144,8 @@ fn datasets(event: &Map<String, Value>, name: &str, extra_facets: &str) -> Resul
             let item = object(item, &format!("{name}[{i}]"))?;
             let mut facets = optional_object(item, &path, "facets")?;
             facets.extend(optional_object(item, &path, extra_facets)?);
-            let version = facets
-                .get("version")
-                .and_then(|v| v.get("datasetVersion"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let version =
+                facets.get("version").and_then(|v| v.get("datasetVersion")).and_then(Value::as_str).map(str::to_owned);
             let row_count = ["outputStatistics", "dataQualityMetrics"]
                 .iter()
                 .find_map(|facet| facets.get(*facet).and_then(|f| f.get("rowCount")).and_then(Value::as_i64));

@@ -139,7 +139,6 @@ pub(super) fn order_key(input: &str) -> Result<(Name<'_>, bool)> {
     Ok((name, ascending))
 }
 
-
 /// PostgreSQL text cannot hold NUL, so a NUL in a search string could never be compared the same
 /// way on both backends; it is refused up front instead of failing deep in one of them.
 fn reject_nul(input: &str) -> Result<()> {

@@ -303,15 +303,21 @@ mod tests {
 
     #[test]
     fn plain_batches_agree_with_the_general_reader() {
-        check(json!({"run_id": "r1", "metrics": [
+        check(
+            json!({"run_id": "r1", "metrics": [
             {"key": "loss", "value": 0.5, "timestamp": 1700000000000_i64, "step": 3},
             {"key": "acc", "value": 1, "timestamp": "17", "step": null},
             {"key": "nan", "value": "NaN", "timestamp": 2.0},
             {"key": "inf", "value": "-Infinity", "timestamp": 5, "model_id": "m-1", "dataset_name": "d",
              "dataset_digest": "", "run_id": "ignored"},
-            {"key": "esc\\aped \u{e9}", "value": "1e3", "timestamp": 1}]}), true);
-        check(json!({"run_uuid": "r2", "params": [{"key": "lr", "value": "0.1"}, {"key": "p", "value": null}],
-                     "tags": [{"key": "t"}], "metrics": null}), true);
+            {"key": "esc\\aped \u{e9}", "value": "1e3", "timestamp": 1}]}),
+            true,
+        );
+        check(
+            json!({"run_uuid": "r2", "params": [{"key": "lr", "value": "0.1"}, {"key": "p", "value": null}],
+                     "tags": [{"key": "t"}], "metrics": null}),
+            true,
+        );
         check(json!({"run_id": "", "run_uuid": "r3"}), true);
     }
 

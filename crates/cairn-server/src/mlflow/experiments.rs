@@ -4,7 +4,7 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use cairn_core::model::{KeyValue, NewExperiment, ViewType};
 use cairn_core::search::{parse_experiment_filter, parse_experiment_order_by};
@@ -12,9 +12,9 @@ use cairn_core::store::{ExperimentQuery, SEARCH_MAX_RESULTS_DEFAULT};
 use cairn_core::validation;
 
 use crate::error::ApiResult;
-use crate::extract::{parse_query, Fields, JsonBody, RequestActor};
+use crate::extract::{Fields, JsonBody, RequestActor, parse_query};
 use crate::mlflow::paging;
-use crate::{wire, AppState};
+use crate::{AppState, wire};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,11 +31,7 @@ pub fn router() -> Router<AppState> {
 
 /// Reads a list of `{key, value}` objects; `value` may be absent (protobuf's default "").
 pub fn key_values(fields: &Fields, field: &str) -> ApiResult<Vec<KeyValue>> {
-    fields
-        .objects(field)?
-        .iter()
-        .map(|item| item.key_value())
-        .collect()
+    fields.objects(field)?.iter().map(|item| item.key_value()).collect()
 }
 
 async fn create(

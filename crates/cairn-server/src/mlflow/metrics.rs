@@ -3,7 +3,7 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use cairn_core::model::Metric;
 use cairn_core::store::{BulkIntervalQuery, HistoryQuery};
@@ -11,7 +11,7 @@ use cairn_core::store::{BulkIntervalQuery, HistoryQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::parse_query;
 use crate::sized_json::SizedJson;
-use crate::{wire, AppState};
+use crate::{AppState, wire};
 
 /// Most runs one bulk-interval request may name (MLflow's `MAX_RUNS_GET_METRIC_HISTORY_BULK`).
 pub const MAX_RUNS_PER_BULK_REQUEST: usize = 100;
@@ -90,9 +90,7 @@ async fn bulk_interval(State(state): State<AppState>, RawQuery(query): RawQuery)
         (Some(start), Some(end)) => (Some(start), Some(end)),
         (None, None) => (None, None),
         _ => {
-            return Err(ApiError::invalid(
-                "If either start step or end step are specified, both must be specified.",
-            ));
+            return Err(ApiError::invalid("If either start step or end step are specified, both must be specified."));
         }
     };
     let query = BulkIntervalQuery { run_ids, key, start_step, end_step, max_results };
@@ -123,9 +121,7 @@ mod tests {
             r#"{"key":"loss","step":-9223372036854775808,"timestamp":7,"value":-1.7976931348623157e+308},"#,
             r#"{"key":"loss","step":2,"timestamp":7,"value":1e-300}"#,
         );
-        let page = |metrics: &[Metric], next| {
-            serde_json::to_string(&history_page(metrics, next)).unwrap()
-        };
+        let page = |metrics: &[Metric], next| serde_json::to_string(&history_page(metrics, next)).unwrap();
         assert_eq!(page(&metrics, None), format!(r#"{{"metrics":[{points}]}}"#));
         let token = wire::encode_page_token(25_000);
         assert_eq!(page(&metrics, Some(25_000)), format!(r#"{{"metrics":[{points}],"next_page_token":"{token}"}}"#));

@@ -19,7 +19,13 @@ use crate::AppState;
 
 /// All MLflow routes under both prefixes MLflow serves them at.
 pub fn router() -> Router<AppState> {
-    let v2 = Router::new().merge(experiments::router()).merge(runs::router()).merge(metrics::router()).merge(logged_models::router()).merge(inputs::router()).merge(registry::router());
+    let v2 = Router::new()
+        .merge(experiments::router())
+        .merge(runs::router())
+        .merge(metrics::router())
+        .merge(logged_models::router())
+        .merge(inputs::router())
+        .merge(registry::router());
     let v3 = server_info::router();
     Router::new()
         .merge(artifacts::router())

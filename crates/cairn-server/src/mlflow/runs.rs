@@ -275,12 +275,13 @@ mod tests {
     /// NaN metric as "NaN", and `inputs`/`outputs` always present.
     fn expected_run(i: usize) -> String {
         let end = if i.is_multiple_of(2) { r#""end_time":9,"# } else { "" };
-        format!(concat!(
-            r#"{{"data":{{"metrics":[{{"key":"acc","step":0,"timestamp":1,"value":"NaN"}}],"#,
-            r#""params":[{{"key":"optimizer","value":"adam"}}],"tags":[{{"key":"mlflow.runName","value":"run-{i}"}}]}},"#,
-            r#""info":{{"artifact_uri":"mlflow-artifacts:/1/r/artifacts",{end}"experiment_id":"1","#,
-            r#""lifecycle_stage":"active","run_id":"r{i}","run_name":"run-{i}","run_uuid":"r{i}","start_time":5,"#,
-            r#""status":"FINISHED","user_id":"u"}},"inputs":{{}},"outputs":{{}}}}"#,
+        format!(
+            concat!(
+                r#"{{"data":{{"metrics":[{{"key":"acc","step":0,"timestamp":1,"value":"NaN"}}],"#,
+                r#""params":[{{"key":"optimizer","value":"adam"}}],"tags":[{{"key":"mlflow.runName","value":"run-{i}"}}]}},"#,
+                r#""info":{{"artifact_uri":"mlflow-artifacts:/1/r/artifacts",{end}"experiment_id":"1","#,
+                r#""lifecycle_stage":"active","run_id":"r{i}","run_name":"run-{i}","run_uuid":"r{i}","start_time":5,"#,
+                r#""status":"FINISHED","user_id":"u"}},"inputs":{{}},"outputs":{{}}}}"#,
             ),
             i = i,
             end = end,
@@ -298,6 +299,9 @@ mod tests {
         assert_eq!(page(vec![run(3)], None), format!(r#"{{"runs":[{}]}}"#, expected_run(3)));
         assert_eq!(page(Vec::new(), None), "{}");
         // The same run as a value tree (as get-run sends it) has the same JSON.
-        assert_eq!(serde_json::to_string(&json!({ "run": wire::RunJson(&run(4)) })).unwrap(), format!(r#"{{"run":{}}}"#, expected_run(4)));
+        assert_eq!(
+            serde_json::to_string(&json!({ "run": wire::RunJson(&run(4)) })).unwrap(),
+            format!(r#"{{"run":{}}}"#, expected_run(4))
+        );
     }
 }

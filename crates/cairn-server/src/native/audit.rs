@@ -3,11 +3,11 @@
 use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::parse_query;
-use crate::AppState;
 
 /// Events returned when the caller gives no `limit`.
 pub const DEFAULT_EVENT_LIMIT: u64 = 100;
@@ -15,9 +15,7 @@ pub const DEFAULT_EVENT_LIMIT: u64 = 100;
 pub const MAX_EVENT_LIMIT: u64 = 10_000;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/cairn/v1/audit/events", get(events))
-        .route("/api/cairn/v1/audit/verify", post(verify))
+    Router::new().route("/api/cairn/v1/audit/events", get(events)).route("/api/cairn/v1/audit/verify", post(verify))
 }
 
 /// Events with `seq > after`, oldest first. `next_after` is present when more may follow.

@@ -35,16 +35,16 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use cairn_core::model::Millis;
 use cairn_core::registry::{HistoryEntry, HistoryKind, ModelVersion};
 use cairn_core::store::Store;
-use cairn_core::{time, Error};
+use cairn_core::{Error, time};
 
+use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::parse_query;
-use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::common::{TestApp, API};
+use crate::common::{API, TestApp};
 
 #[tokio::test]
 async fn malformed_bodies_are_invalid_parameter_values() {
@@ -51,7 +51,8 @@ async fn hostile_strings_are_data_not_code() {
     app.post(&format!("{API}/runs/set-tag"), json!({ "run_id": run_id, "key": "k", "value": "'; DELETE FROM runs;" }))
         .await
         .ok();
-    let r = app.post(&format!("{API}/runs/set-tag"), json!({ "run_id": "' OR 1=1 --", "key": "k", "value": "v" })).await;
+    let r =
+        app.post(&format!("{API}/runs/set-tag"), json!({ "run_id": "' OR 1=1 --", "key": "k", "value": "v" })).await;
     assert!(r.status.is_client_error(), "{r:?}");
     assert!(app.get_run(&run_id).await["data"]["tags"].as_array().unwrap().iter().any(|t| t["key"] == "k"));
     assert!(app.store.verify_audit().await.unwrap().is_ok());
@@ -62,11 +63,19 @@ async fn hostile_filters_are_refused_cleanly() {
     let app = TestApp::new().await;
     let run_id = app.run("0").await;
     let before = app.get_run(&run_id).await;
-    for filter in ["metrics.x = 1; DROP TABLE runs", "params.p = 'unterminated", "tags.`k` LIKE", "attributes.nope = 1", "1 = 1 OR 1 = 1"] {
+    for filter in [
+        "metrics.x = 1; DROP TABLE runs",
+        "params.p = 'unterminated",
+        "tags.`k` LIKE",
+        "attributes.nope = 1",
+        "1 = 1 OR 1 = 1",
+    ] {
         let r = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": ["0"], "filter": filter })).await;
         r.error(400, "INVALID_PARAMETER_VALUE");
     }
-    let r = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": ["0"], "order_by": ["metrics.m SIDEWAYS"] })).await;
+    let r = app
+        .post(&format!("{API}/runs/search"), json!({ "experiment_ids": ["0"], "order_by": ["metrics.m SIDEWAYS"] }))
+        .await;
     r.error(400, "INVALID_PARAMETER_VALUE");
     assert_eq!(app.get_run(&run_id).await, before);
 }

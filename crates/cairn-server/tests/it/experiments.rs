@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{TestApp, API};
+use crate::common::{API, TestApp};
 
 #[tokio::test]
 async fn default_experiment_has_mlflow_shape() {
@@ -35,7 +35,8 @@ async fn create_get_rename_tag_delete_restore() {
     assert_eq!(by_name["experiment"]["tags"], json!([{ "key": "team", "value": "ml" }]));
     assert_eq!(by_name["experiment"]["artifact_location"], format!("mlflow-artifacts:/{id}"));
 
-    let ok = app.post(&format!("{API}/experiments/update"), json!({ "experiment_id": id, "new_name": "renamed" })).await;
+    let ok =
+        app.post(&format!("{API}/experiments/update"), json!({ "experiment_id": id, "new_name": "renamed" })).await;
     assert_eq!(ok.ok(), json!({}));
     app.post(
         &format!("{API}/experiments/set-experiment-tag"),
@@ -74,7 +75,8 @@ async fn duplicate_and_missing_names_are_refused_without_writes() {
     assert!(r.error(400, "INVALID_PARAMETER_VALUE").contains("Value was of type 'int'"));
     let r = app.post(&format!("{API}/experiments/create"), json!({ "name": "x".repeat(501) })).await;
     assert!(r.error(400, "INVALID_PARAMETER_VALUE").contains("exceeds the maximum length of 500"));
-    let r = app.post(&format!("{API}/experiments/create"), json!({ "name": "r", "artifact_location": "runs:/x" })).await;
+    let r =
+        app.post(&format!("{API}/experiments/create"), json!({ "name": "r", "artifact_location": "runs:/x" })).await;
     r.error(400, "INVALID_PARAMETER_VALUE");
     let r = app
         .post(&format!("{API}/experiments/set-experiment-tag"), json!({ "experiment_id": "0", "key": "bad/../key" }))
@@ -97,10 +99,8 @@ async fn search_pages_with_tokens_on_get_and_post_and_both_prefixes() {
     let first = app.post(&format!("{API}/experiments/search"), json!({ "max_results": 2 })).await.ok();
     assert_eq!(first["experiments"].as_array().unwrap().len(), 2);
     let token = first["next_page_token"].as_str().expect("a next page").to_owned();
-    let second = app
-        .post(&format!("{API}/experiments/search"), json!({ "max_results": "2", "page_token": token }))
-        .await
-        .ok();
+    let second =
+        app.post(&format!("{API}/experiments/search"), json!({ "max_results": "2", "page_token": token })).await.ok();
     assert_eq!(second["experiments"].as_array().unwrap().len(), 2);
     assert!(second.get("next_page_token").is_none(), "{second}");
 

@@ -22,9 +22,16 @@ async fn promotions_need_the_facts_the_policy_names() {
     let actor = Actor("gov".into());
     let exp = app.experiment("churn").await;
     let run = app.run(&exp).await;
-    app.store.create_registered_model(&actor, NewRegisteredModel { name: "churn".into(), ..Default::default() }).await.unwrap();
-    let version =
-        NewModelVersion { name: "churn".into(), source: "s3://x/model".into(), run_id: Some(run.clone()), ..Default::default() };
+    app.store
+        .create_registered_model(&actor, NewRegisteredModel { name: "churn".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let version = NewModelVersion {
+        name: "churn".into(),
+        source: "s3://x/model".into(),
+        run_id: Some(run.clone()),
+        ..Default::default()
+    };
     app.store.create_model_version(&actor, version).await.unwrap();
 
     let alias = json!({"name": "churn", "alias": "champion", "version": "1"});
@@ -37,9 +44,12 @@ async fn promotions_need_the_facts_the_policy_names() {
     let stage = json!({"name": "churn", "version": "1", "stage": "Production", "archive_existing_versions": false});
     app.post(&format!("{API}/model-versions/transition-stage"), stage.clone()).await.error(400, "INVALID_STATE");
     // Other aliases and stages are not governed.
-    app.post(&format!("{API}/registered-models/alias"), json!({"name": "churn", "alias": "challenger", "version": "1"}))
-        .await
-        .ok();
+    app.post(
+        &format!("{API}/registered-models/alias"),
+        json!({"name": "churn", "alias": "challenger", "version": "1"}),
+    )
+    .await
+    .ok();
 
     // Record the facts: data with a digest, code, environment, a tag and a good metric.
     let data = NodeRef::parse("dataset:sales@1").unwrap();

@@ -2,11 +2,12 @@
 
 use serde_json::json;
 
-use crate::common::{TestApp, API};
+use crate::common::{API, TestApp};
 
 async fn run_with_points(app: &TestApp, points: i64) -> String {
     let run_id = app.run("0").await;
-    let metrics: Vec<_> = (0..points).map(|i| json!({ "key": "m", "value": i, "timestamp": 100 + i, "step": i })).collect();
+    let metrics: Vec<_> =
+        (0..points).map(|i| json!({ "key": "m", "value": i, "timestamp": 100 + i, "step": i })).collect();
     app.post(&format!("{API}/runs/log-batch"), json!({ "run_id": run_id, "metrics": metrics })).await.ok();
     run_id
 }

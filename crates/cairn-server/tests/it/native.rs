@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::Request;
 use serde_json::json;
 
-use crate::common::{TestApp, API};
+use crate::common::{API, TestApp};
 
 #[tokio::test]
 async fn health_and_version() {

@@ -33,14 +33,24 @@ async fn runs_are_reported_when_they_start_and_end() {
     let app = TestApp::new().await;
     let actor = Actor("ol".into());
     // History before the emitter starts is not replayed.
-    let exp = app.store.create_experiment(&actor, NewExperiment { name: "nightly".into(), ..Default::default() }).await.unwrap();
+    let exp = app
+        .store
+        .create_experiment(&actor, NewExperiment { name: "nightly".into(), ..Default::default() })
+        .await
+        .unwrap();
     app.store.create_run(&actor, NewRun { experiment_id: exp.clone(), ..Default::default() }).await.unwrap();
 
-    let config = EmitterConfig { url: format!("http://{address}"), namespace: "team-a".into(), poll: Duration::from_millis(20) };
+    let config =
+        EmitterConfig { url: format!("http://{address}"), namespace: "team-a".into(), poll: Duration::from_millis(20) };
     let emitter = spawn(app.store.clone(), config);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let run = app.store.create_run(&actor, NewRun { experiment_id: exp, ..Default::default() }).await.unwrap();
-    let update = RunUpdate { run_id: run.info.run_id.clone(), status: Some(RunStatus::Finished), end_time: Some(5), run_name: None };
+    let update = RunUpdate {
+        run_id: run.info.run_id.clone(),
+        status: Some(RunStatus::Finished),
+        end_time: Some(5),
+        run_name: None,
+    };
     app.store.update_run(&actor, update).await.unwrap();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

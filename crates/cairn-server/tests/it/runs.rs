@@ -1,8 +1,8 @@
 //! Run routes: lifecycle, logging, batches, search.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::common::{TestApp, API};
+use crate::common::{API, TestApp};
 
 fn find<'a>(items: &'a Value, key: &str) -> &'a Value {
     items.as_array().unwrap().iter().find(|i| i["key"] == key).unwrap_or_else(|| panic!("no {key} in {items}"))
@@ -54,15 +54,16 @@ async fn create_returns_info_and_data_like_mlflow() {
 async fn log_single_items_and_read_them_back() {
     let app = TestApp::new().await;
     let run_id = app.run("0").await;
-    let metric = |value: Value, step: i64| {
-        json!({ "run_id": run_id, "key": "loss", "value": value, "timestamp": 5, "step": step })
-    };
+    let metric = |value: Value, step: i64| json!({ "run_id": run_id, "key": "loss", "value": value, "timestamp": 5, "step": step });
     for (value, step) in [(json!(0.5), 0), (json!("NaN"), 1), (json!("Infinity"), 2), (json!("-Infinity"), 3)] {
         app.post(&format!("{API}/runs/log-metric"), metric(value, step)).await.ok();
     }
-    app.post(&format!("{API}/runs/log-metric"), json!({ "run_uuid": run_id, "key": "acc", "value": 1, "timestamp": "7" }))
-        .await
-        .ok();
+    app.post(
+        &format!("{API}/runs/log-metric"),
+        json!({ "run_uuid": run_id, "key": "acc", "value": 1, "timestamp": "7" }),
+    )
+    .await
+    .ok();
     app.post(&format!("{API}/runs/log-parameter"), json!({ "run_id": run_id, "key": "lr", "value": "0.1" })).await.ok();
     app.post(&format!("{API}/runs/set-tag"), json!({ "run_id": run_id, "key": "note", "value": "hi" })).await.ok();
 
@@ -99,7 +100,10 @@ async fn update_delete_restore() {
         .await
         .ok();
     let info = &body["run_info"];
-    assert_eq!((info["status"].clone(), info["end_time"].clone(), info["run_name"].clone()), (json!("FINISHED"), json!(2000), json!("renamed")));
+    assert_eq!(
+        (info["status"].clone(), info["end_time"].clone(), info["run_name"].clone()),
+        (json!("FINISHED"), json!(2000), json!("renamed"))
+    );
     assert_eq!(find(&app.get_run(&run_id).await["data"]["tags"], "mlflow.runName")["value"], "renamed");
 
     app.post(&format!("{API}/runs/delete"), json!({ "run_id": run_id })).await.ok();
@@ -141,15 +145,24 @@ async fn log_batch_writes_everything_or_nothing() {
         (0..1001).map(|i| json!({ "key": "n", "value": 1.0, "timestamp": 1, "step": i })).collect();
     let refusals = [
         (json!({ "run_id": run_id, "metrics": too_many }), "at most 1000 metrics"),
-        (json!({ "run_id": run_id, "metrics": [{ "key": "n", "value": "abc", "timestamp": 1 }] }), "'metrics[0].value'"),
+        (
+            json!({ "run_id": run_id, "metrics": [{ "key": "n", "value": "abc", "timestamp": 1 }] }),
+            "'metrics[0].value'",
+        ),
         (json!({ "run_id": run_id, "metrics": [{ "key": "n", "value": 1.0 }] }), "'metrics[0].timestamp'"),
         (json!({ "run_id": run_id, "metrics": [{ "key": "n", "value": 1.0, "timestamp": -1 }] }), "nonnegative"),
         (json!({ "run_id": run_id, "params": [{ "key": "p", "value": "2" }] }), ""),
-        (json!({ "run_id": run_id, "params": [{ "key": "q", "value": "1" }, { "key": "q", "value": "1" }] }), "Duplicate"),
+        (
+            json!({ "run_id": run_id, "params": [{ "key": "q", "value": "1" }, { "key": "q", "value": "1" }] }),
+            "Duplicate",
+        ),
         (json!({ "run_id": run_id, "params": [{ "value": "1" }] }), "'params[0].key'"),
         (json!({ "run_id": run_id, "tags": [{ "key": "k".repeat(251), "value": "1" }] }), "'tags[0].key' exceeds"),
         (json!({ "run_id": run_id, "tags": "not a list" }), "Value was of type 'str'"),
-        (json!({ "run_id": run_id, "tags": [{ "key": "ok", "value": "1" }], "metrics": [{ "key": "bad!", "value": 1, "timestamp": 1 }] }), "Names may only contain"),
+        (
+            json!({ "run_id": run_id, "tags": [{ "key": "ok", "value": "1" }], "metrics": [{ "key": "bad!", "value": 1, "timestamp": 1 }] }),
+            "Names may only contain",
+        ),
     ];
     for (body, fragment) in refusals {
         let r = app.post(&format!("{API}/runs/log-batch"), body.clone()).await;
@@ -166,9 +179,12 @@ async fn log_batch_writes_everything_or_nothing() {
 async fn long_values_follow_mlflow_truncation_and_long_keys_fail() {
     let app = TestApp::new().await;
     let run_id = app.run("0").await;
-    app.post(&format!("{API}/runs/log-parameter"), json!({ "run_id": run_id, "key": "long", "value": "v".repeat(7000) }))
-        .await
-        .ok();
+    app.post(
+        &format!("{API}/runs/log-parameter"),
+        json!({ "run_id": run_id, "key": "long", "value": "v".repeat(7000) }),
+    )
+    .await
+    .ok();
     app.post(&format!("{API}/runs/set-tag"), json!({ "run_id": run_id, "key": "long", "value": "é".repeat(9000) }))
         .await
         .ok();
@@ -188,7 +204,8 @@ async fn search_runs_pages_and_checks_limits() {
     for _ in 0..3 {
         app.run(&exp).await;
     }
-    let first = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": [exp], "max_results": 2 })).await.ok();
+    let first =
+        app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": [exp], "max_results": 2 })).await.ok();
     assert_eq!(first["runs"].as_array().unwrap().len(), 2);
     let token = first["next_page_token"].as_str().unwrap();
     let second = app
@@ -204,7 +221,8 @@ async fn search_runs_pages_and_checks_limits() {
     assert!(r.error(400, "INVALID_PARAMETER_VALUE").starts_with("Invalid value 50001 for parameter 'max_results'"));
     let r = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": exp })).await;
     r.error(400, "INVALID_PARAMETER_VALUE");
-    let r = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": [exp], "page_token": "eyJ4IjogMX0=" })).await;
+    let r =
+        app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": [exp], "page_token": "eyJ4IjogMX0=" })).await;
     assert!(r.error(400, "INVALID_PARAMETER_VALUE").starts_with("Invalid page token"));
     let r = app.get(&format!("{API}/runs/search")).await;
     r.error(405, "BAD_REQUEST");

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use cairn_server::{serve_on, AppState};
+use cairn_server::{AppState, serve_on};
 use cairn_store::StoreConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

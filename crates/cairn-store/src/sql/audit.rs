@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use cairn_core::Result;
 use cairn_core::audit::{
-    AuditEvent, GENESIS_HASH, MetricRow, Payload, Verifier, VerifyReport, chain_hash, child_id, entity,
-    metrics_digest, sha256_hex,
+    AuditEvent, GENESIS_HASH, MetricRow, Payload, Verifier, VerifyReport, chain_hash, child_id, entity, metrics_digest,
+    sha256_hex,
 };
 use cairn_core::model::Millis;
 

@@ -20,19 +20,35 @@ pub struct Migration {
 const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") },
     Migration { version: 2, name: "artifacts", sql: include_str!("../../migrations/sqlite/0002_artifacts.sql") },
-    Migration { version: 3, name: "logged_models", sql: include_str!("../../migrations/sqlite/0003_logged_models.sql") },
+    Migration {
+        version: 3,
+        name: "logged_models",
+        sql: include_str!("../../migrations/sqlite/0003_logged_models.sql"),
+    },
     Migration { version: 4, name: "registry", sql: include_str!("../../migrations/sqlite/0004_registry.sql") },
     Migration { version: 5, name: "lineage", sql: include_str!("../../migrations/sqlite/0005_lineage.sql") },
-    Migration { version: 6, name: "history_order", sql: include_str!("../../migrations/sqlite/0006_history_order.sql") },
+    Migration {
+        version: 6,
+        name: "history_order",
+        sql: include_str!("../../migrations/sqlite/0006_history_order.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
     Migration { version: 2, name: "artifacts", sql: include_str!("../../migrations/postgres/0002_artifacts.sql") },
-    Migration { version: 3, name: "logged_models", sql: include_str!("../../migrations/postgres/0003_logged_models.sql") },
+    Migration {
+        version: 3,
+        name: "logged_models",
+        sql: include_str!("../../migrations/postgres/0003_logged_models.sql"),
+    },
     Migration { version: 4, name: "registry", sql: include_str!("../../migrations/postgres/0004_registry.sql") },
     Migration { version: 5, name: "lineage", sql: include_str!("../../migrations/postgres/0005_lineage.sql") },
-    Migration { version: 6, name: "history_order", sql: include_str!("../../migrations/postgres/0006_history_order.sql") },
+    Migration {
+        version: 6,
+        name: "history_order",
+        sql: include_str!("../../migrations/postgres/0006_history_order.sql"),
+    },
 ];
 
 /// The migrations of a dialect, in order.

@@ -22,8 +22,8 @@ mod runs;
 mod tests;
 
 use cairn_core::Result;
-use cairn_core::model::Page;
 use cairn_core::logged_models::LoggedModelQuery;
+use cairn_core::model::Page;
 use cairn_core::store::{ExperimentQuery, RunQuery};
 
 use crate::sql::db::Db;

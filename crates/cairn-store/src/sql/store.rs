@@ -7,8 +7,7 @@ use async_trait::async_trait;
 use cairn_core::artifacts::{ArtifactFile, ArtifactManifest, NewArtifact, PurgeReport, RunArtifact};
 use cairn_core::audit::{AuditEvent, VerifyReport};
 use cairn_core::model::{
-    Actor, Batch, Experiment, KeyValue, Metric, Millis, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric,
-    RunUpdate,
+    Actor, Batch, Experiment, KeyValue, Metric, Millis, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric, RunUpdate,
 };
 use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
 use cairn_core::{Error, Result};

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use cairn_core::Error;
-use cairn_core::model::{Actor, Batch, KeyValue, LifecycleStage, Metric, NewExperiment, NewRun, RunStatus, RunUpdate};
 use cairn_core::model::ViewType;
+use cairn_core::model::{Actor, Batch, KeyValue, LifecycleStage, Metric, NewExperiment, NewRun, RunStatus, RunUpdate};
 use cairn_core::search::{parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by};
 use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
 
@@ -648,7 +648,13 @@ pub async fn failed_requests_leave_no_trace(store: Arc<dyn Store>) {
 }
 
 /// Runs a run search to completion, page by page, returning run names in result order.
-async fn search_all_names(store: &Arc<dyn Store>, experiment_id: &str, filter: &str, order_by: &[&str], page: u64) -> Vec<String> {
+async fn search_all_names(
+    store: &Arc<dyn Store>,
+    experiment_id: &str,
+    filter: &str,
+    order_by: &[&str],
+    page: u64,
+) -> Vec<String> {
     let mut names = Vec::new();
     let mut offset = 0;
     loop {
@@ -684,10 +690,8 @@ pub async fn search_runs_filters_orders_and_pages(store: Arc<dyn Store>) {
             ..NewRun::default()
         };
         let run_id = store.create_run(&actor(), new).await.expect("create run").info.run_id;
-        let mut batch = Batch {
-            params: vec![KeyValue::new("lr", if i % 2 == 0 { "0.1" } else { "0.01" })],
-            ..Batch::default()
-        };
+        let mut batch =
+            Batch { params: vec![KeyValue::new("lr", if i % 2 == 0 { "0.1" } else { "0.01" })], ..Batch::default() };
         match i {
             8 => {}
             9 => batch.metrics.push(metric("accuracy", f64::NAN, 1, 0)),
@@ -703,18 +707,26 @@ pub async fn search_runs_filters_orders_and_pages(store: Arc<dyn Store>) {
     let newest_first: Vec<String> = (0..10).rev().map(|i| format!("run-{i}")).collect();
     assert_eq!(all, newest_first, "default order is start_time DESC");
 
-    let filtered = search_all_names(&store, &exp, "metrics.accuracy > 0.25 and params.lr = '0.1'", &["metrics.accuracy DESC"], 2).await;
+    let filtered =
+        search_all_names(&store, &exp, "metrics.accuracy > 0.25 and params.lr = '0.1'", &["metrics.accuracy DESC"], 2)
+            .await;
     assert_eq!(filtered, ["run-6", "run-4"]);
 
     let by_metric = search_all_names(&store, &exp, "", &["metrics.accuracy ASC"], 4).await;
     assert_eq!(&by_metric[..8], ["run-0", "run-1", "run-2", "run-3", "run-4", "run-5", "run-6", "run-7"]);
     assert_eq!(&by_metric[8..], ["run-9", "run-8"], "NaN sorts after numbers, missing values last");
 
-    assert_eq!(search_all_names(&store, &exp, "tags.team = 'vision'", &["attributes.run_name ASC"], 10).await, ["run-3", "run-5", "run-7", "run-9"]);
+    assert_eq!(
+        search_all_names(&store, &exp, "tags.team = 'vision'", &["attributes.run_name ASC"], 10).await,
+        ["run-3", "run-5", "run-7", "run-9"]
+    );
     assert_eq!(search_all_names(&store, &exp, "tags.team LIKE 'V%'", &[], 10).await, ["run-1"]);
     assert_eq!(search_all_names(&store, &exp, "tags.team ILIKE 'V%'", &["attributes.run_name ASC"], 10).await.len(), 5);
     assert_eq!(search_all_names(&store, &exp, "attributes.run_name = 'run-2'", &[], 10).await, ["run-2"]);
-    assert_eq!(search_all_names(&store, &exp, "attributes.start_time >= 1008", &["attributes.start_time ASC"], 10).await, ["run-8", "run-9"]);
+    assert_eq!(
+        search_all_names(&store, &exp, "attributes.start_time >= 1008", &["attributes.start_time ASC"], 10).await,
+        ["run-8", "run-9"]
+    );
 
     let hostile = search_all_names(&store, &exp, "tags.team = '; DROP TABLE runs; --'", &[], 10).await;
     assert!(hostile.is_empty());
@@ -743,14 +755,23 @@ pub async fn search_experiments_filters_and_pages(store: Arc<dyn Store>) {
     let names = |page: &cairn_core::model::Page<cairn_core::model::Experiment>| -> Vec<String> {
         page.items.iter().map(|e| e.name.clone()).collect()
     };
-    let first = store.search_experiments(search("name LIKE 'proj-%'", "name ASC", ViewType::ActiveOnly, 2, 0)).await.expect("search");
+    let first = store
+        .search_experiments(search("name LIKE 'proj-%'", "name ASC", ViewType::ActiveOnly, 2, 0))
+        .await
+        .expect("search");
     assert_eq!(names(&first), ["proj-0", "proj-1"]);
     let next = first.next_offset.expect("a second page");
-    let second = store.search_experiments(search("name LIKE 'proj-%'", "name ASC", ViewType::ActiveOnly, 2, next)).await.expect("search");
+    let second = store
+        .search_experiments(search("name LIKE 'proj-%'", "name ASC", ViewType::ActiveOnly, 2, next))
+        .await
+        .expect("search");
     assert_eq!(names(&second), ["proj-2", "proj-3"]);
     assert_eq!(second.next_offset, None);
 
-    let tagged = store.search_experiments(search("tags.stage = 'prod'", "name DESC", ViewType::All, 10, 0)).await.expect("search");
+    let tagged = store
+        .search_experiments(search("tags.stage = 'prod'", "name DESC", ViewType::All, 10, 0))
+        .await
+        .expect("search");
     assert_eq!(names(&tagged), ["proj-4", "proj-3"]);
     let deleted = store.search_experiments(search("", "", ViewType::DeletedOnly, 10, 0)).await.expect("search");
     assert_eq!(names(&deleted), ["proj-4"]);

@@ -50,9 +50,12 @@ fn dataset_node(key: &str, digest: &str) -> NewNode {
     NewNode {
         label: None,
         digest: Some(digest.into()),
-        attributes: [("source_uri".to_owned(), json!(format!("s3://lake/{key}"))), ("row_count".to_owned(), json!(100))]
-            .into_iter()
-            .collect(),
+        attributes: [
+            ("source_uri".to_owned(), json!(format!("s3://lake/{key}"))),
+            ("row_count".to_owned(), json!(100)),
+        ]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -89,7 +92,12 @@ async fn train(store: &Arc<dyn Store>, experiment_id: &str, data: &NodeRef, comm
         .register_slice(
             &actor(),
             data.clone(),
-            SliceSpec { partitions: vec!["2026-10".into()], sample_fraction: Some(0.5), seed: Some(7), ..SliceSpec::default() },
+            SliceSpec {
+                partitions: vec!["2026-10".into()],
+                sample_fraction: Some(0.5),
+                seed: Some(7),
+                ..SliceSpec::default()
+            },
         )
         .await
         .expect("register slice");
@@ -104,7 +112,10 @@ async fn train(store: &Arc<dyn Store>, experiment_id: &str, data: &NodeRef, comm
     )
     .await;
     edge(store, &run, EdgeKind::Used, &slice.node).await;
-    store.log_batch(&actor(), &run.key, Batch { params: vec![KeyValue::new("alpha", "0.1")], ..Batch::default() }).await.unwrap();
+    store
+        .log_batch(&actor(), &run.key, Batch { params: vec![KeyValue::new("alpha", "0.1")], ..Batch::default() })
+        .await
+        .unwrap();
     let version = store
         .create_model_version(
             &actor(),
@@ -139,7 +150,10 @@ pub async fn lineage_story_as_of_before_retraining(store: Arc<dyn Store>) {
         .create_experiment(&actor(), NewExperiment { name: "churn".into(), ..NewExperiment::default() })
         .await
         .unwrap();
-    store.create_registered_model(&actor(), NewRegisteredModel { name: "churn".into(), ..Default::default() }).await.unwrap();
+    store
+        .create_registered_model(&actor(), NewRegisteredModel { name: "churn".into(), ..Default::default() })
+        .await
+        .unwrap();
 
     // Preprocessing: raw -> clean, by a tracked run.
     let raw = dataset(&store, "sales-raw@2026-11-01", "aa11").await;
@@ -193,7 +207,8 @@ pub async fn lineage_story_as_of_before_retraining(store: Arc<dyn Store>) {
 
     // What did the deployment serve, as of before the retraining, and now?
     let deployment = NodeRef::new(NodeKind::Deployment, "churn-api").unwrap();
-    let upstream = |as_of| TraversalQuery { start: deployment.clone(), direction: Direction::Upstream, max_depth: 10, as_of };
+    let upstream =
+        |as_of| TraversalQuery { start: deployment.clone(), direction: Direction::Upstream, max_depth: 10, as_of };
     let then = store.traverse(upstream(Some(before_retraining))).await.unwrap();
     assert!(found(&then, &v1).is_some() && found(&then, &v2).is_none(), "{:#?}", then.nodes);
     assert!(found(&then, &clean2).is_none(), "clean@2 was not recorded yet");
@@ -237,7 +252,10 @@ pub async fn bad_lineage_input_is_refused_and_stores_nothing(store: Arc<dyn Stor
     let cases: Vec<(NewEdge, &str)> = vec![
         (NewEdge { source: a.clone(), kind: EdgeKind::WasDerivedFrom, target: b.clone() }, "cycle"),
         (NewEdge { source: a.clone(), kind: EdgeKind::WasDerivedFrom, target: a.clone() }, "itself"),
-        (NewEdge { source: a.clone(), kind: EdgeKind::WasDerivedFrom, target: node("dataset:ghost@1") }, "does not exist"),
+        (
+            NewEdge { source: a.clone(), kind: EdgeKind::WasDerivedFrom, target: node("dataset:ghost@1") },
+            "does not exist",
+        ),
         (NewEdge { source: a.clone(), kind: EdgeKind::Used, target: b.clone() }, "does not make sense"),
         (NewEdge { source: a.clone(), kind: EdgeKind::Served, target: b.clone() }, "deployments"),
     ];
@@ -261,12 +279,20 @@ pub async fn bad_lineage_input_is_refused_and_stores_nothing(store: Arc<dyn Stor
         .create_experiment(&actor(), NewExperiment { name: "thin".into(), ..NewExperiment::default() })
         .await
         .unwrap();
-    store.create_registered_model(&actor(), NewRegisteredModel { name: "thin".into(), ..Default::default() }).await.unwrap();
+    store
+        .create_registered_model(&actor(), NewRegisteredModel { name: "thin".into(), ..Default::default() })
+        .await
+        .unwrap();
     let run = tracked_run(&store, &exp, &[]).await;
     store
         .create_model_version(
             &actor(),
-            NewModelVersion { name: "thin".into(), source: "s3://elsewhere/model".into(), run_id: Some(run.key.clone()), ..Default::default() },
+            NewModelVersion {
+                name: "thin".into(),
+                source: "s3://elsewhere/model".into(),
+                run_id: Some(run.key.clone()),
+                ..Default::default()
+            },
         )
         .await
         .unwrap();
@@ -321,7 +347,8 @@ pub async fn openlineage_events_join_the_graph(store: Arc<dyn Store>) {
     let mut looped = event("COMPLETE");
     looped["run"]["runId"] = json!("3f5e1c2a-0000-4000-8000-000000000002");
     looped["inputs"] = json!([{"namespace": "s3://lake", "name": "clean"}]);
-    looped["outputs"] = json!([{"namespace": "s3://lake", "name": "raw", "facets": {"version": {"datasetVersion": "7"}}}]);
+    looped["outputs"] =
+        json!([{"namespace": "s3://lake", "name": "raw", "facets": {"version": {"datasetVersion": "7"}}}]);
     store.ingest_openlineage(&actor(), parse_openlineage_event(&looped).unwrap()).await.expect_err("cycle");
     assert!(store.verify_audit().await.unwrap().is_ok());
 }

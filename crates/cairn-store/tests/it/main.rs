@@ -5,6 +5,6 @@ mod artifacts;
 mod conformance;
 mod lineage;
 mod logged_models;
+mod postgres;
 mod registry;
 mod sqlite;
-mod postgres;

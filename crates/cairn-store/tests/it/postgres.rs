@@ -186,9 +186,10 @@ async fn concurrent_opens_migrate_once() {
         stores.push(open.await.unwrap());
     }
     let stores: Vec<Arc<dyn Store>> = stores.into_iter().map(|s| s.expect("every open succeeds")).collect();
-    let migrations =
-        with_db(&url, Role::Read, |db| db.query("SELECT version FROM schema_migrations ORDER BY version", &[]).unwrap())
-            .await;
+    let migrations = with_db(&url, Role::Read, |db| {
+        db.query("SELECT version FROM schema_migrations ORDER BY version", &[]).unwrap()
+    })
+    .await;
     // Each migration is recorded exactly once, in order, however many there are.
     let expected: Vec<Vec<SqlValue>> = (1..=migrations.len() as i64).map(|v| vec![SqlValue::Int(v)]).collect();
     assert!(!migrations.is_empty());

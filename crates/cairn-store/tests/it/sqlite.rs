@@ -280,15 +280,21 @@ async fn verification_notices_tampered_lineage() {
     use cairn_core::registry::{NewModelVersion, NewRegisteredModel};
 
     let (store, dir) = fixture().await;
-    let exp = store.create_experiment(&actor(), NewExperiment { name: "l".into(), ..Default::default() }).await.unwrap();
-    let run = store.create_run(&actor(), NewRun { experiment_id: exp, ..Default::default() }).await.unwrap().info.run_id;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "l".into(), ..Default::default() }).await.unwrap();
+    let run =
+        store.create_run(&actor(), NewRun { experiment_id: exp, ..Default::default() }).await.unwrap().info.run_id;
     let data = NodeRef::parse("dataset:d@1").unwrap();
     let digest = NewNode { label: None, digest: Some("0a".into()), ..Default::default() };
     store.register_node(&actor(), data.clone(), digest).await.unwrap();
     let run_node = NodeRef::parse(&format!("run:{run}")).unwrap();
     store.add_edge(&actor(), NewEdge { source: run_node, kind: EdgeKind::Used, target: data }).await.unwrap();
-    store.create_registered_model(&actor(), NewRegisteredModel { name: "m".into(), ..Default::default() }).await.unwrap();
-    let version = NewModelVersion { name: "m".into(), source: "s3://x".into(), run_id: Some(run), ..Default::default() };
+    store
+        .create_registered_model(&actor(), NewRegisteredModel { name: "m".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let version =
+        NewModelVersion { name: "m".into(), source: "s3://x".into(), run_id: Some(run), ..Default::default() };
     store.create_model_version(&actor(), version).await.unwrap();
     let prediction = |id: &str| NewPrediction {
         prediction_id: id.into(),

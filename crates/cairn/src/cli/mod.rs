@@ -78,7 +78,10 @@ impl Cli {
     pub fn log_format(&self) -> LogFormat {
         match &self.command {
             Command::Server(config) => config.log_format,
-            Command::Audit(_) | Command::Artifacts(_) | Command::Gc(_) | Command::Models(_)
+            Command::Audit(_)
+            | Command::Artifacts(_)
+            | Command::Gc(_)
+            | Command::Models(_)
             | Command::Lineage(_)
             | Command::Predictions(_)
             | Command::Attest(_) => LogFormat::Text,
@@ -136,10 +139,12 @@ mod tests {
             .unwrap();
         assert!(matches!(cli.command, Command::Models(models::ModelsCommand::Alias { as_of: 1_763_892_000_000, .. })));
         assert!(Cli::try_parse_from(["cairn", "models", "history", "m", "--as-of", "yesterday"]).is_err());
-        let cli = Cli::try_parse_from(["cairn", "lineage", "upstream", "model-version:m/1", "--depth", "3", "--json"]).unwrap();
+        let cli = Cli::try_parse_from(["cairn", "lineage", "upstream", "model-version:m/1", "--depth", "3", "--json"])
+            .unwrap();
         assert!(matches!(cli.command, Command::Lineage(lineage::LineageCommand::Upstream { .. })));
         assert!(Cli::try_parse_from(["cairn", "lineage", "upstream", "run:a", "--depth", "65"]).is_err());
-        let cli = Cli::try_parse_from(["cairn", "predictions", "trace", "p1", "--as-of", "1763892000000", "--json"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["cairn", "predictions", "trace", "p1", "--as-of", "1763892000000", "--json"]).unwrap();
         assert!(matches!(cli.command, Command::Predictions(predictions::PredictionsCommand::Trace { .. })));
     }
 

@@ -120,13 +120,9 @@ fn history_line(e: &HistoryEntry) -> String {
         HistoryKind::ModelDeleted => format!("deleted model {}", e.name),
         HistoryKind::VersionCreated => format!("created {} of {}", version(e.version), e.name),
         HistoryKind::VersionDeleted => format!("deleted {} of {}", version(e.version), e.name),
-        HistoryKind::StageTransition => format!(
-            "moved {} of {} from {} to {}",
-            version(e.version),
-            e.name,
-            stage(e.from_stage),
-            stage(e.to_stage)
-        ),
+        HistoryKind::StageTransition => {
+            format!("moved {} of {} from {} to {}", version(e.version), e.name, stage(e.from_stage), stage(e.to_stage))
+        }
         HistoryKind::AliasSet => {
             let was = e.previous_version.map(|v| format!(" (was v{v})")).unwrap_or_default();
             format!("set @{} of {} to {}{was}", e.alias.as_deref().unwrap_or("?"), e.name, version(e.version))

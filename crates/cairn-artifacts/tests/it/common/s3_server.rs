@@ -57,44 +57,26 @@ fn locate() -> Result<S3Server, String> {
     let access_key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into());
     let secret_key = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into());
     if let Ok(endpoint) = std::env::var("CAIRN_TEST_S3_ENDPOINT") {
-        let shared_bucket = std::env::var("CAIRN_TEST_S3_BUCKET")
-            .ok()
-            .filter(|b| !b.is_empty());
+        let shared_bucket = std::env::var("CAIRN_TEST_S3_BUCKET").ok().filter(|b| !b.is_empty());
         wait_until_listening(&endpoint, Duration::from_secs(10))?;
-        return Ok(S3Server {
-            endpoint,
-            shared_bucket,
-            access_key,
-            secret_key,
-            _child: None,
-        });
+        return Ok(S3Server { endpoint, shared_bucket, access_key, secret_key, _child: None });
     }
     let Ok(venv) = std::env::var("CAIRN_TEST_VENV") else {
-        return Err(
-            "set CAIRN_TEST_S3_ENDPOINT to a running S3-protocol server, or \
+        return Err("set CAIRN_TEST_S3_ENDPOINT to a running S3-protocol server, or \
                     CAIRN_TEST_VENV to a virtualenv with `moto[server]` installed \
                     (python3 -m venv $DIR && $DIR/bin/pip install 'moto[server]')"
-                .into(),
-        );
+            .into());
     };
     let (endpoint, child) = start_moto(&venv)?;
-    Ok(S3Server {
-        endpoint,
-        shared_bucket: None,
-        access_key,
-        secret_key,
-        _child: Some(child),
-    })
+    Ok(S3Server { endpoint, shared_bucket: None, access_key, secret_key, _child: Some(child) })
 }
 
 /// Starts moto under a tiny Python supervisor that terminates it when its stdin closes, which
 /// happens when this test process exits however it exits, so no server outlives the tests.
 fn start_moto(venv: &str) -> Result<(String, Child), String> {
     let python = format!("{venv}/bin/python");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
+    let port =
+        TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| format!("no free port: {e}"))?.port();
     let supervisor = "import subprocess, sys\n\
         p = subprocess.Popen([sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', sys.argv[1]],\n\
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n\
@@ -123,9 +105,7 @@ fn wait_until_listening(endpoint: &str, limit: Duration) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(format!(
-        "no S3 server listening at {endpoint} after {limit:?}"
-    ))
+    Err(format!("no S3 server listening at {endpoint} after {limit:?}"))
 }
 
 impl S3Server {
@@ -150,21 +130,13 @@ impl S3Server {
         match &self.shared_bucket {
             Some(bucket) => {
                 let prefix = format!("cairn-tests/{test}-{unique}");
-                S3Place {
-                    destination: format!("s3://{bucket}/{prefix}"),
-                    bucket: bucket.clone(),
-                    prefix,
-                }
+                S3Place { destination: format!("s3://{bucket}/{prefix}"), bucket: bucket.clone(), prefix }
             }
             None => {
                 let bucket = format!("cairn-{}-{unique}", test.replace('_', "-"));
                 let (status, body) = self.raw_request("PUT", &format!("/{bucket}"));
                 assert_eq!(status, 200, "creating bucket {bucket} failed: {body}");
-                S3Place {
-                    destination: format!("s3://{bucket}/artifacts"),
-                    bucket,
-                    prefix: "artifacts".into(),
-                }
+                S3Place { destination: format!("s3://{bucket}/artifacts"), bucket, prefix: "artifacts".into() }
             }
         }
     }
@@ -184,17 +156,12 @@ impl S3Server {
     fn raw_request(&self, method: &str, target: &str) -> (u16, String) {
         let host = host_port(&self.endpoint);
         let mut conn = TcpStream::connect(host).expect("connect to S3 server");
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         write!(conn, "{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             .expect("send request");
         let mut response = String::new();
         conn.read_to_string(&mut response).expect("read response");
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         (status, response)
     }
 }

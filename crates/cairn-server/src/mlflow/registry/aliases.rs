@@ -4,12 +4,12 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::RequestActor;
-use crate::mlflow::registry::{render, version, Args};
-use crate::AppState;
+use crate::mlflow::registry::{Args, render, version};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/registered-models/alias", post(set_alias).delete(delete_alias).get(get_by_alias))

@@ -19,17 +19,17 @@ mod source;
 mod tests;
 mod versions;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::Method;
-use axum::Router;
 use serde_json::{Map, Value};
 
 use cairn_core::search::{Filter, OrderBy};
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_body, parse_query, Fields};
 use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Fields, parse_body, parse_query};
 
 /// The repeated fields of registry requests, collected into lists when they come in a query
 /// string (`order_by=a&order_by=b`, `stages=Staging`).
@@ -84,7 +84,6 @@ impl Args {
         }
     }
 }
-
 
 /// The top-level object of a body [`parse_body`] accepted, including the double-encoded form.
 fn raw_object(bytes: &[u8]) -> Map<String, Value> {

@@ -4,17 +4,17 @@
 use axum::extract::State;
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use cairn_core::registry::{NewRegisteredModel, RegisteredModelQuery, Stage, REGISTRY_SEARCH_MAX_RESULTS_DEFAULT};
+use cairn_core::registry::{NewRegisteredModel, REGISTRY_SEARCH_MAX_RESULTS_DEFAULT, RegisteredModelQuery, Stage};
 
 use cairn_core::search::{parse_registered_model_filter, parse_registered_model_order_by_list};
 
 use crate::error::ApiResult;
 use crate::extract::RequestActor;
 use crate::mlflow::experiments::key_values;
-use crate::mlflow::registry::{filter_and_order, max_results, render, Args};
-use crate::{wire, AppState};
+use crate::mlflow::registry::{Args, filter_and_order, max_results, render};
+use crate::{AppState, wire};
 
 /// MLflow's largest page of registered models.
 pub const SEARCH_MAX_RESULTS_THRESHOLD: u64 = 1000;

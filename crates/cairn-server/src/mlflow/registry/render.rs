@@ -5,7 +5,7 @@
 //! lists are left out. A registered model omits an empty description, while a model version
 //! keeps one, as MLflow's entities do.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use cairn_core::registry::{ModelAlias, ModelVersion, RegisteredModel};
 

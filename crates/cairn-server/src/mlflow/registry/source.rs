@@ -11,9 +11,9 @@
 //! Cairn never connects to a source, so MLflow's refusal of host-addressed schemes (which guards
 //! its server against fetching from arbitrary hosts) has nothing to protect here and is left out.
 
+use cairn_core::Error;
 use cairn_core::registry::Stage;
 use cairn_core::store::Store;
-use cairn_core::Error;
 
 use crate::error::{ApiError, ApiResult};
 use crate::mlflow::registry::parse_version_text;

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
@@ -17,7 +17,7 @@ use cairn_core::model::Actor;
 use cairn_core::store::Store;
 use cairn_store::StoreConfig;
 
-use crate::{app, AppState};
+use crate::{AppState, app};
 
 const API: &str = "/api/2.0/mlflow";
 
@@ -118,10 +118,7 @@ async fn requests_are_validated_before_the_store_is_asked() {
     let wrong_type = app.post("registered-models/create", json!({"name": 5})).await;
     assert!(wrong_type.error(400, "INVALID_PARAMETER_VALUE").contains("Value was of type 'int'"));
     let bad_version = app.get("model-versions/get?name=m&version=abc").await;
-    assert_eq!(
-        bad_version.error(400, "INVALID_PARAMETER_VALUE"),
-        "Parameter 'version' must be an integer, got 'abc'."
-    );
+    assert_eq!(bad_version.error(400, "INVALID_PARAMETER_VALUE"), "Parameter 'version' must be an integer, got 'abc'.");
     let too_many = app.get("registered-models/search?max_results=1001").await;
     let message = too_many.error(400, "INVALID_PARAMETER_VALUE");
     assert!(message.starts_with("Invalid value \"1001\" for parameter 'max_results'"), "{message}");
@@ -151,10 +148,9 @@ async fn routes_take_mlflow_methods_only() {
     app.post("registered-models/update", json!({"name": "m"})).await.error(405, "BAD_REQUEST");
     app.post("model-versions/delete", json!({"name": "m", "version": "1"})).await.error(405, "BAD_REQUEST");
     app.call(Method::PUT, &format!("{API}/registered-models/alias"), Some(json!({}))).await.error(405, "BAD_REQUEST");
-    app.call(Method::POST, "/ajax-api/2.0/mlflow/registered-models/create", Some(json!({}))).await.error(
-        400,
-        "INVALID_PARAMETER_VALUE",
-    );
+    app.call(Method::POST, "/ajax-api/2.0/mlflow/registered-models/create", Some(json!({})))
+        .await
+        .error(400, "INVALID_PARAMETER_VALUE");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use cairn_core::registry::{ModelVersion, ModelVersionQuery, NewModelVersion, Stage};
 
@@ -14,8 +14,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::RequestActor;
 use crate::mlflow::experiments::key_values;
 use crate::mlflow::registry::source::{self, Claimed};
-use crate::mlflow::registry::{filter_and_order, max_results, render, version, Args};
-use crate::{wire, AppState};
+use crate::mlflow::registry::{Args, filter_and_order, max_results, render, version};
+use crate::{AppState, wire};
 
 /// MLflow's page size for a version search without `max_results` (the request's default), and
 /// its largest.

@@ -2,16 +2,16 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
 use cairn_core::store::Store;
-use cairn_server::{app, AppState};
+use cairn_server::{AppState, app};
 use cairn_store::StoreConfig;
 
 /// The MLflow REST prefix.

@@ -15,10 +15,10 @@
 
 use std::collections::BTreeMap;
 
+use cairn_core::Result;
 use cairn_core::audit::{canonical_json, sha256_hex};
 use cairn_core::lineage::{Edge, EdgeKind, Node, NodeKind, NodeRef};
 use cairn_core::model::Millis;
-use cairn_core::Result;
 use serde_json::{Map, Value, json};
 
 use crate::sql::db::{Db, Row, SqlValue};
@@ -95,8 +95,7 @@ pub fn parse_code_key(key: &str) -> Option<CodeKey<'_>> {
 /// The code-version key a run's tags name, if they name a commit.
 pub fn code_key(tags: &BTreeMap<String, String>) -> Option<String> {
     let commit = tags.get(TAG_GIT_COMMIT).filter(|c| !c.is_empty())?;
-    let repository =
-        tags.get(TAG_GIT_REPO).or_else(|| tags.get(TAG_SOURCE_NAME)).map_or("unknown", String::as_str);
+    let repository = tags.get(TAG_GIT_REPO).or_else(|| tags.get(TAG_SOURCE_NAME)).map_or("unknown", String::as_str);
     let mut key = format!("{repository}@{commit}");
     if let Some(diff) = tags.get(TAG_DIFF_DIGEST).filter(|d| !d.is_empty()) {
         key.push('+');
@@ -504,7 +503,10 @@ mod tests {
         let key = code_key(&tags).unwrap();
         assert_eq!(key, "git@host:team/repo.git@abc123+ff");
         let parsed = parse_code_key(&key).unwrap();
-        assert_eq!((parsed.repository, parsed.commit, parsed.diff_digest), ("git@host:team/repo.git", "abc123", Some("ff")));
+        assert_eq!(
+            (parsed.repository, parsed.commit, parsed.diff_digest),
+            ("git@host:team/repo.git", "abc123", Some("ff"))
+        );
         assert!(parse_code_key("no-commit@").is_none());
     }
 

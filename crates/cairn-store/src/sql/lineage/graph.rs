@@ -94,7 +94,13 @@ pub fn neighbours(db: &mut dyn Db, node: &NodeRef, direction: Direction) -> Resu
 }
 
 /// Walks from `start` in `direction` up to `max_depth` edges away, seeing what `view` sees.
-pub fn traverse(db: &mut dyn Db, start: &NodeRef, direction: Direction, max_depth: u32, view: View) -> Result<Subgraph> {
+pub fn traverse(
+    db: &mut dyn Db,
+    start: &NodeRef,
+    direction: Direction,
+    max_depth: u32,
+    view: View,
+) -> Result<Subgraph> {
     let first = visible_node(db, start, view)?;
     let mut graph = Subgraph::default();
     let mut seen: BTreeMap<NodeRef, ()> = BTreeMap::new();

@@ -161,7 +161,9 @@ pub fn made_by(db: &mut dyn Db, node_pk: i64, node: &NodeRef, limit: u64) -> Res
     };
     // `column` is one of two constants above.
     let rows = db.query(
-        &format!("SELECT prediction_id, recorded_at FROM predictions WHERE {column} = $1 ORDER BY prediction_pk LIMIT $2"),
+        &format!(
+            "SELECT prediction_id, recorded_at FROM predictions WHERE {column} = $1 ORDER BY prediction_pk LIMIT $2"
+        ),
         &[node_pk.into(), i64::try_from(limit + 1).unwrap_or(i64::MAX).into()],
     )?;
     let more = rows.len() as u64 > limit;
@@ -230,10 +232,8 @@ fn existing(db: &mut dyn Db, batch: &[NewPrediction]) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for chunk in batch.chunks(IN_LIST_CHUNK) {
         let params: Vec<SqlValue> = chunk.iter().map(|p| p.prediction_id.as_str().into()).collect();
-        let sql = format!(
-            "SELECT prediction_id FROM predictions WHERE prediction_id IN ({})",
-            placeholders(1, params.len())
-        );
+        let sql =
+            format!("SELECT prediction_id FROM predictions WHERE prediction_id IN ({})", placeholders(1, params.len()));
         for row in db.query(&sql, &params)? {
             found.push(row.into_iter().next().unwrap_or(SqlValue::Null).into_text()?);
         }

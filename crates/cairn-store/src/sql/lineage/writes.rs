@@ -22,7 +22,14 @@ const MAX_LABEL_LEN: usize = 1000;
 /// The largest attributes object accepted, as JSON text.
 const MAX_ATTRIBUTES_LEN: usize = 64 * 1024;
 
-fn append(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, action: &str, subject: &str, changes: Vec<Change>) -> Result<()> {
+fn append(
+    db: &mut dyn Db,
+    tx: &mut WriteTx,
+    actor: &Actor,
+    action: &str,
+    subject: &str,
+    changes: Vec<Change>,
+) -> Result<()> {
     tx.append(
         db,
         NewEvent {
@@ -42,7 +49,8 @@ pub fn anchor(db: &mut dyn Db, tx: &WriteTx, node: &NodeRef) -> Result<(i64, Opt
     if let Some(row) = nodes::find(db, node)? {
         return Ok((row.node_pk, None));
     }
-    let found = graph::resolve(db, node)?.ok_or_else(|| Error::not_found(format!("Lineage node {node} does not exist")))?;
+    let found =
+        graph::resolve(db, node)?.ok_or_else(|| Error::not_found(format!("Lineage node {node} does not exist")))?;
     // Anchors carry no digest or attributes: those of tracking entities are read live from the
     // tracking tables, and an anchor must never contradict them.
     let mut marker = Map::new();
@@ -67,19 +75,30 @@ pub fn validate_new_node(node: &NodeRef, new: &NewNode) -> Result<()> {
             NodeKind::Prediction => "log predictions through the predictions endpoint",
             _ => "they come from tracking (runs, logged models, the model registry)",
         };
-        return Err(Error::invalid(format!("Nodes of kind {} cannot be registered directly: {how}", node.kind.as_str())));
+        return Err(Error::invalid(format!(
+            "Nodes of kind {} cannot be registered directly: {how}",
+            node.kind.as_str()
+        )));
     }
     if new.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL_LEN || l.chars().any(char::is_control)) {
-        return Err(Error::invalid(format!("A node label must be at most {MAX_LABEL_LEN} characters, without control characters")));
+        return Err(Error::invalid(format!(
+            "A node label must be at most {MAX_LABEL_LEN} characters, without control characters"
+        )));
     }
     if let Some(digest) = &new.digest
-        && (digest.is_empty() || digest.len() > 256 || !digest.chars().all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '-'))
+        && (digest.is_empty()
+            || digest.len() > 256
+            || !digest.chars().all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '-'))
     {
-        return Err(Error::invalid(format!("Digest '{digest}' is not a digest (hex, optionally prefixed like sha256:)")));
+        return Err(Error::invalid(format!(
+            "Digest '{digest}' is not a digest (hex, optionally prefixed like sha256:)"
+        )));
     }
     let size = serde_json::to_string(&new.attributes).map_or(usize::MAX, |s| s.len());
     if size > MAX_ATTRIBUTES_LEN {
-        return Err(Error::invalid(format!("Node attributes of {size} bytes exceed the limit of {MAX_ATTRIBUTES_LEN}")));
+        return Err(Error::invalid(format!(
+            "Node attributes of {size} bytes exceed the limit of {MAX_ATTRIBUTES_LEN}"
+        )));
     }
     Ok(())
 }
@@ -87,7 +106,10 @@ pub fn validate_new_node(node: &NodeRef, new: &NewNode) -> Result<()> {
 /// `register_node`: one node, idempotent for identical content.
 pub fn register_node(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, node: &NodeRef, new: &NewNode) -> Result<Node> {
     if node.kind == NodeKind::Run && graph::resolve(db, node)?.is_some() && nodes::find(db, node)?.is_none() {
-        return Err(Error::AlreadyExists(format!("Run {} is a tracking run; its lineage is derived from it", node.key)));
+        return Err(Error::AlreadyExists(format!(
+            "Run {} is a tracking run; its lineage is derived from it",
+            node.key
+        )));
     }
     let label = new.label.clone().unwrap_or_else(|| node.key.clone());
     let registered = nodes::register(db, tx, node, &label, new.digest.as_deref(), &new.attributes)?;
@@ -101,11 +123,18 @@ pub fn register_node(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, node: &No
 }
 
 /// `register_slice`: the slice node (keyed by its digest) and its derivation from the dataset.
-pub fn register_slice(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, dataset: &NodeRef, spec: &SliceSpec) -> Result<Node> {
+pub fn register_slice(
+    db: &mut dyn Db,
+    tx: &mut WriteTx,
+    actor: &Actor,
+    dataset: &NodeRef,
+    spec: &SliceSpec,
+) -> Result<Node> {
     if dataset.kind != NodeKind::Dataset {
         return Err(Error::invalid(format!("A slice is taken of a dataset version, not of {dataset}")));
     }
-    let data = graph::resolve(db, dataset)?.ok_or_else(|| Error::not_found(format!("Lineage node {dataset} does not exist")))?;
+    let data = graph::resolve(db, dataset)?
+        .ok_or_else(|| Error::not_found(format!("Lineage node {dataset} does not exist")))?;
     let digest = data.digest.clone().ok_or_else(|| {
         Error::invalid(format!("Dataset version {dataset} has no content digest, so a slice of it cannot be pinned"))
     })?;
@@ -142,7 +171,9 @@ fn check_edge_kinds(edge: &NewEdge) -> Result<()> {
         EdgeKind::WasGeneratedBy => entity(s) && t.is_activity(),
         EdgeKind::WasDerivedFrom => entity(s) && (entity(t) || t == NodeKind::Run),
         EdgeKind::Served => {
-            return Err(Error::invalid("Served edges are time-bound: point a deployment at a model version with the deployments endpoint"));
+            return Err(Error::invalid(
+                "Served edges are time-bound: point a deployment at a model version with the deployments endpoint",
+            ));
         }
     };
     if !ok {
@@ -281,7 +312,10 @@ fn keep_or_register(
 pub fn ingest_openlineage(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, event: &OpenLineageEvent) -> Result<()> {
     let run = NodeRef::new(NodeKind::Run, event.run_id.clone())?;
     if graph::resolve(db, &run)?.is_some() && nodes::find(db, &run)?.is_none() {
-        return Err(Error::invalid(format!("runId {} is a tracking run's id; OpenLineage runs need their own ids", event.run_id)));
+        return Err(Error::invalid(format!(
+            "runId {} is a tracking run's id; OpenLineage runs need their own ids",
+            event.run_id
+        )));
     }
     let mut changes = Vec::new();
     let mut attributes = Map::new();
