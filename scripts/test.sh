@@ -133,6 +133,18 @@ RUST_STATUS="skipped"
 E2E_STATUS="skipped"
 FAILED=0
 
+LINT_STATUS="skipped"
+if [[ $RUN_RUST -eq 1 ]]; then
+    # The formatter and the linter keep the code as it is: rustfmt.toml holds the house style,
+    # and a clippy warning fails the run like a failing test.
+    section "cargo fmt --check, cargo clippy -D warnings"
+    LINT_STATUS="passed"
+    if ! cargo fmt --all --check; then LINT_STATUS="FAILED (cargo fmt --all --check)"; FAILED=1; fi
+    if ! cargo clippy --workspace --all-targets --quiet -- -D warnings; then
+        LINT_STATUS="FAILED (cargo clippy)"; FAILED=1
+    fi
+fi
+
 if [[ $RUN_RUST -eq 1 ]]; then
     section "cargo test --workspace"
     # No fail-fast: one failing test binary must not hide the results of the others.
@@ -187,6 +199,7 @@ if [[ $RUN_BENCH -eq 1 ]]; then
 fi
 
 section "summary"
+echo "lint:       $LINT_STATUS"
 echo "rust tests: $RUST_STATUS"
 echo "e2e tests:  $E2E_STATUS"
 echo "bench smoke: $BENCH_STATUS"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 # The client retries 5xx answers with exponential backoff for minutes by default; a failing
 # server should fail a test quickly instead. Set before mlflow reads them.
@@ -89,12 +90,15 @@ def make_server(tmp_path_factory: pytest.TempPathFactory, reference: bool, reque
         *,
         artifacts_destination: str | None = None,
         env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        nofile: int | None = None,
+        sqlite_dir: Path | None = None,
     ) -> Server:
         kind = kind or ("mlflow" if reference else "cairn")
         workdir = tmp_path_factory.mktemp(f"{kind}-{backend}")
         sqlite_path = None
         if backend == "sqlite":
-            sqlite_path = workdir / "store.db"
+            sqlite_path = (sqlite_dir or workdir) / "store.db"
             # `sqlite:///` followed by an absolute path gives four slashes, as MLflow expects.
             uri = f"sqlite:///{sqlite_path}"
         elif backend == "postgresql":
@@ -109,6 +113,8 @@ def make_server(tmp_path_factory: pytest.TempPathFactory, reference: bool, reque
             sqlite_path=sqlite_path,
             artifacts_destination=artifacts_destination,
             env=dict(env or {}),
+            args=list(args or []),
+            nofile=nofile,
         )
         started.append(server)
         return server.start()

@@ -107,6 +107,10 @@ class Server:
     artifacts_destination: str | None = None
     # Extra environment for the server process only, such as S3 credentials and endpoint.
     env: dict[str, str] = field(default_factory=dict)
+    # Extra `cairn server` flags (Cairn only), such as timeouts.
+    args: list[str] = field(default_factory=list)
+    # An open-file limit (soft and hard) for the server process, to test descriptor exhaustion.
+    nofile: int | None = None
     port: int = 0
     proc: subprocess.Popen | None = None
     log_path: Path = field(init=False)
@@ -126,7 +130,7 @@ class Server:
             cairn = [str(cairn_binary()), "server", *common, "--data-dir", str(self.workdir / "data")]
             if self.artifacts_destination is not None:
                 cairn += ["--artifacts-destination", self.artifacts_destination]
-            return cairn
+            return cairn + self.args
         return [
             str(mlflow_binary()),
             "server",
@@ -161,10 +165,16 @@ class Server:
             # Its own process group, so that stopping `mlflow server` also stops the uvicorn
             # workers it spawns, and a Ctrl-C in the terminal does not race our own shutdown.
             start_new_session=True,
+            preexec_fn=self._limit_descriptors if self.nofile else None,
         )
         log.close()
         self._wait_healthy()
         return self
+
+    def _limit_descriptors(self) -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECS

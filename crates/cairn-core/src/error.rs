@@ -19,6 +19,10 @@ pub enum Error {
     /// The caller is not allowed to do this.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The server ran out of storage (a full disk or database quota); nothing of the request was
+    /// stored, and everything acknowledged before is kept.
+    #[error("{0}")]
+    StorageFull(String),
     /// Something failed on our side; details are logged, never shown to the caller.
     #[error("internal error: {0}")]
     Internal(String),

@@ -228,7 +228,54 @@ impl Actor {
     pub fn anonymous() -> Self {
         Actor("anonymous".to_owned())
     }
+
+    /// The actor a client names for itself, if the name is acceptable: no control characters
+    /// (a tab or newline would let one audit line print as two, an escape sequence would rewrite
+    /// the terminal), at most 256 characters, and none of the names the server uses for its own
+    /// actions, which a client must not be able to act under.
+    pub fn claimed(name: &str) -> crate::Result<Self> {
+        if name.chars().any(char::is_control) {
+            return Err(crate::Error::invalid("The user name contains control characters, which are not allowed"));
+        }
+        if name.chars().count() > MAX_ACTOR_NAME_CHARS {
+            return Err(crate::Error::invalid(format!(
+                "The user name is longer than {MAX_ACTOR_NAME_CHARS} characters"
+            )));
+        }
+        if RESERVED_ACTORS.iter().any(|reserved| reserved.eq_ignore_ascii_case(name.trim())) {
+            return Err(crate::Error::invalid(format!(
+                "The user name '{name}' is reserved for the server's own actions"
+            )));
+        }
+        Ok(Actor(name.to_owned()))
+    }
 }
+
+#[cfg(test)]
+mod actor_tests {
+    use super::*;
+
+    #[test]
+    fn claimed_names_cannot_forge_lines_or_act_as_the_server() {
+        assert_eq!(Actor::claimed("alice@corp.example").unwrap().0, "alice@corp.example");
+        assert_eq!(Actor::claimed("Zoë Ng").unwrap().0, "Zoë Ng");
+        for bad in ["a\tb", "a\nb", "a\rb", "\u{1b}[2J", "nul\0", "del\u{7f}", "c1\u{9b}"] {
+            let e = Actor::claimed(bad).unwrap_err();
+            assert!(e.to_string().contains("control characters"), "{bad:?}: {e}");
+        }
+        for reserved in ["cairn", "cairn-gc", "anonymous", "Anonymous", " cairn "] {
+            assert!(Actor::claimed(reserved).unwrap_err().to_string().contains("reserved"), "{reserved}");
+        }
+        assert!(Actor::claimed(&"x".repeat(257)).is_err() && Actor::claimed(&"x".repeat(256)).is_ok());
+    }
+}
+
+/// Names the server records its own actions under: the default experiment's creation, garbage
+/// collection, requests without an identity.
+pub const RESERVED_ACTORS: [&str; 3] = ["cairn", "cairn-gc", "anonymous"];
+
+/// The longest user name a client may claim.
+pub const MAX_ACTOR_NAME_CHARS: usize = 256;
 
 /// One page of results and the offset where the next page starts, if there is one.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,6 +14,7 @@
 
 mod experiments;
 mod grammar;
+pub use grammar::MAX_CLAUSES;
 mod lexer;
 mod list;
 mod logged_models;

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use cairn_store::StoreConfig;
 
+use crate::connections::{ConnectionLimits, effective_max_connections};
 use crate::gc::{PeriodicGc, parse_duration};
+use crate::guard::WebGuard;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -92,6 +94,34 @@ pub struct ServerConfig {
     /// The OpenLineage job namespace of the events Cairn sends.
     #[arg(long, env = "CAIRN_OPENLINEAGE_NAMESPACE", default_value = "cairn")]
     pub openlineage_namespace: String,
+
+    /// `Host` names the server answers to, comma-separated; `*` matches any run of characters
+    /// (`*.corp.example`), a `:port` suffix pins the port. Default: `localhost`, `127.0.0.1`,
+    /// `[::1]` and the `--host` address (any IP address when that is `0.0.0.0` or `::`). Other
+    /// names are refused with 403, which stops DNS-rebinding pages.
+    #[arg(long, env = "CAIRN_ALLOWED_HOSTS", value_delimiter = ',', value_name = "HOSTS")]
+    pub allowed_hosts: Vec<String>,
+
+    /// Origins whose pages may send state-changing requests (and get CORS headers),
+    /// comma-separated, e.g. `https://notebooks.corp.example`; `*` patterns as for
+    /// `--allowed-hosts`. Default: none; the server's own origin is always allowed.
+    #[arg(long, env = "CAIRN_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "ORIGINS")]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Most connections served at once; lowered to fit the open-file limit. When full, the
+    /// connection idle longest is closed to make room.
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Time a connection has to send a complete request head, from connect or from its previous
+    /// response (so also how long an idle kept-alive connection stays open), e.g. `30s`.
+    #[arg(long, env = "CAIRN_IDLE_TIMEOUT", value_parser = parse_duration, default_value = "30s")]
+    pub idle_timeout: Duration,
+
+    /// Longest pause allowed between two pieces of a request body, e.g. `60s`; slow uploads that
+    /// keep moving are never cut off.
+    #[arg(long, env = "CAIRN_BODY_TIMEOUT", value_parser = parse_duration, default_value = "60s")]
+    pub body_timeout: Duration,
 }
 
 /// The SQLite URI of the default database inside `data_dir`.
@@ -124,6 +154,20 @@ impl ServerConfig {
     /// The periodic garbage collection asked for, if any.
     pub fn periodic_gc(&self) -> Option<PeriodicGc> {
         self.gc_interval.map(|interval| PeriodicGc { interval, older_than: self.gc_older_than, grace: self.gc_grace })
+    }
+
+    /// The browser-request guard for these options.
+    pub fn web_guard(&self) -> WebGuard {
+        WebGuard::new(&self.host, &self.allowed_hosts, &self.cors_allowed_origins)
+    }
+
+    /// The connection limits in effect (the cap lowered to fit the open-file limit).
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: effective_max_connections(self.max_connections),
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
+        }
     }
 
     /// How long shutdown waits for in-flight requests.

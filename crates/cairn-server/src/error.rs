@@ -14,6 +14,7 @@ pub enum ErrorCode {
     ResourceAlreadyExists,
     InvalidState,
     PermissionDenied,
+    ResourceExhausted,
     InternalError,
     EndpointNotFound,
     BadRequest,
@@ -30,6 +31,7 @@ impl ErrorCode {
             ErrorCode::ResourceAlreadyExists => "RESOURCE_ALREADY_EXISTS",
             ErrorCode::InvalidState => "INVALID_STATE",
             ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::EndpointNotFound => "ENDPOINT_NOT_FOUND",
             ErrorCode::BadRequest => "BAD_REQUEST",
@@ -58,6 +60,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidParameterValue, message)
     }
 
+    /// `RESOURCE_EXHAUSTED`, 507: the server's storage is full and nothing was stored.
+    pub fn storage_full(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::INSUFFICIENT_STORAGE, ErrorCode::ResourceExhausted, message)
+    }
+
     /// `ENDPOINT_NOT_FOUND`, 404: no such route.
     pub fn endpoint_not_found(path: &str) -> Self {
         ApiError::new(
@@ -79,6 +86,7 @@ impl From<cairn_core::Error> for ApiError {
             // of a resource is the caller's business, so Cairn answers 400 at once.
             E::InvalidState(m) => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidState, m),
             E::PermissionDenied(m) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::PermissionDenied, m),
+            E::StorageFull(m) => ApiError::storage_full(m),
             E::Internal(detail) => {
                 // The detail may name files, SQL or hosts: log it here, once, and keep it out of
                 // the response.
@@ -119,6 +127,7 @@ mod tests {
         check(E::InvalidParameter("x".into()), 400, "INVALID_PARAMETER_VALUE");
         check(E::InvalidState("x".into()), 400, "INVALID_STATE");
         check(E::PermissionDenied("x".into()), 403, "PERMISSION_DENIED");
+        check(E::StorageFull("x".into()), 507, "RESOURCE_EXHAUSTED");
         check(E::Internal("x".into()), 500, "INTERNAL_ERROR");
     }
 

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -214,6 +214,39 @@ fn python_type(v: &Value) -> &'static str {
     }
 }
 
+/// The bytes of a body a route reads as JSON, once its `Content-Type` says it is JSON.
+///
+/// MLflow's server refuses a POST or PUT without `Content-Type: application/json` (parameters
+/// such as `charset` allowed), and so does Cairn: a cross-site page can send a "simple" request
+/// only as `text/plain` or a form, so this check is half of the cross-site-request defence (see
+/// `guard`). Other methods keep MLflow's leniency; browsers preflight them.
+#[derive(Debug)]
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if matches!(*req.method(), Method::POST | Method::PUT) {
+            check_json_content_type(req.headers().get(header::CONTENT_TYPE))?;
+        }
+        Bytes::from_request(req, state).await.map(JsonBytes).map_err(body_rejection)
+    }
+}
+
+/// MLflow's answers to a missing or non-JSON `Content-Type`.
+pub fn check_json_content_type(value: Option<&HeaderValue>) -> Result<(), ApiError> {
+    let Some(value) = value else {
+        return Err(ApiError::invalid("Bad Request. Content-Type header is missing."));
+    };
+    let essence = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("Bad Request. Content-Type must be one of ['application/json']."))
+    }
+}
+
 /// A POST body parsed as a JSON object.
 #[derive(Debug)]
 pub struct JsonBody(pub Fields);
@@ -222,28 +255,21 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
         parse_body(&bytes).map(JsonBody)
-    }
-}
-
-/// A POST body as raw bytes, for handlers that try a typed reader before [`parse_body`] (the
-/// log-batch hot path). It fails like [`JsonBody`] when the body cannot be read.
-#[derive(Debug)]
-pub struct RawBody(pub Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state).await.map(RawBody).map_err(body_rejection)
     }
 }
 
 /// The answer when a request body cannot be read: too large, or cut off. Every route that
 /// reads a body uses it, so they all fail alike.
 pub fn body_rejection(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if stalled(&rejection) {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::InvalidParameterValue,
+            "The request body stalled: no data arrived within the server's body timeout",
+        )
+    } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::InvalidParameterValue,
@@ -252,6 +278,19 @@ pub fn body_rejection(rejection: BytesRejection) -> ApiError {
     } else {
         ApiError::invalid(format!("Could not read the request body: {}", rejection.body_text()))
     }
+}
+
+/// Whether reading a body failed because the client stopped sending it (the body timeout of
+/// `connections`), somewhere down the error's chain of causes.
+pub fn stalled(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Parses a request body the way MLflow's server does: empty means `{}`, and a JSON string
@@ -301,16 +340,36 @@ fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError
         .map_err(|e| ApiError::invalid(format!("The query string is not valid: {}", e.body_text())))
 }
 
-/// Who performs a request: the user named by HTTP basic auth, else `anonymous`.
+/// Path parameters, with a malformed path (invalid UTF-8 after percent-decoding, a segment of
+/// the wrong type) answered as MLflow answers bad input rather than with axum's plain text.
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathParams(value)),
+            Err(rejection) => Err(ApiError::invalid(format!("Invalid path: {}", rejection.body_text()))),
+        }
+    }
+}
+
+/// Who performs a request: the user named by HTTP basic auth, else `anonymous`. A name with
+/// control characters, or one of the server's own (`Actor::claimed`), is refused.
 #[derive(Debug, Clone)]
 pub struct RequestActor(pub Actor);
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestActor {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let user = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(basic_auth_user);
-        Ok(RequestActor(user.map_or_else(Actor::anonymous, Actor)))
+        match user {
+            None => Ok(RequestActor(Actor::anonymous())),
+            Some(name) => Ok(RequestActor(Actor::claimed(&name)?)),
+        }
     }
 }
 

@@ -285,7 +285,11 @@ mod tests {
         const API: &str = "/api/2.0/mlflow-artifacts";
 
         async fn call(router: &axum::Router, method: Method, uri: &str, body: impl Into<Body>) -> (StatusCode, Bytes) {
-            let request = Request::builder().method(method).uri(uri).header("host", "gc.test");
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("host", "gc.test")
+                .header("content-type", "application/json");
             let response = router.clone().oneshot(request.body(body.into()).unwrap()).await.unwrap();
             let status = response.status();
             (status, response.into_body().collect().await.unwrap().to_bytes())
@@ -317,7 +321,8 @@ mod tests {
         let (store, manifest, blobs) = sqlite_fixture(dir.path()).await;
         let run = store.create_run(&Actor("t".into()), new_run()).await.unwrap();
         let root = run.info.artifact_uri.strip_prefix("mlflow-artifacts:/").unwrap().to_owned();
-        let state = crate::AppState::with_artifacts(store.clone(), blobs.clone()).unwrap();
+        let guard = crate::guard::WebGuard::new("127.0.0.1", &["gc.test".into()], &[]);
+        let state = crate::AppState::with_artifacts(store.clone(), blobs.clone()).unwrap().with_guard(guard);
         let router = crate::app(state);
         // Stored first and referenced by nothing: every upload of these deduplicates against a
         // blob the collector is entitled to delete.

@@ -8,10 +8,13 @@
 
 pub mod artifacts;
 pub mod config;
+pub mod connections;
+mod early_errors;
 pub mod error;
 pub mod extract;
 pub mod gc;
 pub mod governance;
+pub mod guard;
 mod mlflow;
 mod native;
 pub mod openlineage_out;
@@ -25,10 +28,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -38,7 +42,7 @@ use cairn_core::store::Store;
 pub use artifacts::Artifacts;
 pub use config::{LogFormat, ServerConfig};
 pub use error::{ApiError, ErrorCode};
-pub use serve::{serve, serve_on, shutdown_signal};
+pub use serve::{serve, serve_on, serve_with_limits, shutdown_signal};
 
 /// Largest request body accepted. MLflow's own batch limits keep real requests far below it
 /// (100 params of 6,000 characters plus 100 tags of 8,000 is under 2 MB even fully escaped).
@@ -53,12 +57,14 @@ pub struct AppState {
     pub artifacts: Option<Artifacts>,
     /// The promotion policy checked when aliases are set and stages change; `None` allows all.
     pub policy: Option<Arc<cairn_core::lineage::Policy>>,
+    /// Which `Host` names and foreign origins browsers' requests may use.
+    pub guard: Arc<guard::WebGuard>,
 }
 
 impl AppState {
     /// State over `store`, without artifact serving.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { store, artifacts: None, policy: None }
+        AppState { store, artifacts: None, policy: None, guard: Arc::new(guard::WebGuard::loopback()) }
     }
 
     /// State over `store` serving artifacts from `blobs`, indexed by the store's manifest.
@@ -67,12 +73,18 @@ impl AppState {
             .clone()
             .artifact_manifest()
             .ok_or_else(|| anyhow::anyhow!("this metadata store cannot keep an artifact manifest"))?;
-        Ok(AppState { store, artifacts: Some(Artifacts { blobs, manifest }), policy: None })
+        Ok(AppState { artifacts: Some(Artifacts { blobs, manifest }), ..AppState::new(store) })
     }
 
     /// The same state, checking promotions against `policy`.
     pub fn with_policy(mut self, policy: cairn_core::lineage::Policy) -> Self {
         self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// The same state, guarding browser requests with `guard`.
+    pub fn with_guard(mut self, guard: guard::WebGuard) -> Self {
+        self.guard = Arc::new(guard);
         self
     }
 
@@ -97,6 +109,7 @@ impl std::fmt::Debug for AppState {
 /// The whole application: MLflow routes, native routes, JSON errors for unknown routes and
 /// methods, the body limit, panic containment and request logging.
 pub fn app(state: AppState) -> Router {
+    let cors = state.guard.cors_layer();
     Router::new()
         .merge(mlflow::router())
         .merge(native::router())
@@ -104,6 +117,15 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
+        // The guard runs before routing, so a refused request reaches no handler; CORS wraps it
+        // so that preflights for allowed origins are answered and refusals still carry headers.
+        .layer(axum::middleware::from_fn_with_state(state.guard.clone(), guard::check))
+        .layer(tower::util::option_layer(cors))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN")))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<Body>| {

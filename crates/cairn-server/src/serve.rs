@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use crate::config::ServerConfig;
+use crate::connections::ConnectionLimits;
 use crate::{AppState, app};
 
 /// Serves `config` until SIGINT or SIGTERM, then shuts down gracefully.
@@ -53,11 +53,18 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         };
         AbortOnDrop(crate::openlineage_out::spawn(state.store.clone(), settings))
     });
+    state = state.with_guard(config.web_guard());
+    let limits = config.connection_limits();
     let address = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(url = %format!("http://{local}"), store = %redact(&store_config.uri), "cairn server listening");
-    serve_on(listener, state, shutdown_signal(), config.shutdown_timeout()).await
+    tracing::info!(
+        url = %format!("http://{local}"),
+        store = %redact(&store_config.uri),
+        max_connections = limits.max_connections,
+        "cairn server listening"
+    );
+    serve_with_limits(listener, state, limits, shutdown_signal(), config.shutdown_timeout()).await
 }
 
 /// Serves on an already bound `listener` until `shutdown` completes, lets in-flight requests
@@ -68,32 +75,22 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain_timeout: Duration,
 ) -> anyhow::Result<()> {
+    serve_with_limits(listener, state, ConnectionLimits::default(), shutdown, drain_timeout).await
+}
+
+/// [`serve_on`] with explicit connection limits.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    state: AppState,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain_timeout: Duration,
+) -> anyhow::Result<()> {
     let store = state.store.clone();
-    let (draining_tx, draining_rx) = oneshot::channel::<()>();
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, draining in-flight requests");
-        let _ = draining_tx.send(());
-    });
-    let drain_deadline = async move {
-        // Only start the clock once shutdown has begun; if the sender is dropped the server
-        // has already stopped and this branch never matters.
-        if draining_rx.await.is_ok() {
-            tokio::time::sleep(drain_timeout).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    let served = tokio::select! {
-        result = server => result.context("server error"),
-        () = drain_deadline => {
-            tracing::warn!(timeout_secs = drain_timeout.as_secs(), "in-flight requests did not finish in time");
-            Ok(())
-        }
-    };
+    crate::connections::serve(listener, app(state), limits, shutdown, drain_timeout).await;
     let closed = store.close().await.context("closing the store");
     tracing::info!("cairn server stopped");
-    served.and(closed)
+    closed
 }
 
 /// Aborts a background task when dropped, so it cannot outlive the server. Every step of a

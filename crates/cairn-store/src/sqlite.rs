@@ -43,12 +43,20 @@ impl ToSql for SqlValue {
 }
 
 fn map_err(e: rusqlite::Error) -> DbError {
+    // rusqlite's message for a statement SQLite cannot prepare quotes the whole statement, which
+    // may be hundreds of kilobytes of generated SQL; the log gets its size and the error instead.
+    if let rusqlite::Error::SqlInputError { error, msg, sql, offset } = &e {
+        return DbError::Other(format!("{msg} ({error}; at offset {offset} of a {}-byte statement)", sql.len()));
+    }
     if let rusqlite::Error::SqliteFailure(code, _) = &e {
         // Both a UNIQUE index and a PRIMARY KEY report a uniqueness conflict.
         if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
             || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
         {
             return DbError::UniqueViolation(e.to_string());
+        }
+        if code.code == rusqlite::ErrorCode::DiskFull {
+            return DbError::StorageFull(e.to_string());
         }
     }
     DbError::Other(e.to_string())

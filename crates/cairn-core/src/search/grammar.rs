@@ -45,10 +45,19 @@ pub(super) fn clauses(input: &str) -> Result<Vec<RawClause<'_>>> {
         }
         let (clause, next) = clause(&toks, i)?;
         out.push(clause);
+        if out.len() > MAX_CLAUSES {
+            return Err(Error::invalid(format!(
+                "Search filter has more than {MAX_CLAUSES} clauses; combine values with IN (...) or split the search"
+            )));
+        }
         i = next;
     }
     Ok(out)
 }
+
+/// Most clauses in one filter. Each becomes a condition of the statement, and databases limit
+/// how deep an expression may nest (SQLite: 1,000); no hand-written filter comes near this.
+pub const MAX_CLAUSES: usize = 200;
 
 /// Parses the clause starting at `toks[start]`; returns it and the index after it.
 fn clause<'a>(toks: &[Tok<'a>], start: usize) -> Result<(RawClause<'a>, usize)> {

@@ -18,7 +18,7 @@
 //! sibling `multipart` module, whose routes this router mounts.
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -33,7 +33,7 @@ use cairn_core::registry::PIN_ID_PREFIX;
 use crate::AppState;
 use crate::artifacts::Artifacts;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::extract::{RequestActor, parse_query};
+use crate::extract::{PathParams, RequestActor, parse_query};
 
 pub fn router() -> Router<AppState> {
     let files = get(download).put(upload).delete(delete).layer(DefaultBodyLimit::disable());
@@ -152,17 +152,44 @@ pub fn artifact_error(e: ArtifactError) -> ApiError {
         ArtifactError::RangeNotSatisfiable { .. } => {
             ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, ErrorCode::InvalidParameterValue, e.to_string())
         }
+        ArtifactError::Source(ref source) if crate::extract::stalled(source.as_ref()) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::InvalidParameterValue,
+            "The upload stalled: no data arrived within the server's body timeout; nothing was stored",
+        ),
         ArtifactError::Source(_) => ApiError::invalid(format!("The upload was cut off: {e}")),
+        ArtifactError::InvalidDestination { .. } | ArtifactError::Storage(_) | ArtifactError::Io(_)
+            if out_of_space(&e) =>
+        {
+            tracing::error!(error = %e, "the artifact destination is out of space");
+            ApiError::storage_full(
+                "The server's artifact storage is out of disk space; this file was not stored (everything acknowledged before is kept). Free space on the server and retry.",
+            )
+        }
         ArtifactError::InvalidDestination { .. } | ArtifactError::Storage(_) | ArtifactError::Io(_) => {
             ApiError::from(cairn_core::Error::internal(e))
         }
     }
 }
 
+/// Whether an artifact error was caused by a full disk, anywhere down its chain of causes.
+fn out_of_space(e: &ArtifactError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull || io.kind() == std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 async fn upload(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let artifacts = state.artifacts()?;
@@ -185,7 +212,11 @@ async fn upload(
     Ok(Json(json!({})))
 }
 
-async fn download(State(state): State<AppState>, Path(raw): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+async fn download(
+    State(state): State<AppState>,
+    PathParams(raw): PathParams<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let artifacts = state.artifacts()?;
     let path = sanitize(&raw)?;
     let missing = || ApiError::from(cairn_core::Error::not_found(format!("No artifact at '{path}'")));
@@ -320,7 +351,7 @@ pub fn directory_entries(dir: &str, files: &[ArtifactFile]) -> Vec<Value> {
 async fn delete(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     let artifacts = state.artifacts()?;
     let path = sanitize(&raw)?;

@@ -2,7 +2,7 @@
 //! delete, tags, params, search and the listing of a model's files. Methods, paths and shapes
 //! follow MLflow 3.17.2's `service.proto` and `rest_store.py`.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
@@ -14,7 +14,7 @@ use cairn_core::logged_models::{
 use cairn_core::search::{LoggedModelFilter, parse_logged_model_filter, parse_logged_model_order_field};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Fields, JsonBody, RequestActor, parse_query};
+use crate::extract::{Fields, JsonBody, PathParams, RequestActor, parse_query};
 use crate::mlflow::artifacts::{directory_entries, sanitize};
 use crate::mlflow::experiments::key_values;
 use crate::mlflow::paging;
@@ -99,7 +99,7 @@ async fn create(
 
 async fn get_model(
     State(state): State<AppState>,
-    Path(model_id): Path<String>,
+    PathParams(model_id): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let args = parse_query(query.as_deref(), &[])?;
@@ -116,7 +116,7 @@ async fn get_model(
 async fn finalize(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path(model_id): Path<String>,
+    PathParams(model_id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let status = body.enumeration("status", LoggedModelStatus::parse)?.ok_or_else(|| body.missing("status"))?;
@@ -128,7 +128,7 @@ async fn finalize(
 async fn delete_model(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path(model_id): Path<String>,
+    PathParams(model_id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     state.store.delete_logged_model(&actor, &model_id).await?;
     Ok(Json(json!({})))
@@ -137,7 +137,7 @@ async fn delete_model(
 async fn set_tags(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path(model_id): Path<String>,
+    PathParams(model_id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let tags = key_values(&body, "tags")?;
@@ -148,7 +148,7 @@ async fn set_tags(
 async fn delete_tag(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path((model_id, tag_key)): Path<(String, String)>,
+    PathParams((model_id, tag_key)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     state.store.delete_logged_model_tag(&actor, &model_id, &tag_key).await?;
     Ok(Json(json!({})))
@@ -157,7 +157,7 @@ async fn delete_tag(
 async fn log_params(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path(model_id): Path<String>,
+    PathParams(model_id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let params = key_values(&body, "params")?;
@@ -212,7 +212,7 @@ async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiR
 /// model's artifact root, as MLflow lists a proxied root.
 async fn list_artifacts(
     State(state): State<AppState>,
-    Path(model_id): Path<String>,
+    PathParams(model_id): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let args = parse_query(query.as_deref(), &[])?;

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, OriginalUri, Path, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
@@ -45,7 +45,7 @@ use super::artifacts::{RunPath, artifact_error, not_a_run_path, resolve, sanitiz
 use crate::AppState;
 use crate::artifacts::Artifacts;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::extract::{Fields, JsonBody, RequestActor};
+use crate::extract::{Fields, JsonBody, PathParams, RequestActor};
 
 /// The most parts one upload may have (S3's limit; at MLflow's default 10 MiB chunks, 100 GB).
 pub const MAX_PARTS: i64 = 10_000;
@@ -77,7 +77,7 @@ async fn create(
     Extension(sessions): Extension<Arc<Sessions>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     JsonBody(fields): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let artifacts = state.artifacts()?;
@@ -105,7 +105,7 @@ async fn create(
 async fn upload_part(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
-    Path((upload_id, part)): Path<(String, String)>,
+    PathParams((upload_id, part)): PathParams<(String, String)>,
     body: Body,
 ) -> ApiResult<Response> {
     let artifacts = state.artifacts()?;
@@ -138,7 +138,7 @@ async fn complete(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
     RequestActor(actor): RequestActor,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     JsonBody(fields): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let artifacts = state.artifacts()?;
@@ -164,7 +164,7 @@ async fn complete(
 async fn abort(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
-    Path(raw): Path<String>,
+    PathParams(raw): PathParams<String>,
     JsonBody(fields): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let artifacts = state.artifacts()?;
@@ -518,13 +518,19 @@ mod tests {
         };
         let run = store.create_run(&Actor("t".into()), new_run).await.unwrap();
         let root = run.info.artifact_uri.strip_prefix("mlflow-artifacts:/").unwrap().to_owned();
-        let router = crate::app(AppState::with_artifacts(store, blobs).unwrap());
+        // The tests name the server as a proxy or a remote client would.
+        let guard = crate::guard::WebGuard::new("127.0.0.1", &["cairn.test".into(), "internal".into()], &[]);
+        let router = crate::app(AppState::with_artifacts(store, blobs).unwrap().with_guard(guard));
         Fixture { router, root, dir }
     }
 
     impl Fixture {
         async fn send(&self, method: Method, uri: &str, body: impl Into<Body>) -> Reply {
-            let request = Request::builder().method(method).uri(uri).header(header::HOST, HOST);
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::HOST, HOST)
+                .header(header::CONTENT_TYPE, "application/json");
             let response = self.router.clone().oneshot(request.body(body.into()).unwrap()).await.unwrap();
             let (parts, body) = response.into_parts();
             Reply { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
@@ -625,6 +631,7 @@ mod tests {
             .header(header::HOST, "internal:80")
             .header("x-forwarded-host", "cairn.example.com")
             .header("x-forwarded-proto", "https")
+            .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(json!({"path": "f.bin", "num_parts": 1}).to_string()))
             .unwrap();
         let response = f.router.clone().oneshot(request).await.unwrap();

@@ -13,7 +13,7 @@ use cairn_core::store::{RunQuery, SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS
 use cairn_core::validation::{self, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH};
 
 use crate::error::ApiResult;
-use crate::extract::{Fields, JsonBody, RawBody, RequestActor, parse_body, parse_query};
+use crate::extract::{Fields, JsonBody, JsonBytes, RequestActor, parse_body, parse_query};
 use crate::mlflow::batch_body::{self, ParsedBatch};
 use crate::mlflow::experiments::key_values;
 use crate::mlflow::paging;
@@ -190,7 +190,7 @@ async fn delete_tag(
 async fn log_batch(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    RawBody(bytes): RawBody,
+    JsonBytes(bytes): JsonBytes,
 ) -> ApiResult<Json<Value>> {
     // Nearly every batch is well-formed and takes the typed reader; anything else is read again
     // by the general one, which owns MLflow's error messages.

@@ -7,8 +7,7 @@
 //! the epoch or RFC 3339 timestamps. Every answer is JSON except the DOT export; every error is
 //! `{"error_code", "message"}` like the MLflow routes. `docs`: `crates/cairn-server/openapi.json`.
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -25,7 +24,7 @@ use cairn_core::time::parse_instant;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Fields, RequestActor, parse_query};
+use crate::extract::{Fields, JsonBytes, RequestActor, parse_query};
 
 /// How far a traversal goes when the caller does not say.
 pub const DEFAULT_DEPTH: u32 = 10;
@@ -49,8 +48,8 @@ pub fn router() -> Router<AppState> {
 
 /// A request body read as a JSON object. Unlike the MLflow routes, the native API takes nested
 /// objects (attributes, slice specs, prediction lists), so handlers get the raw map.
-pub(super) fn json_object(body: Result<Bytes, BytesRejection>) -> ApiResult<Map<String, Value>> {
-    let bytes = body.map_err(crate::extract::body_rejection)?;
+pub(super) fn json_object(body: Result<JsonBytes, ApiError>) -> ApiResult<Map<String, Value>> {
+    let JsonBytes(bytes) = body?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -180,7 +179,7 @@ async fn register_node(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
     path: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBytes, ApiError>,
 ) -> ApiResult<Json<Value>> {
     let node = node_from_path(path)?;
     let new = new_node(json_object(body)?)?;
@@ -203,7 +202,7 @@ async fn get_node(
 async fn register_slice(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBytes, ApiError>,
 ) -> ApiResult<Json<Value>> {
     let mut map = json_object(body)?;
     refuse_unknown_fields(&map, &["dataset", "spec"])?;
@@ -224,7 +223,7 @@ async fn register_slice(
 async fn add_edge(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBytes, ApiError>,
 ) -> ApiResult<Json<Value>> {
     let map = json_object(body)?;
     refuse_unknown_fields(&map, &["source", "kind", "target"])?;
@@ -247,7 +246,7 @@ async fn deploy(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
     path: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBytes, ApiError>,
 ) -> ApiResult<Json<Value>> {
     let Path(name) = path.map_err(path_error)?;
     let mut map = json_object(body)?;

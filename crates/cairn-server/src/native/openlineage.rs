@@ -16,9 +16,7 @@
 //! message names the field (`run.runId is required`). Compressed bodies (the client's optional
 //! `compression: gzip`) are refused with 415, since nothing is lost by sending them plain.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -29,7 +27,7 @@ use cairn_core::time::parse_instant;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::extract::RequestActor;
+use crate::extract::{JsonBytes, RequestActor};
 use crate::native::lineage::{json_kind, json_object};
 
 pub fn router() -> Router<AppState> {
@@ -106,7 +104,7 @@ async fn receive(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBytes, ApiError>,
 ) -> ApiResult<Json<Value>> {
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING).filter(|e| e.as_bytes() != b"identity") {
         return Err(ApiError::new(

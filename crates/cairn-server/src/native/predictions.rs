@@ -9,8 +9,7 @@
 //! - `GET /api/cairn/v1/predictions/{id}/trace[?as_of=T]` answers `{prediction, completeness,
 //!   lineage}`: the prediction, what its model version's lineage lacks, and everything upstream.
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,7 +19,7 @@ use cairn_core::lineage::{MAX_PREDICTION_BATCH, NewPrediction, NodeKind, Predict
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{RequestActor, parse_query};
+use crate::extract::{JsonBytes, RequestActor, parse_query};
 use crate::native::lineage::{as_of, json_kind, json_object, path_error, refuse_unknown_fields, take};
 
 pub fn router() -> Router<AppState> {
@@ -90,7 +89,7 @@ fn prediction(item: Value) -> Result<NewPrediction, String> {
 async fn log_predictions(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBytes, ApiError>,
 ) -> ApiResult<Json<Value>> {
     let (predictions, strict) = batch(json_object(body)?)?;
     if predictions.is_empty() {

@@ -26,6 +26,7 @@ async fn audit_events_record_the_basic_auth_user() {
     // "alice:pw"
     let request = Request::post(format!("{API}/experiments/create"))
         .header("authorization", "Basic YWxpY2U6cHc=")
+        .header("content-type", "application/json")
         .body(Body::from(json!({ "name": "audited" }).to_string()))
         .unwrap();
     app.send(request).await.ok();

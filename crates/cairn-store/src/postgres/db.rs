@@ -62,6 +62,8 @@ pub fn map_err(e: postgres::Error) -> DbError {
     };
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
         DbError::UniqueViolation(message)
+    } else if e.code() == Some(&SqlState::DISK_FULL) {
+        DbError::StorageFull(message)
     } else {
         DbError::Other(message)
     }

@@ -94,6 +94,8 @@ pub enum Dialect {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DbError {
     UniqueViolation(String),
+    /// The database could not grow: a full disk, or a quota.
+    StorageFull(String),
     Other(String),
 }
 
@@ -101,6 +103,7 @@ impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DbError::UniqueViolation(m) => write!(f, "unique constraint violated: {m}"),
+            DbError::StorageFull(m) => write!(f, "the database is out of space: {m}"),
             DbError::Other(m) => f.write_str(m),
         }
     }
@@ -108,9 +111,18 @@ impl fmt::Display for DbError {
 
 impl From<DbError> for cairn_core::Error {
     fn from(e: DbError) -> Self {
-        cairn_core::Error::Internal(e.to_string())
+        match e {
+            DbError::StorageFull(detail) => {
+                tracing::error!(error = %detail, "the metadata store is out of space");
+                cairn_core::Error::StorageFull(STORAGE_FULL.to_owned())
+            }
+            other => cairn_core::Error::Internal(other.to_string()),
+        }
     }
 }
+
+/// What a caller is told when the database cannot grow.
+pub const STORAGE_FULL: &str = "The server's metadata store is out of disk space; this write was not stored (everything acknowledged before is kept). Free space on the server and retry.";
 
 /// A row of the `metrics` table, ready to insert.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::sql::audit::{self, AuditHead, NewEvent};
 use crate::sql::common::now_millis;
-use crate::sql::db::{Db, Dialect};
+use crate::sql::db::{Db, DbError, Dialect};
 
 /// How many requests may wait for the writer before submitters are made to wait in turn.
 const QUEUE_PER_GROUP: usize = 4;
@@ -221,7 +221,7 @@ fn commit_group(db: &mut dyn Db, tx: &mut WriteTx, group: &mut [Box<dyn Job>]) -
         Dialect::Sqlite => "BEGIN IMMEDIATE",
         Dialect::Postgres => "BEGIN",
     };
-    db.batch(begin).map_err(|e| Error::internal(format!("cannot begin a write transaction: {e}")))?;
+    db.batch(begin).map_err(|e| failed("cannot begin a write transaction", e))?;
     tx.head = AuditHead::load(db)?;
     for job in group.iter_mut() {
         db.batch("SAVEPOINT request")?;
@@ -235,6 +235,15 @@ fn commit_group(db: &mut dyn Db, tx: &mut WriteTx, group: &mut [Box<dyn Job>]) -
         }
     }
     tx.head.save(db)?;
-    db.batch("COMMIT").map_err(|e| Error::internal(format!("commit failed: {e}")))?;
+    db.batch("COMMIT").map_err(|e| failed("commit failed", e))?;
     Ok(())
+}
+
+/// A failed transaction statement as the domain error: a full disk keeps its own kind so the
+/// caller is told what happened; anything else is internal, with `what` for the log.
+fn failed(what: &str, e: DbError) -> Error {
+    match e {
+        DbError::StorageFull(_) => Error::from(e),
+        other => Error::internal(format!("{what}: {other}")),
+    }
 }

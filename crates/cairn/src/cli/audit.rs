@@ -92,12 +92,30 @@ pub fn render_event(event: &AuditEvent, json: bool) -> anyhow::Result<String> {
         "{}\t{}\t{}\t{}\t{} {}\t{}",
         event.seq,
         event.time,
-        event.actor,
-        event.action,
-        event.entity_type,
-        event.entity_id,
-        event.hash.get(..12).unwrap_or(&event.hash)
+        escape_field(&event.actor),
+        escape_field(&event.action),
+        escape_field(&event.entity_type),
+        escape_field(&event.entity_id),
+        escape_field(event.hash.get(..12).unwrap_or(&event.hash))
     ))
+}
+
+/// A field of a text line with every control character and backslash escaped (`\t`, `\n`,
+/// `\u{1b}`, `\\`), so that stored text can neither split a line nor drive the terminal, and
+/// the original can still be read back.
+pub fn escape_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() || c == '\\') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -105,6 +123,28 @@ mod tests {
     use cairn_core::audit::Problem;
 
     use super::*;
+
+    #[test]
+    fn text_fields_cannot_split_a_line_or_drive_the_terminal() {
+        assert_eq!(escape_field("alice"), "alice");
+        assert_eq!(escape_field("a\tb\nc\u{1b}[2Jd\\e"), "a\\tb\\nc\\u{1b}[2Jd\\\\e");
+        let event = AuditEvent {
+            seq: 7,
+            time: 1,
+            actor: "mallory\n8\t0\tforged".into(),
+            action: "run.delete".into(),
+            entity_type: "run".into(),
+            entity_id: "r\r1".into(),
+            payload: "{}".into(),
+            digest: String::new(),
+            prev_hash: String::new(),
+            hash: "abcdef0123456789".into(),
+        };
+        let line = render_event(&event, false).unwrap();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert_eq!(line.matches('\t').count(), 5, "exactly the six columns: {line}");
+        assert!(line.contains("mallory\\n8\\t0\\tforged") && line.contains("r\\r1"), "{line}");
+    }
 
     #[test]
     fn reports_name_the_event() {

@@ -20,7 +20,6 @@ mod tests;
 mod versions;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::Method;
 use serde_json::{Map, Value};
@@ -60,7 +59,7 @@ impl<S: Send + Sync> FromRequest<S> for Args {
             let fields = parse_query(Some(query), REPEATED_FIELDS)?;
             return Ok(Args { fields, raw: Map::new() });
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(crate::extract::body_rejection)?;
+        let crate::extract::JsonBytes(bytes) = crate::extract::JsonBytes::from_request(req, state).await?;
         let fields = parse_body(&bytes)?;
         Ok(Args { fields, raw: raw_object(&bytes) })
     }

@@ -6,6 +6,9 @@ use cairn_core::{Error, Result};
 
 use crate::sql::db::{Dialect, SqlValue};
 
+/// Lists longer than this are bound as one JSON array (see [`Query::bind_list`]).
+const MAX_INLINE_LIST: usize = 64;
+
 /// A statement under construction. Values are bound as the text is written, so placeholders
 /// are numbered in ascending order of first appearance, as the `Db` trait requires.
 #[derive(Debug)]
@@ -31,10 +34,39 @@ impl Query {
         format!("${}", self.params.len())
     }
 
-    /// Binds every value of a list and returns the placeholders, comma-separated.
+    /// Binds a list for `IN (…)` and returns what goes between the parentheses.
+    ///
+    /// A short list binds one placeholder per value, which keeps index lookups on the column. A
+    /// long one (`search_runs` over every experiment, a generated `run_id IN (…)`) would exceed
+    /// the backends' limits on bound variables (32,766 in SQLite) and on expression size, so it
+    /// is bound as one JSON array that the database unpacks. Every value of a list has the same
+    /// type, text or integer.
     pub fn bind_list(&mut self, values: impl IntoIterator<Item = SqlValue>) -> String {
-        let placeholders: Vec<String> = values.into_iter().map(|v| self.bind(v)).collect();
-        placeholders.join(", ")
+        let values: Vec<SqlValue> = values.into_iter().collect();
+        if values.len() <= MAX_INLINE_LIST {
+            let placeholders: Vec<String> = values.into_iter().map(|v| self.bind(v)).collect();
+            return placeholders.join(", ");
+        }
+        let integers = values.iter().all(|v| matches!(v, SqlValue::Int(_)));
+        let array: Vec<serde_json::Value> = values
+            .into_iter()
+            .map(|v| match v {
+                SqlValue::Int(i) => serde_json::Value::from(i),
+                SqlValue::Text(s) => serde_json::Value::from(s),
+                SqlValue::Real(f) => serde_json::Value::from(f),
+                SqlValue::Null => serde_json::Value::Null,
+            })
+            .collect();
+        let placeholder = self.bind(serde_json::Value::Array(array).to_string());
+        match (self.dialect, integers) {
+            (Dialect::Sqlite, _) => format!("SELECT value FROM json_each({placeholder})"),
+            (Dialect::Postgres, true) => {
+                format!("SELECT CAST(jsonb_array_elements_text(CAST({placeholder}::text AS jsonb)) AS bigint)")
+            }
+            (Dialect::Postgres, false) => {
+                format!("SELECT jsonb_array_elements_text(CAST({placeholder}::text AS jsonb))")
+            }
+        }
     }
 
     /// `column` as an ORDER BY key. PostgreSQL sorts text by the database's collation, which is
