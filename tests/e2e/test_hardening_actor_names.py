@@ -42,10 +42,10 @@ def test_forged_or_reserved_names_are_refused_and_store_nothing(tracking, user):
 
 def test_an_ordinary_name_is_the_actor_and_each_event_is_one_line(make_server):
     server = make_server("sqlite")
-    assert create_experiment(server, "zoë.ng@corp.example").status_code == 200
+    assert create_experiment(server, "zoe.ng@corp.example").status_code == 200
     server.stop()
     out = cairn_cli("audit", "log", "--backend-store-uri", f"sqlite:///{server.sqlite_path}")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert any("\tzoë.ng@corp.example\t" in line for line in lines), out.stdout
+    assert any("\tzoe.ng@corp.example\t" in line for line in lines), out.stdout
     assert all(line.count("\t") == 5 for line in lines), out.stdout

@@ -80,15 +80,19 @@ def tiny_disk(tmp_path):
 
 
 def test_a_full_artifact_disk_says_so_and_keeps_what_was_stored(make_server, tiny_disk):
+    import mlflow
+
     server = make_server("sqlite", artifacts_destination=str(tiny_disk / "artifacts"))
-    api = server.url + "/api/2.0/mlflow-artifacts/artifacts/"
+    client = mlflow.MlflowClient(server.url)
+    run = client.create_run(client.create_experiment(f"disk-{uuid.uuid4().hex[:8]}")).info
+    api = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{run.experiment_id}/{run.run_id}/artifacts/"
     kept = os.urandom(512 * 1024)
-    assert requests.put(api + "0/r/artifacts/kept.bin", data=kept, timeout=60).status_code == 200
-    r = requests.put(api + "0/r/artifacts/huge.bin", data=os.urandom(8 * 1024 * 1024), timeout=60)
+    assert requests.put(api + "kept.bin", data=kept, timeout=60).status_code == 200
+    r = requests.put(api + "huge.bin", data=os.urandom(8 * 1024 * 1024), timeout=60)
     assert r.status_code == 507, (r.status_code, r.text)
     assert r.json()["error_code"] == "RESOURCE_EXHAUSTED"
     assert "out of disk space" in r.json()["message"]
-    assert requests.get(api + "0/r/artifacts/kept.bin", timeout=60).content == kept
+    assert requests.get(api + "kept.bin", timeout=60).content == kept
 
 
 def test_a_full_database_disk_says_so_and_keeps_every_acknowledged_write(make_server, tiny_disk):
