@@ -244,6 +244,19 @@ impl Db for SqliteDb {
     }
 }
 
+/// Checks an existing file for MLflow's schema on a read-only connection, before Cairn's own
+/// connections switch it to WAL mode (which rewrites the file's header) or migrate it.
+fn refuse_mlflow_file(options: &SqliteOptions) -> Result<()> {
+    if !options.path.is_file() {
+        return Ok(());
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&options.path, flags)
+        .map_err(|e| Error::internal(format!("cannot open {}: {e}", options.path.display())))?;
+    let mut db = SqliteDb { conn, rewritten: HashMap::new() };
+    crate::sql::migrate::refuse_mlflow_schema(&mut db, &options.path.display().to_string())
+}
+
 /// Opens (creating and migrating if needed) a SQLite store.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>> {
     let options = SqliteOptions::from_uri(&config.uri)?;
@@ -251,6 +264,7 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::internal(format!("cannot create the directory {}: {e}", dir.display())))?;
     }
+    refuse_mlflow_file(&options)?;
     let write_options = options.clone();
     let write_db = tokio::task::spawn_blocking(move || SqliteDb::open(&write_options, Role::Write))
         .await

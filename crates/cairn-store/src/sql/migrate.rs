@@ -96,10 +96,44 @@ fn applied(db: &mut dyn Db) -> Result<Vec<i64>> {
         .collect()
 }
 
+/// Refuses a database that MLflow created. MLflow manages its schema with Alembic, whose
+/// bookkeeping table no Cairn schema has; migrating such a database would fail half-way on
+/// MLflow's own `experiments` table, or worse, succeed beside it. Only reads, so the database is
+/// left exactly as it was; `what` names it in the message.
+pub fn refuse_mlflow_schema(db: &mut dyn Db, what: &str) -> Result<()> {
+    let find = match db.dialect() {
+        Dialect::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+        Dialect::Postgres => {
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+        }
+    };
+    let exists = |db: &mut dyn Db, table: &str| -> Result<bool> {
+        let rows = db.query(find, &[table.into()])?;
+        Ok(rows.first().and_then(|r| r.first()).map(|v| v.int()).transpose()?.unwrap_or(0) > 0)
+    };
+    if !exists(db, "alembic_version")? || !exists(db, "experiments")? {
+        return Ok(());
+    }
+    let revision = db
+        .query("SELECT version_num FROM alembic_version", &[])?
+        .into_iter()
+        .next()
+        .and_then(|row| row.into_iter().next())
+        .and_then(|v| v.into_text().ok())
+        .unwrap_or_else(|| "unknown".to_owned());
+    Err(Error::invalid(format!(
+        "{what} is an MLflow tracking database (Alembic revision {revision}), not a Cairn one; Cairn will not \
+         modify it. Start Cairn on a new, empty database; MLflow's data can be brought over with an importer \
+         once Cairn has one (it does not yet)"
+    )))
+}
+
 /// Applies every migration of the connection's dialect that has not been applied yet, and
-/// refuses a database that was migrated by a newer Cairn.
+/// refuses a database that was migrated by a newer Cairn or created by MLflow.
 pub fn migrate(db: &mut dyn Db) -> Result<()> {
     let known = migrations(db.dialect());
+    // Before anything is created, so that a foreign database is not touched at all.
+    refuse_mlflow_schema(db, "the database")?;
     in_transaction(db, |db| Ok(db.batch(CREATE_TABLE)?))?;
     let newest_known = known.last().map_or(0, |m| m.version);
     if let Some(newest) = applied(db)?.last().filter(|v| **v > newest_known) {
@@ -130,6 +164,38 @@ pub fn migrate(db: &mut dyn Db) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::db::SqlValue;
+    use crate::sqlite::{Role, SqliteDb, SqliteOptions};
+
+    fn fresh(dir: &tempfile::TempDir) -> SqliteDb {
+        SqliteDb::open(&SqliteOptions { path: dir.path().join("x.db"), full_sync: false }, Role::Write).unwrap()
+    }
+
+    #[test]
+    fn an_mlflow_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = fresh(&dir);
+        db.batch(
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL); \
+             INSERT INTO alembic_version VALUES ('1b5f0d9ad7c1'); CREATE TABLE experiments (experiment_id INTEGER)",
+        )
+        .unwrap();
+        let err = migrate(&mut db).unwrap_err().to_string();
+        assert!(err.contains("MLflow tracking database") && err.contains("1b5f0d9ad7c1"), "{err}");
+        assert!(err.contains("will not modify"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+        let tables = db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", &[]).unwrap();
+        let names: Vec<SqlValue> = tables.into_iter().flatten().collect();
+        assert_eq!(names, vec![SqlValue::Text("alembic_version".into()), SqlValue::Text("experiments".into())]);
+    }
+
+    #[test]
+    fn an_alembic_table_alone_does_not_make_an_mlflow_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = fresh(&dir);
+        db.batch("CREATE TABLE alembic_version (version_num TEXT)").unwrap();
+        migrate(&mut db).unwrap();
+    }
 
     #[test]
     fn migrations_are_numbered_consecutively_from_one() {

@@ -149,9 +149,8 @@ pub async fn versions_are_numbered_and_never_reused(store: Arc<dyn Store>) {
     assert_eq!(store.create_model_version(&actor(), new_version("m", "x")).await.unwrap().version, 4);
 
     assert_err(store.create_model_version(&actor(), new_version("nope", "x")).await, not_found, "name=nope not found");
-    let mut with_run = new_version("m", "x");
-    with_run.run_id = Some("0123456789abcdef0123456789abcdef".into());
-    assert_err(store.create_model_version(&actor(), with_run).await, not_found, "Run with id=");
+    // A version naming an unknown run is accepted, as MLflow does: see
+    // `versions_of_unknown_runs_are_kept_with_incomplete_lineage`.
 
     let updated = store.update_model_version(&actor(), "m", 2, Some("better".into())).await.unwrap();
     assert_eq!(updated.description.as_deref(), Some("better"));
@@ -539,6 +538,34 @@ pub async fn every_registry_change_is_audited(store: Arc<dyn Store>) {
     assert_verifies(&store).await;
 }
 
+/// As in MLflow, a version may name a run this server has never seen: it is stored with that
+/// run id, pins no files, audits cleanly, and its lineage reports the training run as missing.
+async fn versions_of_unknown_runs_are_kept_with_incomplete_lineage(store: Arc<dyn Store>) {
+    store.create_registered_model(&actor(), new_model("elsewhere")).await.unwrap();
+    let ghost = "0123456789abcdef0123456789abcdef";
+    let mut new = new_version("elsewhere", &format!("runs:/{ghost}/model"));
+    new.run_id = Some(ghost.to_owned());
+    let created = store.create_model_version(&actor(), new).await.expect("an unknown run is accepted");
+    assert_eq!(created.run_id.as_deref(), Some(ghost));
+    assert_eq!(created.version, 1);
+    let fetched = store.get_model_version("elsewhere", 1).await.unwrap();
+    assert_eq!(fetched.run_id.as_deref(), Some(ghost));
+    let node = cairn_core::lineage::NodeRef::model_version("elsewhere", 1).unwrap();
+    let completeness = store.completeness(&node, None).await.unwrap();
+    assert!(!completeness.complete);
+    assert!(completeness.missing.iter().any(|m| m == "training_run"), "{:?}", completeness.missing);
+
+    // A known run still counts as the training run.
+    let run_id = new_run(&store).await;
+    let mut new = new_version("elsewhere", &format!("runs:/{run_id}/model"));
+    new.run_id = Some(run_id);
+    store.create_model_version(&actor(), new).await.unwrap();
+    let node = cairn_core::lineage::NodeRef::model_version("elsewhere", 2).unwrap();
+    let completeness = store.completeness(&node, None).await.unwrap();
+    assert!(!completeness.missing.iter().any(|m| m == "training_run"), "{:?}", completeness.missing);
+    assert_verifies(&store).await;
+}
+
 /// Runs every case above against a backend's `fixture()`.
 macro_rules! registry_cases {
     ($fixture:path; $($case:ident),* $(,)?) => {
@@ -564,6 +591,7 @@ macro_rules! all_registry_cases {
             versions_from_logged_models_pin_the_model_files,
             searches_filter_order_and_page,
             every_registry_change_is_audited,
+            versions_of_unknown_runs_are_kept_with_incomplete_lineage,
         );
     };
 }

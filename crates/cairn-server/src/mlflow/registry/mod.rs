@@ -17,6 +17,7 @@ mod render;
 mod source;
 #[cfg(test)]
 mod tests;
+mod version_tag;
 mod versions;
 
 use axum::Router;

@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::RequestActor;
 use crate::mlflow::experiments::key_values;
 use crate::mlflow::registry::source::{self, Claimed};
+use crate::mlflow::registry::version_tag;
 use crate::mlflow::registry::{Args, filter_and_order, max_results, render, version};
 use crate::{AppState, wire};
 
@@ -70,6 +71,10 @@ async fn create(
         user_id: actor.0.clone(),
     };
     let created = state.store.create_model_version(&actor, new).await?;
+    if let Some(model_id) = created.model_id.as_deref() {
+        // A second write, as in MLflow: the version exists even if tagging the model fails.
+        version_tag::record(state.store.as_ref(), &actor, model_id, &created.name, created.version).await?;
+    }
     Ok(version_response(&created))
 }
 

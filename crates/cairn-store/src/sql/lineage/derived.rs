@@ -388,7 +388,11 @@ pub fn upstream(db: &mut dyn Db, node: &NodeRef) -> Result<Vec<Edge>> {
         NodeKind::ModelVersion => {
             let Some(version) = model_version(db, &node.key)? else { return Ok(out) };
             let at = version.node.recorded_at;
-            if let Some(run_id) = version.run_id.filter(|r| !r.is_empty()) {
+            // MLflow lets a version name a run this server never saw; its lineage then simply
+            // lacks the training run, which completeness reports, rather than an edge to nothing.
+            if let Some(run_id) = version.run_id.filter(|r| !r.is_empty())
+                && run(db, &run_id)?.is_some()
+            {
                 out.push(edge(node.clone(), EdgeKind::WasDerivedFrom, NodeRef::new(NodeKind::Run, run_id)?, at));
             }
             if let Some(model_id) = version.model_id.filter(|m| !m.is_empty()) {

@@ -122,10 +122,11 @@ fn files_of(db: &mut dyn Db, origin: &Origin) -> Result<Vec<ArtifactFile>> {
         Origin::LoggedModel { model_id, path } => {
             under(logged_models::model_files(db, model_id)?.unwrap_or_default(), path)
         }
-        Origin::Run { run_id, path } => {
-            runs::get_row(db, run_id)?;
-            under(artifacts::list(db, run_id, "")?, path)
-        }
+        // A run this server does not know has no files to pin (MLflow accepts such sources).
+        Origin::Run { run_id, path } => match runs::find(db, run_id)? {
+            Some(_) => under(artifacts::list(db, run_id, "")?, path),
+            None => Vec::new(),
+        },
         Origin::Version { name, version } => {
             let pin = match models::find(db, name)? {
                 Some(model) => versions::find(db, model.model_pk, *version)?.and_then(|v| v.pin_id),

@@ -17,7 +17,6 @@ use super::rows::{Cols, KeyedRow, ModelRow, VersionRow};
 use crate::sql::audit::NewEvent;
 use crate::sql::common::{IN_LIST_CHUNK, placeholders};
 use crate::sql::db::{Db, SqlValue};
-use crate::sql::runs;
 use crate::sql::writer::WriteTx;
 
 /// MLflow's not-found error for a version.
@@ -165,9 +164,9 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewModelVe
             None => None,
         },
     };
-    if let Some(run_id) = &run_id {
-        runs::get_row(db, run_id)?;
-    }
+    // MLflow accepts a run id it has never seen (the run may live on another server, or the
+    // caller registers before logging); the version is stored with it, pins no run files, and its
+    // lineage reports the training run as missing.
     let (now, seq) = (tx.now(), tx.seq());
     let mut changes = Vec::new();
     let pin_id = pinning::pin(db, tx, &new.source, run_id.as_deref(), &mut changes)?;
