@@ -69,6 +69,19 @@ pub mod entity {
     /// The prediction rows one event wrote; its id is that event's `seq` and its image the
     /// count and digest of those rows.
     pub const PREDICTION_ROWS: &str = "prediction_rows";
+    /// A user who can sign in; its id is the user id. The image holds a digest of the password
+    /// hash, so a swapped hash is noticed without the log spreading hashes.
+    pub const AUTH_USER: &str = "auth_user";
+    /// A role; its id is the role id.
+    pub const AUTH_ROLE: &str = "auth_role";
+    /// A permission of a role; its id is the role permission id.
+    pub const AUTH_ROLE_PERMISSION: &str = "auth_role_permission";
+    /// A user's membership of a role; its id is the assignment id.
+    pub const AUTH_ROLE_ASSIGNMENT: &str = "auth_role_assignment";
+    /// A direct grant; its id is `user_id/resource_type/resource_id`.
+    pub const AUTH_GRANT: &str = "auth_grant";
+    /// An API token; its id is the token id (never the secret).
+    pub const AUTH_TOKEN: &str = "auth_token";
 }
 
 /// One stored audit event.
@@ -245,6 +258,12 @@ fn known_entity(name: &str) -> Option<&'static str> {
         entity::RUN_MODEL_INPUT,
         entity::RUN_MODEL_OUTPUT,
         entity::LINEAGE_NODE,
+        entity::AUTH_USER,
+        entity::AUTH_ROLE,
+        entity::AUTH_ROLE_PERMISSION,
+        entity::AUTH_ROLE_ASSIGNMENT,
+        entity::AUTH_GRANT,
+        entity::AUTH_TOKEN,
         entity::LINEAGE_EDGE,
         entity::PREDICTION_ROWS,
     ]

@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod audit;
+pub mod auth;
 pub mod error;
 pub mod lineage;
 pub mod logged_models;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crate::Result;
 use crate::artifacts::ArtifactManifest;
 use crate::audit::{AuditEvent, VerifyReport};
+use crate::auth::AuthStore;
 use crate::lineage::LineageStore;
 use crate::logged_models::LoggedModels;
 use crate::model::{
@@ -68,10 +69,10 @@ pub struct BulkIntervalQuery {
     pub max_results: u64,
 }
 
-/// The metadata store: tracking here; the model registry, logged models and lineage in their own traits,
+/// The metadata store: tracking here; the model registry, logged models, lineage and access control in their own traits,
 /// which every store implements too so that a `dyn Store` reaches all of it.
 #[async_trait]
-pub trait Store: ModelRegistry + LoggedModels + LineageStore + Send + Sync + 'static {
+pub trait Store: ModelRegistry + LoggedModels + LineageStore + AuthStore + Send + Sync + 'static {
     // Experiments.
     async fn create_experiment(&self, actor: &Actor, new: NewExperiment) -> Result<String>;
     async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment>;

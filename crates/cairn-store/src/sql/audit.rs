@@ -172,6 +172,7 @@ pub fn verify(db: &mut dyn Db) -> Result<VerifyReport> {
     crate::sql::registry::verify_live(db, &mut verifier)?;
     verify_metrics(db, &mut verifier, &run_ids)?;
     crate::sql::logged_models::verify_live(db, &mut verifier)?;
+    crate::sql::auth::verify_live(db, &mut verifier)?;
     Ok(verifier.finish())
 }
 

@@ -32,6 +32,7 @@ const SQLITE: &[Migration] = &[
         name: "history_order",
         sql: include_str!("../../migrations/sqlite/0006_history_order.sql"),
     },
+    Migration { version: 7, name: "auth", sql: include_str!("../../migrations/sqlite/0007_auth.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -49,6 +50,7 @@ const POSTGRES: &[Migration] = &[
         name: "history_order",
         sql: include_str!("../../migrations/postgres/0006_history_order.sql"),
     },
+    Migration { version: 7, name: "auth", sql: include_str!("../../migrations/postgres/0007_auth.sql") },
 ];
 
 /// The migrations of a dialect, in order.

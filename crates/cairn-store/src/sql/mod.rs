@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod audit;
+pub mod auth;
 pub mod batch;
 pub mod common;
 pub mod db;

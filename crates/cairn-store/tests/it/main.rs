@@ -2,6 +2,7 @@
 //! conformance suite every backend runs.
 
 mod artifacts;
+mod auth;
 mod conformance;
 mod lineage;
 mod logged_models;

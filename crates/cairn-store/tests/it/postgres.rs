@@ -33,6 +33,7 @@ pub async fn fixture() -> (Arc<dyn Store>, String) {
 conformance_cases!(fixture);
 crate::lineage::lineage_cases!(fixture);
 crate::logged_models::logged_model_cases!(fixture);
+crate::auth::auth_cases!(fixture);
 
 fn actor() -> Actor {
     Actor("tester".to_owned())

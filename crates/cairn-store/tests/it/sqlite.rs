@@ -27,6 +27,7 @@ pub async fn fixture() -> (Arc<dyn Store>, TempDir) {
 conformance_cases!(fixture);
 crate::lineage::lineage_cases!(fixture);
 crate::logged_models::logged_model_cases!(fixture);
+crate::auth::auth_cases!(fixture);
 
 fn actor() -> Actor {
     Actor("tester".to_owned())
@@ -394,4 +395,23 @@ async fn verification_notices_tampered_logged_models() {
         conn.execute(&undo, []).unwrap();
         assert!(store.verify_audit().await.unwrap().is_ok(), "undoing {tamper} restores a clean report");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_notices_tampered_access_control() {
+    use cairn_core::auth::{NewUser, Permission, ResourceType};
+    let t = tamper_fixture().await;
+    let user = NewUser { username: "mallory".into(), password_hash: "$argon2id$v=19$original".into(), is_admin: false };
+    t.store.create_user(&actor(), user).await.unwrap();
+    t.store.grant(&actor(), "mallory", ResourceType::Experiment, "1", Permission::Read).await.unwrap();
+    assert!(t.store.verify_audit().await.unwrap().is_ok());
+    // Swapping in a known password hash, or making oneself admin, behind the server's back.
+    t.sql("UPDATE auth_users SET password_hash = '$argon2id$v=19$attacker' WHERE username = 'mallory'");
+    assert!(t.report().await.problems.iter().any(|p| p.message.contains("auth_user '1' differs")));
+    t.sql("UPDATE auth_users SET password_hash = '$argon2id$v=19$original', is_admin = 1 WHERE username = 'mallory'");
+    assert!(t.report().await.problems.iter().any(|p| p.message.contains("auth_user '1' differs")));
+    t.sql("UPDATE auth_users SET is_admin = 0 WHERE username = 'mallory'");
+    assert!(t.store.verify_audit().await.unwrap().is_ok(), "restored rows verify again");
+    t.sql("UPDATE auth_grants SET permission = 'MANAGE' WHERE resource_id = '1'");
+    assert!(t.report().await.problems.iter().any(|p| p.message.contains("auth_grant '1/experiment/1' differs")));
 }
