@@ -1,0 +1,60 @@
+// The shell: a header with navigation, and the view the address names.
+
+import { useEffect } from "preact/hooks";
+import { NotFound } from "./components/Status";
+import { useRoute } from "./lib/router";
+import type { Route } from "./state/route";
+import { ExperimentsView } from "./views/experiments/ExperimentsView";
+
+function View({ route }: { route: Route }) {
+  switch (route.name) {
+    case "experiments":
+      return <ExperimentsView search={route.search} showDeleted={route.showDeleted} />;
+    default:
+      return <NotFound what="Page" />;
+  }
+}
+
+function title(route: Route): string {
+  switch (route.name) {
+    case "experiments":
+      return "Experiments";
+    case "runs":
+      return `Experiment ${route.experimentIds.join(", ")}`;
+    case "run":
+      return `Run ${route.runId}`;
+    case "compare":
+      return `Compare ${route.runIds.length} runs`;
+    case "models":
+      return "Models";
+    case "notFound":
+      return "Not found";
+  }
+}
+
+export function App() {
+  const route = useRoute();
+  useEffect(() => {
+    document.title = `${title(route)} · Cairn`;
+  }, [route]);
+  return (
+    <>
+      <header class="app-header">
+        <a class="brand" href="#/experiments">
+          Cairn
+        </a>
+        <nav aria-label="Main">
+          <a href="#/experiments" aria-current={route.name === "experiments" || route.name === "runs" || route.name === "run" ? "page" : undefined}>
+            Experiments
+          </a>
+          <a href="#/models" aria-current={route.name === "models" ? "page" : undefined}>
+            Models
+          </a>
+        </nav>
+      </header>
+      <main id="main">
+        <View route={route} />
+      </main>
+    </>
+  );
+}
