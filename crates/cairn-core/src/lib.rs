@@ -11,6 +11,7 @@ pub mod lineage;
 pub mod logged_models;
 pub mod model;
 pub mod registry;
+pub mod sampling;
 pub mod search;
 pub mod store;
 pub mod time;

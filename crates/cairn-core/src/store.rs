@@ -16,6 +16,7 @@ use crate::model::{
     ViewType,
 };
 use crate::registry::ModelRegistry;
+use crate::sampling::{SampledQuery, SampledSeries};
 use crate::search::{Filter, OrderBy};
 
 /// MLflow's default and maximum page sizes for searches.
@@ -97,6 +98,10 @@ pub trait Store: ModelRegistry + LoggedModels + LineageStore + Send + Sync + 'st
     // Metrics.
     async fn metric_history(&self, query: HistoryQuery) -> Result<Page<Metric>>;
     async fn metric_history_bulk_interval(&self, query: BulkIntervalQuery) -> Result<Vec<RunMetric>>;
+    /// One downsampled series per requested run, in request order, keeping each bucket's
+    /// extremes (see [`crate::sampling`]). An unknown run is `NotFound`; a key the run never
+    /// logged gives an empty series.
+    async fn sampled_metrics(&self, query: SampledQuery) -> Result<Vec<SampledSeries>>;
 
     // Audit.
     /// Events with `seq > after_seq`, oldest first, at most `limit`.

@@ -54,6 +54,23 @@ pub fn metric_value(v: f64) -> Value {
     }
 }
 
+/// A metric value written straight to JSON by the rule of [`metric_value`], for responses that
+/// hold many of them.
+pub struct MetricValueJson(pub f64);
+
+impl Serialize for MetricValueJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.is_nan() {
+            serializer.serialize_str("NaN")
+        } else if v.is_infinite() {
+            serializer.serialize_f64(if v > 0.0 { f64::MAX } else { f64::MIN })
+        } else {
+            serializer.serialize_f64(v)
+        }
+    }
+}
+
 /// Encodes a result offset as MLflow's SQL store does: base64 of `{"offset": N}`.
 pub fn encode_page_token(offset: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\": {offset}}}"))
@@ -340,6 +357,13 @@ mod tests {
         assert_eq!(metric_value(f64::NEG_INFINITY).to_string(), "-1.7976931348623157e+308");
         assert_eq!(metric_value(0.25), json!(0.25));
         assert_eq!(metric_value(1.0).to_string(), "1.0");
+    }
+
+    #[test]
+    fn the_streaming_metric_value_writer_agrees_with_the_value_tree() {
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.25, 1.0, -0.0, 1e-300, f64::MAX] {
+            assert_eq!(serde_json::to_string(&MetricValueJson(v)).unwrap(), metric_value(v).to_string(), "{v}");
+        }
     }
 
     #[test]

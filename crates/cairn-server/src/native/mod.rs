@@ -1,10 +1,11 @@
 //! Cairn's own routes: liveness, version, the audit log, run artifact manifests, the registry's
-//! history, the lineage graph, predictions, OpenLineage in, and the OpenAPI document of them all.
+//! history, downsampled metric histories, the lineage graph, predictions, OpenLineage in, and the OpenAPI document of them all.
 
 mod artifacts;
 mod audit;
 mod health;
 mod lineage;
+mod metrics;
 mod models;
 mod openapi;
 mod openlineage;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(artifacts::router())
         .merge(models::router())
         .merge(lineage::router())
+        .merge(metrics::router())
         .merge(predictions::router())
         .merge(openlineage::router())
         .merge(openapi::router())

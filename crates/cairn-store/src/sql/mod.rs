@@ -21,6 +21,7 @@ pub mod pool;
 pub mod registry;
 pub mod rows;
 pub mod runs;
+pub mod sampled;
 pub mod search;
 mod store;
 pub mod writer;

@@ -9,6 +9,7 @@ use cairn_core::audit::{AuditEvent, VerifyReport};
 use cairn_core::model::{
     Actor, Batch, Experiment, KeyValue, Metric, Millis, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric, RunUpdate,
 };
+use cairn_core::sampling::{SampledQuery, SampledSeries};
 use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
 use cairn_core::{Error, Result};
 
@@ -17,7 +18,7 @@ use crate::sql::common::{parse_experiment_id, read_snapshot};
 use crate::sql::db::Db;
 use crate::sql::pool::{Connect, ReadPool};
 use crate::sql::writer::Writer;
-use crate::sql::{artifacts, audit, batch, experiments, metrics, migrate, runs, search};
+use crate::sql::{artifacts, audit, batch, experiments, metrics, migrate, runs, sampled, search};
 
 /// The store over any [`Db`] backend.
 #[derive(Debug)]
@@ -174,6 +175,10 @@ impl Store for SqlStore {
 
     async fn metric_history_bulk_interval(&self, query: BulkIntervalQuery) -> Result<Vec<RunMetric>> {
         self.read_consistent(move |db| metrics::bulk_interval(db, &query)).await
+    }
+
+    async fn sampled_metrics(&self, query: SampledQuery) -> Result<Vec<SampledSeries>> {
+        self.read_consistent(move |db| sampled::sampled(db, &query)).await
     }
 
     async fn audit_events(&self, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>> {

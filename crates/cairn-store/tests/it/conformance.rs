@@ -10,6 +10,7 @@ use std::sync::Arc;
 use cairn_core::Error;
 use cairn_core::model::ViewType;
 use cairn_core::model::{Actor, Batch, KeyValue, LifecycleStage, Metric, NewExperiment, NewRun, RunStatus, RunUpdate};
+use cairn_core::sampling::{SampledQuery, SampledSeries};
 use cairn_core::search::{parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by};
 use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
 
@@ -31,6 +32,10 @@ macro_rules! conformance_cases {
             history_pagination,
             history_order_after_every_write,
             bulk_interval_sampling,
+            sampled_history_keeps_spikes,
+            sampled_history_ranges_and_small_series,
+            sampled_history_nan_and_timestamps,
+            sampled_history_several_runs_and_bad_requests,
             concurrent_writers,
             audit_log_records_every_mutation,
             failed_requests_leave_no_trace,
@@ -513,6 +518,186 @@ pub async fn bulk_interval_sampling(store: Arc<dyn Store>) {
     assert_invalid(
         store.metric_history_bulk_interval(query(vec![a.clone()], 10, Some((5, 1)))).await,
         "end_step must be greater",
+    );
+}
+
+fn sampled_query(runs: &[&str], key: &str, points: u64, range: (Option<i64>, Option<i64>)) -> SampledQuery {
+    SampledQuery {
+        run_ids: runs.iter().map(|r| (*r).to_owned()).collect(),
+        key: key.to_owned(),
+        points,
+        start_step: range.0,
+        end_step: range.1,
+    }
+}
+
+async fn sampled_one(store: &Arc<dyn Store>, q: SampledQuery) -> SampledSeries {
+    let mut series = store.sampled_metrics(q).await.expect("sampled history");
+    assert_eq!(series.len(), 1);
+    series.pop().unwrap()
+}
+
+/// Logs `points` in batches of at most 1000, as clients do.
+async fn log_points(store: &Arc<dyn Store>, run: &str, points: Vec<Metric>) {
+    for chunk in points.chunks(1000) {
+        log(store, run, Batch { metrics: chunk.to_vec(), ..Batch::default() }).await.unwrap();
+    }
+}
+
+pub async fn sampled_history_keeps_spikes(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "sampled-spikes").await;
+    let run = new_run(&store, &exp).await;
+    // 10,000 steps of a smooth loss with one upward and one downward spike, logged out of order.
+    let value = |step: i64| match step {
+        4321 => 1e6,
+        8765 => -1e6,
+        s => 1.0 / (s + 1) as f64,
+    };
+    let mut points: Vec<Metric> = (0..10_000).map(|s| metric("loss", value(s), 1_000 + s, s)).collect();
+    points.reverse();
+    log_points(&store, &run, points).await;
+
+    let s = sampled_one(&store, sampled_query(&[&run], "loss", 100, (None, None))).await;
+    assert_eq!((s.run_id.as_str(), s.key.as_str(), s.total, s.sampled), (run.as_str(), "loss", 10_000, true));
+    // 100 buckets of 100 steps, each reported by its last step.
+    assert_eq!(s.step, (0..100).map(|b| b * 100 + 99).collect::<Vec<i64>>());
+    assert_eq!(s.timestamp, s.step.iter().map(|st| 1_000 + st).collect::<Vec<i64>>());
+    assert_eq!(s.value, s.step.iter().map(|st| value(*st)).collect::<Vec<f64>>());
+    for (b, (min, max)) in s.min.iter().zip(&s.max).enumerate() {
+        let steps = (b as i64 * 100)..(b as i64 * 100 + 100);
+        let expect_min = steps.clone().map(value).fold(f64::INFINITY, f64::min);
+        let expect_max = steps.map(value).fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!((*min, *max), (expect_min, expect_max), "bucket {b}");
+    }
+    assert_eq!(s.max[43], 1e6, "the upward spike survives");
+    assert_eq!(s.min[87], -1e6, "the downward spike survives");
+    assert_eq!(s.step.len(), s.value.len());
+    assert_eq!(s.step.len(), s.min.len());
+    assert_eq!(s.step.len(), s.max.len());
+}
+
+pub async fn sampled_history_ranges_and_small_series(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "sampled-ranges").await;
+    let run = new_run(&store, &exp).await;
+    // Steps 0, 2, 4, …, 198: 100 points.
+    log_points(&store, &run, (0..100).map(|i| metric("acc", i as f64, 50 + i, i * 2)).collect()).await;
+
+    // Ten buckets over steps 40..=79 (width 4): 20 points in range, so bucketed.
+    let s = sampled_one(&store, sampled_query(&[&run], "acc", 10, (Some(40), Some(79)))).await;
+    assert_eq!((s.total, s.sampled), (20, true));
+    assert_eq!(s.step, (0..10).map(|b| 40 + b * 4 + 2).collect::<Vec<i64>>());
+    assert_eq!(s.min, (0..10).map(|b| (20 + b * 2) as f64).collect::<Vec<f64>>());
+    assert_eq!(s.max, (0..10).map(|b| (21 + b * 2) as f64).collect::<Vec<f64>>());
+    assert_eq!(s.value, s.max);
+
+    // The same range with room for every point comes back raw.
+    let raw = sampled_one(&store, sampled_query(&[&run], "acc", 20, (Some(40), Some(79)))).await;
+    assert_eq!((raw.total, raw.sampled), (20, false));
+    assert_eq!(raw.step, (20..40).map(|i| i * 2).collect::<Vec<i64>>());
+    assert_eq!(raw.timestamp, (20..40).map(|i| 50 + i).collect::<Vec<i64>>());
+    assert_eq!(raw.value, (20..40).map(|i| i as f64).collect::<Vec<f64>>());
+    assert_eq!((&raw.min, &raw.max), (&raw.value, &raw.value));
+
+    // One bound: the other is the series' own end.
+    let tail = sampled_one(&store, sampled_query(&[&run], "acc", 1000, (Some(190), None))).await;
+    assert_eq!(tail.step, vec![190, 192, 194, 196, 198]);
+    let head = sampled_one(&store, sampled_query(&[&run], "acc", 1, (None, Some(9)))).await;
+    assert_eq!(
+        (head.total, head.sampled, &head.step, &head.min, &head.max),
+        (5, true, &vec![8], &vec![0.0], &vec![4.0])
+    );
+    // A single point and a single bucket.
+    let one = sampled_one(&store, sampled_query(&[&run], "acc", 1, (Some(10), Some(10)))).await;
+    assert_eq!((one.total, one.sampled, &one.step), (1, false, &vec![10]));
+    // A range holding nothing, and a range past the series.
+    for range in [(Some(41), Some(41)), (Some(1000), Some(2000)), (Some(-5), Some(-1))] {
+        let none = sampled_one(&store, sampled_query(&[&run], "acc", 10, range)).await;
+        assert_eq!(none, SampledSeries::empty(&run, "acc"), "{range:?}");
+    }
+    // The whole series into 1000 buckets is raw; into 50 it is bucketed two points each.
+    let whole = sampled_one(&store, sampled_query(&[&run], "acc", 1000, (None, None))).await;
+    assert_eq!((whole.total, whole.sampled, whole.step.len()), (100, false, 100));
+    let halves = sampled_one(&store, sampled_query(&[&run], "acc", 50, (None, None))).await;
+    assert_eq!((halves.total, halves.sampled, halves.step.len()), (100, true, 50));
+    assert_eq!(halves.step, (0..50).map(|b| b * 4 + 2).collect::<Vec<i64>>());
+}
+
+pub async fn sampled_history_nan_and_timestamps(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "sampled-nan").await;
+    let run = new_run(&store, &exp).await;
+    // Steps 0..=9 in buckets of 5. Bucket 0 ends in NaN beside a spike; bucket 1 holds only
+    // NaN and infinities. Step 3 is logged twice, the later timestamp first.
+    let points = vec![
+        metric("m", 1.0, 10, 0),
+        metric("m", 50.0, 5, 1),
+        metric("m", f64::NAN, 11, 2),
+        metric("m", -2.0, 99, 3),
+        metric("m", 7.0, 12, 3),
+        metric("m", f64::NAN, 1, 4),
+        metric("m", f64::NAN, 13, 5),
+        metric("m", f64::INFINITY, 14, 6),
+        metric("m", f64::NEG_INFINITY, 15, 7),
+        metric("m", f64::NAN, 16, 9),
+        metric("m", f64::NAN, 3, 9),
+    ];
+    log(&store, &run, Batch { metrics: points, ..Batch::default() }).await.unwrap();
+    let s = sampled_one(&store, sampled_query(&[&run], "m", 2, (None, None))).await;
+    assert_eq!((s.total, s.sampled), (11, true));
+    // Bucket 0's last point is step 4 (an earlier timestamp than step 3's: steps come first).
+    assert_eq!((s.step[0], s.timestamp[0]), (4, 1));
+    assert!(s.value[0].is_nan());
+    assert_eq!((s.min[0], s.max[0]), (-2.0, 50.0), "NaN does not poison the extremes");
+    // Bucket 1: of step 9's two points the later timestamp wins; infinities are its extremes.
+    assert_eq!((s.step[1], s.timestamp[1]), (9, 16));
+    assert!(s.value[1].is_nan());
+    assert_eq!((s.min[1], s.max[1]), (f64::NEG_INFINITY, f64::INFINITY));
+
+    // A bucket of nothing but NaN has NaN extremes.
+    let nan = sampled_one(&store, sampled_query(&[&run], "m", 1, (Some(9), Some(9)))).await;
+    assert_eq!((nan.total, nan.sampled), (2, true));
+    assert_eq!((nan.step[0], nan.timestamp[0]), (9, 16));
+    assert!(nan.value[0].is_nan() && nan.min[0].is_nan() && nan.max[0].is_nan());
+
+    // Raw, points are ordered by step then timestamp, not by arrival or time alone.
+    let raw = sampled_one(&store, sampled_query(&[&run], "m", 100, (Some(3), Some(3)))).await;
+    assert!(!raw.sampled);
+    assert_eq!((raw.timestamp, raw.value), (vec![12, 99], vec![7.0, -2.0]));
+}
+
+pub async fn sampled_history_several_runs_and_bad_requests(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "sampled-runs").await;
+    let a = new_run(&store, &exp).await;
+    let b = new_run(&store, &exp).await;
+    let c = new_run(&store, &exp).await;
+    log_points(&store, &a, (0..30).map(|s| metric("loss", s as f64, s, s)).collect()).await;
+    log_points(&store, &b, (0..300).map(|s| metric("loss", -s as f64, s, s)).collect()).await;
+    log_points(&store, &c, vec![metric("other", 1.0, 1, 1)]).await;
+
+    // Request order is kept, repeats included; each run gets its own grid.
+    let all = store.sampled_metrics(sampled_query(&[&b, &c, &a, &b], "loss", 10, (None, None))).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|s| s.run_id.as_str()).collect();
+    assert_eq!(ids, vec![b.as_str(), c.as_str(), a.as_str(), b.as_str()]);
+    assert_eq!((all[0].total, all[0].sampled, all[0].step.len()), (300, true, 10));
+    assert_eq!(all[0].step[0], 29);
+    assert_eq!(all[0].min[0], -29.0);
+    assert_eq!(all[1], SampledSeries::empty(&c, "loss"), "a key the run never logged is an empty series");
+    assert_eq!((all[2].total, all[2].step[0], all[2].step[9]), (30, 2, 29));
+    assert_eq!(all[3], all[0]);
+    // A key no run ever logged.
+    let none = store.sampled_metrics(sampled_query(&[&a], "never", 10, (None, None))).await.unwrap();
+    assert_eq!(none, vec![SampledSeries::empty(&a, "never")]);
+    // An unknown run fails the whole request.
+    assert_not_found(
+        store.sampled_metrics(sampled_query(&[&a, "ghost"], "loss", 10, (None, None))).await,
+        "Run with id=ghost not found",
+    );
+    // A deleted run still has its history, as in MLflow's get-history.
+    store.delete_run(&actor(), &a).await.unwrap();
+    assert_eq!(sampled_one(&store, sampled_query(&[&a], "loss", 10, (None, None))).await.total, 30);
+    assert_invalid(store.sampled_metrics(sampled_query(&[&a], "loss", 0, (None, None))).await, "points must be");
+    assert_invalid(
+        store.sampled_metrics(sampled_query(&[&a], "loss", 10, (Some(3), Some(2)))).await,
+        "start_step=3 and end_step=2",
     );
 }
 
