@@ -5,12 +5,24 @@ import { NotFound } from "./components/Status";
 import { useRoute } from "./lib/router";
 import type { Route } from "./state/route";
 import { ExperimentsView } from "./views/experiments/ExperimentsView";
+import { RunsView } from "./views/runs/RunsView";
+import { RunView } from "./views/run/RunView";
+import { CompareView } from "./views/compare/CompareView";
+import { ModelsView } from "./views/models/ModelsView";
 
 function View({ route }: { route: Route }) {
   switch (route.name) {
     case "experiments":
       return <ExperimentsView search={route.search} showDeleted={route.showDeleted} />;
-    default:
+    case "runs":
+      return <RunsView key={route.experimentIds.join(",")} experimentIds={route.experimentIds} state={route.state} />;
+    case "run":
+      return <RunView key={route.runId} experimentId={route.experimentId} runId={route.runId} />;
+    case "compare":
+      return <CompareView experimentIds={route.experimentIds} runIds={route.runIds} chart={route.chart} />;
+    case "models":
+      return <ModelsView />;
+    case "notFound":
       return <NotFound what="Page" />;
   }
 }

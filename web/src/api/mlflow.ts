@@ -131,3 +131,15 @@ export function artifactUrl(artifactUri: string | undefined, path: string): stri
   const encoded = `${root}/${path}`.split("/").map(encodeURIComponent).join("/");
   return `/api/2.0/mlflow-artifacts/artifacts/${encoded}`;
 }
+
+export interface RegisteredModel {
+  name: string;
+  latest_versions?: ModelVersion[];
+  aliases?: { alias: string; version: string }[];
+  last_updated_timestamp?: number | string;
+}
+
+export async function searchRegisteredModels(): Promise<RegisteredModel[]> {
+  const body = await request<{ registered_models?: RegisteredModel[] }>("GET", withQuery(`${BASE}/registered-models/search`, { max_results: 1000 }));
+  return body.registered_models ?? [];
+}
