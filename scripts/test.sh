@@ -4,11 +4,13 @@
 #   scripts/test.sh              Rust tests, then the end-to-end suite on SQLite and PostgreSQL
 #   scripts/test.sh --rust       Rust tests only
 #   scripts/test.sh --e2e        end-to-end suite only
+#   scripts/test.sh --ui         the web UI's unit tests (node) and browser suite (tests/ui) only
 #   scripts/test.sh --reference  end-to-end suite against a real `mlflow server` (no Rust build),
 #                                which checks that the tests themselves encode MLflow's behaviour
 #   scripts/test.sh --release    test a release build of `cairn` end to end (slower to build)
 #   scripts/test.sh --bench      the benchmark's smoke run only (bench/run.sh --scale smoke's checks)
-#   Anything after `--` is passed to pytest, e.g. `scripts/test.sh --e2e -- -k search -x`.
+#   Anything after `--` is passed to pytest, e.g. `scripts/test.sh --e2e -- -k search -x`
+#   (or `scripts/test.sh --ui -- -k run_page`).
 #
 # Set-up is idempotent and quick when already done: the venv is reinstalled only when the pinned
 # requirements change, and apt-get runs only when a tool is missing. One throw-away PostgreSQL
@@ -24,19 +26,21 @@ REQUIREMENTS="$ROOT/tests/e2e/requirements.txt"
 RUN_RUST=1
 RUN_E2E=1
 RUN_BENCH=1
+RUN_UI=1
 REFERENCE=0
 PROFILE=debug
 PYTEST_ARGS=()
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --rust) RUN_E2E=0; RUN_BENCH=0 ;;
-        --e2e) RUN_RUST=0; RUN_BENCH=0 ;;
-        --bench) RUN_RUST=0; RUN_E2E=0 ;;
-        --reference) RUN_RUST=0; RUN_BENCH=0; REFERENCE=1 ;;
+        --rust) RUN_E2E=0; RUN_BENCH=0; RUN_UI=0 ;;
+        --e2e) RUN_RUST=0; RUN_BENCH=0; RUN_UI=0 ;;
+        --ui) RUN_RUST=0; RUN_E2E=0; RUN_BENCH=0 ;;
+        --bench) RUN_RUST=0; RUN_E2E=0; RUN_UI=0 ;;
+        --reference) RUN_RUST=0; RUN_BENCH=0; RUN_UI=0; REFERENCE=1 ;;
         --release) PROFILE=release ;;
         --) shift; PYTEST_ARGS=("$@"); break ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -75,10 +79,18 @@ if [[ $NEED_PG -eq 1 ]]; then
 fi
 echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)${PG_BIN:+; postgres: $PG_BIN}"
 
+# Building cairn builds the web UI, which needs node and npm; the browser suite drives Debian's
+# chromium through Debian's chromedriver (nothing downloads a browser).
+command -v npm >/dev/null || apt_install nodejs npm
+if [[ $RUN_UI -eq 1 ]]; then
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null || apt_install chromium chromium-driver
+    echo "node: $(node --version); $(chromium --version 2>/dev/null | head -n 1)"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Both suites use the venv: the end-to-end tests run in it, and the S3 tests of cairn-artifacts
 # start an S3-protocol server (moto) from it.
-if [[ $RUN_E2E -eq 1 || $RUN_RUST -eq 1 ]]; then
+if [[ $RUN_E2E -eq 1 || $RUN_RUST -eq 1 || $RUN_UI -eq 1 ]]; then
     section "python venv ($VENV)"
     PYTHON="$(command -v python3.11 || command -v python3)" || die "python3 is needed for the e2e tests"
     STAMP="$VENV/.requirements.sha256"
@@ -179,6 +191,21 @@ if [[ $RUN_E2E -eq 1 ]]; then
     fi
 fi
 
+UI_STATUS="skipped"
+if [[ $RUN_UI -eq 1 ]]; then
+    section "web UI unit tests (node --test)"
+    # The UI's dependencies are installed by the cairn-web build script; build first so that a
+    # fresh checkout has them.
+    if cargo build -p cairn && (cd web && npm test); then
+        section "browser tests (tests/ui, headless chromium)"
+        export CAIRN_BIN="$ROOT/target/debug/cairn"
+        if "$VENV/bin/python" -m pytest tests/ui -q "${PYTEST_ARGS[@]}"; then UI_STATUS="passed"; else UI_STATUS="FAILED"; FAILED=1; fi
+    else
+        UI_STATUS="FAILED (build or unit tests)"
+        FAILED=1
+    fi
+fi
+
 BENCH_STATUS="skipped"
 if [[ $RUN_BENCH -eq 1 ]]; then
     # The benchmark's smoke scale runs the same workload against MLflow and Cairn and checks that
@@ -202,6 +229,7 @@ section "summary"
 echo "lint:       $LINT_STATUS"
 echo "rust tests: $RUST_STATUS"
 echo "e2e tests:  $E2E_STATUS"
+echo "ui tests:   $UI_STATUS"
 echo "bench smoke: $BENCH_STATUS"
 echo "total time: $((SECONDS - START))s"
 exit "$FAILED"

@@ -20,6 +20,7 @@ mod native;
 pub mod openlineage_out;
 mod serve;
 mod sized_json;
+mod ui;
 pub mod wire;
 
 use std::any::Any;
@@ -106,14 +107,15 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The whole application: MLflow routes, native routes, JSON errors for unknown routes and
-/// methods, the body limit, panic containment and request logging.
+/// The whole application: MLflow routes, native routes, the web UI for any other `GET` (JSON
+/// errors for unknown API routes and methods), the body limit, panic containment and request
+/// logging.
 pub fn app(state: AppState) -> Router {
     let cors = state.guard.cors_layer();
     Router::new()
         .merge(mlflow::router())
         .merge(native::router())
-        .fallback(endpoint_not_found)
+        .fallback(ui::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -140,10 +142,6 @@ pub fn app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
         .with_state(state)
-}
-
-async fn endpoint_not_found(uri: Uri) -> ApiError {
-    ApiError::endpoint_not_found(uri.path())
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

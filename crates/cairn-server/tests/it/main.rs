@@ -11,3 +11,4 @@ mod native;
 mod openlineage_out;
 mod runs;
 mod socket;
+mod ui;

@@ -1,0 +1,83 @@
+// Cairn's native routes (`/api/cairn/v1/...`) the UI uses. `NATIVE_ROUTES` lists each one as
+// openapi.json spells it; a unit test checks every entry against the committed document.
+
+import { request, withQuery } from "./client";
+
+export const NATIVE_ROUTES = {
+  runArtifacts: { method: "get", path: "/api/cairn/v1/runs/{run_id}/artifacts" },
+  lineageUpstream: { method: "get", path: "/api/cairn/v1/lineage/upstream" },
+  sampledMetrics: { method: "get", path: "/api/cairn/v1/metrics/sampled" },
+} as const;
+
+function fill(path: string, params: Record<string, string>): string {
+  return path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? ""));
+}
+
+export interface ManifestFile {
+  path: string;
+  digest: string;
+  size: number;
+  created_time?: number;
+}
+
+export async function runArtifactManifest(runId: string): Promise<ManifestFile[]> {
+  const body = await request<{ files: ManifestFile[] }>("GET", fill(NATIVE_ROUTES.runArtifacts.path, { run_id: runId }));
+  return body.files;
+}
+
+export interface LineageNode {
+  id: string;
+  label: string;
+  digest: string | null;
+  attributes: Record<string, unknown>;
+  recorded_at: number;
+}
+
+export interface LineageEdge {
+  source: string;
+  kind: string;
+  target: string;
+}
+
+export interface Subgraph {
+  nodes: LineageNode[];
+  edges: LineageEdge[];
+  truncated: boolean;
+}
+
+export function lineageUpstream(node: string, depth = 3): Promise<Subgraph> {
+  return request("GET", withQuery(NATIVE_ROUTES.lineageUpstream.path, { node, depth }));
+}
+
+/** One downsampled series: per bucket the last point, plus the bucket's min and max. */
+export interface SampledSeries {
+  run_id: string;
+  key: string;
+  total: number;
+  sampled: boolean;
+  step: number[];
+  timestamp: number[];
+  value: (number | string)[];
+  min: (number | string)[];
+  max: (number | string)[];
+}
+
+export interface SampledQuery {
+  runIds: string[];
+  key: string;
+  points: number;
+  startStep?: number;
+  endStep?: number;
+}
+
+export async function sampledMetrics(q: SampledQuery, signal?: AbortSignal): Promise<SampledSeries[]> {
+  const url = withQuery(NATIVE_ROUTES.sampledMetrics.path, {
+    run_id: q.runIds,
+    key: q.key,
+    points: q.points,
+    start_step: q.startStep,
+    end_step: q.endStep,
+  });
+  const body = await request<{ series: SampledSeries[] }>("GET", url, undefined, signal);
+  return body.series;
+}
