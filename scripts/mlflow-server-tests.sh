@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs MLflow's own tracking-server tests against Cairn (run by hand; CI cannot fetch them).
+#
+#   scripts/mlflow-server-tests.sh /path/to/mlflow-checkout [--reference] [-- pytest args]
+#
+# The checkout must hold MLflow's `tests/` folder for the version pinned in .venv-test. The three
+# files `tests/tracking/test_rest_tracking.py`, `test_model_registry.py` and
+# `test_mlflow_artifacts.py` run with the plugin in tests/mlflow_suite/, which starts a fresh
+# `cairn server` per test in place of MLflow's own server. `--reference` runs the same selection
+# against MLflow's in-process server instead (no plugin), which gives the denominator.
+#
+# Left out for both, as Cairn does not implement them: GenAI tracing and spans, evaluation
+# datasets, scorers, issues, the AI gateway (endpoints, secrets, providers, model definitions),
+# prompt lab and workspaces. File-store variants are skipped by MLflow itself.
+# The summary line and a JUnit report (target/mlflow-suite[-reference].xml) say what passed.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+[[ $# -ge 1 ]] || { sed -n '2,16p' "$0"; exit 2; }
+CHECKOUT="$(cd "$1" && pwd)"
+shift
+REFERENCE=0
+PYTEST_ARGS=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --reference) REFERENCE=1 ;;
+        --) shift; PYTEST_ARGS=("$@"); break ;;
+        *) echo "unknown option: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+PYTHON="$ROOT/.venv-test/bin/python"
+[[ -x "$PYTHON" ]] || { echo "error: no venv at $ROOT/.venv-test (run scripts/test.sh --e2e once)" >&2; exit 1; }
+
+EXCLUDE="trace or span or otel or secret or endpoint or provider or gateway or scorer or evaluation_dataset"
+EXCLUDE+=" or issue or promptlab or model_definition or online_scoring or assessments or workspace"
+
+FILES=(tests/tracking/test_rest_tracking.py tests/tracking/test_model_registry.py tests/tracking/test_mlflow_artifacts.py)
+ARGS=(-q -p no:cacheprovider -k "not ($EXCLUDE)" -o junit_family=xunit1)
+if [[ $REFERENCE -eq 1 ]]; then
+    ARGS+=(--junitxml "$ROOT/target/mlflow-suite-reference.xml")
+else
+    if [[ -z "${CAIRN_BIN:-}" ]]; then
+        (cd "$ROOT" && cargo build -q -p cairn)
+        export CAIRN_BIN="$ROOT/target/debug/cairn"
+    fi
+    export PYTHONPATH="$ROOT/tests/mlflow_suite${PYTHONPATH:+:$PYTHONPATH}"
+    ARGS+=(-p cairn_mlflow_suite --junitxml "$ROOT/target/mlflow-suite.xml")
+fi
+
+cd "$CHECKOUT"
+exec "$PYTHON" -m pytest "${ARGS[@]}" "${FILES[@]}" "${PYTEST_ARGS[@]}"
