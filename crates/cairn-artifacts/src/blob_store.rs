@@ -4,7 +4,7 @@
 //! * `blobs/sha256/<aa>/<bb>/<digest>`: one object per distinct content, `aa`/`bb` being the
 //!   digest's first two bytes in hex so no directory grows huge on a local disk;
 //! * `staging/<uuid>`: large uploads in progress (or abandoned by a crash);
-//! * `staging/uploads/<upload>/<uuid>`: the parts of a client's multipart upload (see `parts`).
+//! * `staging/uploads/<upload>/...`: a client's multipart upload, its session and its parts (see `parts`).
 //!
 //! Invariant: an object at a blob key always holds exactly the bytes its digest names, in full.
 //! Uploads reach a blob key only by an atomic step taken after the digest is known (a single `put`

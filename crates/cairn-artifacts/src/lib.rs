@@ -16,5 +16,5 @@ pub use destination::{Destination, S3Settings};
 pub use digest::{BlobRef, Digest, HASH_ALGORITHM};
 pub use error::{ArtifactError, Result, SourceError};
 pub use gate::{CollectionLock, PinnedBlob};
-pub use parts::StagedPart;
+pub use parts::{COMPLETING_STALE, Completion, StagedPart, UploadSession};
 pub use path::{PathError, RelativePath, sanitize_artifact_path};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_artifacts::{
-    ArtifactError, BlobRef, BlobStore, BlobStoreConfig, ByteRange, Digest, HASH_ALGORITHM, SourceError,
+    ArtifactError, BlobRef, BlobStore, BlobStoreConfig, ByteRange, Completion, Digest, HASH_ALGORITHM, SourceError,
 };
 use futures::{StreamExt, TryStreamExt, stream};
 
@@ -184,11 +184,11 @@ pub async fn parts_assemble_in_order(store: &BlobStore) {
     let upload = store.new_upload_id();
     let lens = [PART as u64 + 7, 1000, 333];
     let seeds = [61, 62, 63];
-    let stage = |seed: u64, len: u64| store.stage_part(&upload, generated(seed, len, 64 * 1024));
-    let third = stage(seeds[2], lens[2]).await.unwrap();
-    let replaced = stage(99, lens[1]).await.unwrap();
-    let first = stage(seeds[0], lens[0]).await.unwrap();
-    let second = stage(seeds[1], lens[1]).await.unwrap();
+    let stage = |n: u32, seed: u64, len: u64| store.stage_part(&upload, n, generated(seed, len, 64 * 1024));
+    let third = stage(3, seeds[2], lens[2]).await.unwrap();
+    let replaced = stage(2, 99, lens[1]).await.unwrap();
+    let first = stage(1, seeds[0], lens[0]).await.unwrap();
+    let second = stage(2, seeds[1], lens[1]).await.unwrap();
     assert_ne!(replaced.digest, second.digest);
     store.delete_part(&replaced).await.unwrap();
     for (part, (seed, len)) in [&first, &second, &third].into_iter().zip(seeds.into_iter().zip(lens)) {
@@ -206,7 +206,8 @@ pub async fn parts_assemble_in_order(store: &BlobStore) {
     assert_eq!(staged.commit().await.unwrap(), expected);
     assert_eq!(read_all(store, &expected.digest, None).await, whole);
 
-    assert_eq!(store.discard_upload(&upload).await.unwrap(), 3, "the three kept parts");
+    // The three kept copies and a pointer to each: the replaced copy and its pointer are gone.
+    assert_eq!(store.discard_upload(&upload).await.unwrap(), 6, "three copies and their pointers");
     assert_eq!(store.clean_staging(Duration::ZERO).await.unwrap(), 0, "staging emptied");
     // Reading a discarded part is a storage error, never the client's.
     let err = store.stage_parts(&[first]).await.unwrap_err();
@@ -217,7 +218,7 @@ pub async fn parts_assemble_in_order(store: &BlobStore) {
 pub async fn failed_part_leaves_nothing(store: &BlobStore) {
     let upload = store.new_upload_id();
     for good in [1000, PART as u64 + 5] {
-        let err = store.stage_part(&upload, failing_after(71, good)).await.unwrap_err();
+        let err = store.stage_part(&upload, 1, failing_after(71, good)).await.unwrap_err();
         assert!(matches!(err, ArtifactError::Source(_)), "{err}");
     }
     assert_eq!(store.discard_upload(&upload).await.unwrap(), 0);
@@ -247,4 +248,36 @@ pub async fn pinned_commits_and_collection_exclude_each_other(store: &BlobStore)
     drop(lock);
     let blob = commit.await.unwrap().unwrap();
     assert_eq!(store.head(&blob.digest).await.unwrap(), Some(10));
+}
+
+/// An upload's state lives in the object store: a second handle on the same storage (another
+/// server) sees its session and finds its parts by number and digest, and only one completion
+/// at a time is let in.
+pub async fn upload_sessions_are_shared_through_storage(store: &BlobStore, other: &BlobStore) {
+    let upload = store.new_upload_id();
+    let ttl = Duration::from_secs(3600);
+    assert_eq!(other.upload_session(&upload, ttl).await.unwrap(), None, "never opened");
+    store.open_upload(&upload, "models/m/weights.bin", 3).await.unwrap();
+    let session = other.upload_session(&upload, ttl).await.unwrap().expect("seen by the other handle");
+    assert_eq!((session.path.as_str(), session.num_parts), ("models/m/weights.bin", 3));
+    assert_eq!(other.upload_session(&upload, Duration::ZERO).await.unwrap(), None, "older than its ttl");
+
+    let part = store.stage_part(&upload, 2, generated(81, 5000, 1024)).await.unwrap();
+    assert_eq!(other.part_etags(&upload, 2).await.unwrap(), vec![format!("\"{}\"", part.digest.to_hex())]);
+    assert!(other.part_etags(&upload, 1).await.unwrap().is_empty());
+    assert_eq!(other.find_part(&upload, 2, &part.digest).await.unwrap(), Some(part.clone()));
+    assert_eq!(other.find_part(&upload, 2, &Digest::of(b"other bytes")).await.unwrap(), None);
+    assert_eq!(other.find_part(&upload, 1, &part.digest).await.unwrap(), None, "numbered, not pooled");
+    let staged = other.stage_parts(&[part]).await.unwrap();
+    assert_eq!(staged.blob().size, 5000);
+
+    assert_eq!(store.begin_completion(&upload).await.unwrap(), Completion::Started);
+    assert!(other.completion_in_progress(&upload).await.unwrap());
+    assert_eq!(other.begin_completion(&upload).await.unwrap(), Completion::InProgress);
+    other.end_completion(&upload).await.unwrap();
+    assert!(!store.completion_in_progress(&upload).await.unwrap());
+    assert_eq!(other.begin_completion(&upload).await.unwrap(), Completion::Started);
+
+    store.discard_upload(&upload).await.unwrap();
+    assert_eq!(other.upload_session(&upload, ttl).await.unwrap(), None, "gone once discarded");
 }

@@ -211,3 +211,11 @@ async fn large_upload_keeps_memory_bounded() {
     assert_eq!(blob.digest, generated_digest(71, len).await);
     assert_eq!(std::fs::metadata(blob_file(fixture.root(), &blob.digest)).unwrap().len(), len);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_sessions_are_shared_by_two_handles_on_one_folder() {
+    let fixture = local().await;
+    let other =
+        BlobStore::open_with(fixture.root().to_str().unwrap(), &S3Settings::default(), cases::config()).unwrap();
+    cases::upload_sessions_are_shared_through_storage(&fixture.store, &other).await;
+}

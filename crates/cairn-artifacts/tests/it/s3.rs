@@ -127,3 +127,10 @@ async fn abandoned_staged_upload_leaves_no_object() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_sessions_are_shared_by_two_handles_on_one_bucket() {
+    let fixture = s3().await;
+    let other = BlobStore::open_with(&fixture.place.destination, &server().settings(), cases::config()).unwrap();
+    cases::upload_sessions_are_shared_through_storage(&fixture.store, &other).await;
+}

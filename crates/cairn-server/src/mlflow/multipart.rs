@@ -15,18 +15,18 @@
 //! 4. `POST mpu/abort/<dir> {path, upload_id}`, which the client sends on any failure, drops the
 //!    parts.
 //!
-//! Upload sessions live in this process's memory: a restart loses the uploads in flight (the
-//! client's next request fails and it starts over), and their parts are removed with the rest of
-//! stale staging (`BlobStore::clean_staging`). A session left neither completed nor aborted
-//! expires after [`SESSION_TTL`].
+//! Upload sessions live in the artifact store beside their parts (see `cairn_artifacts`'s
+//! `parts`), not in this process: with several servers behind a load balancer, each request of
+//! one upload may reach a different server, and a server restarted mid-upload loses nothing. A
+//! session left neither completed nor aborted expires after [`SESSION_TTL`], and its parts are
+//! removed with the rest of stale staging (`BlobStore::clean_staging`).
 //!
 //! Memory: a part being received holds at most two small buffers (see `BlobStore::stage_part`),
-//! and at most [`PARTS_RECEIVED_AT_ONCE`] parts are received at once; further part requests wait,
-//! unread, which keeps the server's memory bounded however many threads a client uses.
+//! and at most [`PARTS_RECEIVED_AT_ONCE`] parts are received at once by one server; further part
+//! requests wait, unread, which keeps its memory bounded however many threads a client uses.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, OriginalUri, State};
@@ -37,7 +37,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use cairn_artifacts::{BlobRef, RelativePath, StagedPart};
+use cairn_artifacts::{BlobRef, BlobStore, Completion, Digest, RelativePath, StagedPart, UploadSession};
 use cairn_core::artifacts::NewArtifact;
 use cairn_core::model::Actor;
 
@@ -57,24 +57,26 @@ pub const SESSION_TTL: Duration = crate::gc::STALE_STAGING;
 /// Parts received concurrently, server-wide.
 pub const PARTS_RECEIVED_AT_ONCE: usize = 4;
 
-/// The multipart routes, relative to the artifact API's prefix. Each call makes a new, empty set
-/// of upload sessions, shared by every prefix the returned router is mounted under.
+/// The multipart routes, relative to the artifact API's prefix. Each call makes a new limit on
+/// parts received at once, shared by every prefix the returned router is mounted under.
 pub(super) fn routes() -> Router<AppState> {
-    let sessions = Arc::new(Sessions::new());
+    let receiving = Arc::new(Receiving(Semaphore::new(PARTS_RECEIVED_AT_ONCE)));
     Router::new()
         .route("/mpu/create/{*path}", post(create))
         .route("/mpu/complete/{*path}", post(complete))
         .route("/mpu/abort/{*path}", post(abort))
         .route("/mpu/parts/{upload_id}/{part_number}", put(upload_part).layer(DefaultBodyLimit::disable()))
-        .layer(Extension(sessions))
+        .layer(Extension(receiving))
 }
+
+/// The parts this server receives at once.
+struct Receiving(Semaphore);
 
 // ---------------------------------------------------------------------------------------------
 // Handlers.
 
 async fn create(
     State(state): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     PathParams(raw): PathParams<String>,
@@ -87,15 +89,7 @@ async fn create(
     let base = parts_base_url(&headers, uri.path())?;
 
     let upload_id = artifacts.blobs.new_upload_id();
-    let expired = sessions.open(&upload_id, path.as_str(), num_parts);
-    for stale in expired {
-        let blobs = artifacts.blobs.clone();
-        tokio::spawn(async move {
-            if let Err(error) = blobs.discard_upload(&stale).await {
-                tracing::warn!(%error, upload_id = %stale, "cannot remove the parts of an expired upload");
-            }
-        });
-    }
+    artifacts.blobs.open_upload(&upload_id, path.as_str(), num_parts).await.map_err(artifact_error)?;
     let credentials: Vec<Value> = (1..=num_parts)
         .map(|n| json!({ "part_number": n, "url": format!("{base}/{upload_id}/{n}"), "headers": {} }))
         .collect();
@@ -104,31 +98,29 @@ async fn create(
 
 async fn upload_part(
     State(state): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
+    Extension(receiving): Extension<Arc<Receiving>>,
     PathParams((upload_id, part)): PathParams<(String, String)>,
     body: Body,
 ) -> ApiResult<Response> {
     let artifacts = state.artifacts()?;
+    let blobs = &artifacts.blobs;
     let number = part.parse::<u32>().map_err(|_| ApiError::invalid(format!("Invalid part number '{part}'")))?;
-    sessions.check_part(&upload_id, number)?;
+    let session = open_session(blobs, &upload_id).await?;
+    check_part_number(&upload_id, &session, number)?;
+    refuse_if_completing(blobs, &upload_id).await?;
     // Waiting here leaves the body unread, so TCP flow control holds the client back.
-    let _receiving = sessions.receiving.acquire().await.map_err(|e| ApiError::from(cairn_core::Error::internal(e)))?;
-    let staged = artifacts.blobs.stage_part(&upload_id, body.into_data_stream()).await.map_err(artifact_error)?;
-    let etag = etag_of(&staged);
-    let stale = match sessions.record_part(&upload_id, number, staged.clone()) {
-        Ok(replaced) => replaced,
-        // Aborted, completed or expired while this part was arriving: it is not wanted.
-        Err(error) => {
-            discard_part(artifacts, &staged).await;
-            return Err(error);
+    let _receiving = receiving.0.acquire().await.map_err(|e| ApiError::from(cairn_core::Error::internal(e)))?;
+    let staged = blobs.stage_part(&upload_id, number, body.into_data_stream()).await.map_err(artifact_error)?;
+    // Aborted or completed while this part was arriving: it is not wanted.
+    if blobs.upload_session(&upload_id, SESSION_TTL).await.map_err(artifact_error)?.is_none() {
+        if let Err(error) = blobs.discard_upload(&upload_id).await {
+            tracing::warn!(%error, %upload_id, "cannot remove a part that arrived after its upload ended");
         }
-    };
-    if let Some(replaced) = stale {
-        discard_part(artifacts, &replaced).await;
+        return Err(unknown_upload(&upload_id));
     }
     let mut response = StatusCode::OK.into_response();
     // A quoted hex digest is always a valid header value.
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+    if let Ok(value) = HeaderValue::from_str(&etag_of(&staged)) {
         response.headers_mut().insert(header::ETAG, value);
     }
     Ok(response)
@@ -136,42 +128,44 @@ async fn upload_part(
 
 async fn complete(
     State(state): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
     RequestActor(actor): RequestActor,
     PathParams(raw): PathParams<String>,
     JsonBody(fields): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let artifacts = state.artifacts()?;
+    let blobs = &artifacts.blobs;
     let path = upload_path(&raw, &fields)?;
     let upload_id = fields.required_str("upload_id")?;
     let listed = listed_parts(&fields)?;
-    let claim = Claim::take(&sessions, &upload_id, path.as_str(), &listed)?;
+    let session = open_session(blobs, &upload_id).await?;
+    check_path(&upload_id, &session, path.as_str())?;
+    check_listing(&upload_id, &session, &listed)?;
+    let claim = Claim::take(blobs, &upload_id).await?;
+    let parts = claim.parts(&listed).await?;
     // Resolved again: the run may have been deleted since the upload was created.
     let target = upload_target(&state, &path).await?;
-    let staged = artifacts.blobs.stage_parts(&claim.parts).await.map_err(artifact_error)?;
+    let staged = blobs.stage_parts(&parts).await.map_err(artifact_error)?;
     // Pinned until the manifest row is written: see `BlobStore::lock_for_collection`.
     let pinned = staged.commit_pinned().await.map_err(artifact_error)?;
     record_file(artifacts, &actor, &target, pinned.blob()).await?;
     drop(pinned);
-    claim.finish();
-    if let Err(error) = artifacts.blobs.discard_upload(&upload_id).await {
-        // Harmless: stale staging is cleaned later.
-        tracing::warn!(%error, %upload_id, "cannot remove the parts of a completed upload");
-    }
+    claim.finish().await;
     Ok(Json(json!({})))
 }
 
 async fn abort(
     State(state): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
     PathParams(raw): PathParams<String>,
     JsonBody(fields): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let artifacts = state.artifacts()?;
+    let blobs = &artifacts.blobs;
     let path = upload_path(&raw, &fields)?;
     let upload_id = fields.required_str("upload_id")?;
-    sessions.close(&upload_id, path.as_str())?;
-    artifacts.blobs.discard_upload(&upload_id).await.map_err(artifact_error)?;
+    let session = open_session(blobs, &upload_id).await?;
+    check_path(&upload_id, &session, path.as_str())?;
+    refuse_if_completing(blobs, &upload_id).await?;
+    blobs.discard_upload(&upload_id).await.map_err(artifact_error)?;
     Ok(Json(json!({})))
 }
 
@@ -261,48 +255,20 @@ fn etag_of(part: &StagedPart) -> String {
     format!("\"{}\"", part.digest.to_hex())
 }
 
-/// Whether the ETag a client sent back names the same part: quotes and a weak `W/` prefix, which
-/// HTTP libraries may add or drop, do not count.
-fn same_etag(sent: &str, ours: &str) -> bool {
-    let bare = |e: &str| e.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase();
-    bare(sent) == bare(ours)
-}
-
-async fn discard_part(artifacts: &Artifacts, part: &StagedPart) {
-    if let Err(error) = artifacts.blobs.delete_part(part).await {
-        tracing::warn!(%error, "cannot remove an unwanted upload part");
-    }
+/// The digest an ETag a client sent back names: quotes and a weak `W/` prefix, which HTTP
+/// libraries may add or drop, do not count.
+fn bare_etag(sent: &str) -> String {
+    sent.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase()
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sessions.
-
-/// The open uploads of this server, and the limit on parts received at once.
-struct Sessions {
-    open: Mutex<HashMap<String, Session>>,
-    receiving: Semaphore,
-}
-
-/// One open upload.
-struct Session {
-    /// The artifact path it was created for; complete and abort must name the same.
-    path: String,
-    num_parts: u32,
-    /// The latest staged copy of each part received.
-    parts: BTreeMap<u32, StagedPart>,
-    expires: Instant,
-    /// A complete request is assembling the parts; they must not change meanwhile.
-    completing: bool,
-}
+// Sessions, kept in the artifact store.
 
 fn unknown_upload(upload_id: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         ErrorCode::ResourceDoesNotExist,
-        format!(
-            "Multipart upload '{upload_id}' does not exist: it was completed, aborted or expired, or the server \
-             restarted since it was created"
-        ),
+        format!("Multipart upload '{upload_id}' does not exist: it was completed, aborted or expired"),
     )
 }
 
@@ -310,153 +276,123 @@ fn being_completed(upload_id: &str) -> ApiError {
     ApiError::invalid(format!("Multipart upload '{upload_id}' is being completed"))
 }
 
-impl Sessions {
-    fn new() -> Self {
-        Sessions { open: Mutex::new(HashMap::new()), receiving: Semaphore::new(PARTS_RECEIVED_AT_ONCE) }
-    }
-
-    /// The map. No code panics while holding it, but a poisoned lock would still hold
-    /// consistent sessions, so poisoning is ignored rather than turned into a panic.
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Registers a new upload and returns the ids of expired ones it removed, whose parts the
-    /// caller deletes.
-    fn open(&self, upload_id: &str, path: &str, num_parts: u32) -> Vec<String> {
-        let now = Instant::now();
-        let mut open = self.lock();
-        let expired: Vec<String> =
-            open.iter().filter(|(_, s)| s.expires <= now && !s.completing).map(|(id, _)| id.clone()).collect();
-        for id in &expired {
-            open.remove(id);
-        }
-        let session = Session {
-            path: path.to_owned(),
-            num_parts,
-            parts: BTreeMap::new(),
-            expires: now + SESSION_TTL,
-            completing: false,
-        };
-        open.insert(upload_id.to_owned(), session);
-        expired
-    }
-
-    /// Fails unless `upload_id` is open and takes part `number`.
-    fn check_part(&self, upload_id: &str, number: u32) -> ApiResult<()> {
-        let open = self.lock();
-        let session = open.get(upload_id).ok_or_else(|| unknown_upload(upload_id))?;
-        if session.completing {
-            return Err(being_completed(upload_id));
-        }
-        if !(1..=session.num_parts).contains(&number) {
-            return Err(ApiError::invalid(format!(
-                "Part number {number} is out of range: upload '{upload_id}' has parts 1 to {}",
-                session.num_parts
-            )));
-        }
-        Ok(())
-    }
-
-    /// Records a received part, returning the copy it replaces (a retried part request).
-    fn record_part(&self, upload_id: &str, number: u32, part: StagedPart) -> ApiResult<Option<StagedPart>> {
-        let mut open = self.lock();
-        let session = open.get_mut(upload_id).ok_or_else(|| unknown_upload(upload_id))?;
-        if session.completing {
-            return Err(being_completed(upload_id));
-        }
-        Ok(session.parts.insert(number, part))
-    }
-
-    /// Removes an upload for an abort.
-    fn close(&self, upload_id: &str, path: &str) -> ApiResult<()> {
-        let mut open = self.lock();
-        let session = open.get(upload_id).ok_or_else(|| unknown_upload(upload_id))?;
-        check_path(upload_id, session, path)?;
-        if session.completing {
-            return Err(being_completed(upload_id));
-        }
-        open.remove(upload_id);
-        Ok(())
-    }
+/// The session of an open upload.
+async fn open_session(blobs: &BlobStore, upload_id: &str) -> ApiResult<UploadSession> {
+    blobs.upload_session(upload_id, SESSION_TTL).await.map_err(artifact_error)?.ok_or_else(|| unknown_upload(upload_id))
 }
 
-fn check_path(upload_id: &str, session: &Session, path: &str) -> ApiResult<()> {
+async fn refuse_if_completing(blobs: &BlobStore, upload_id: &str) -> ApiResult<()> {
+    if blobs.completion_in_progress(upload_id).await.map_err(artifact_error)? {
+        return Err(being_completed(upload_id));
+    }
+    Ok(())
+}
+
+fn check_part_number(upload_id: &str, session: &UploadSession, number: u32) -> ApiResult<()> {
+    if (1..=session.num_parts).contains(&number) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(format!(
+        "Part number {number} is out of range: upload '{upload_id}' has parts 1 to {}",
+        session.num_parts
+    )))
+}
+
+fn check_path(upload_id: &str, session: &UploadSession, path: &str) -> ApiResult<()> {
     if session.path == path {
         return Ok(());
     }
     Err(ApiError::invalid(format!("Multipart upload '{upload_id}' was created for '{}', not '{path}'", session.path)))
 }
 
-/// The parts of an upload being completed. While it lives the session is marked `completing`;
-/// dropping it without [`Claim::finish`] (a failure, or the client hanging up) reopens the
-/// session so the client can abort it or try again.
-struct Claim<'a> {
-    sessions: &'a Sessions,
+/// Checks that `listed` names every part of the upload exactly once.
+fn check_listing(upload_id: &str, session: &UploadSession, listed: &[(u32, String)]) -> ApiResult<()> {
+    let mut numbers: Vec<u32> = listed.iter().map(|(n, _)| *n).collect();
+    numbers.sort_unstable();
+    for (i, n) in numbers.iter().enumerate() {
+        check_part_number(upload_id, session, *n)?;
+        if i > 0 && numbers[i - 1] == *n {
+            return Err(ApiError::invalid(format!("Part {n} is listed more than once")));
+        }
+    }
+    // In range, sorted and without duplicates: so all are present exactly when the count is.
+    if numbers.len() != session.num_parts as usize {
+        let missing = (1..=session.num_parts).find(|n| numbers.binary_search(n).is_err()).unwrap_or_default();
+        return Err(ApiError::invalid(format!(
+            "Part {missing} of {} is not listed: every part must be uploaded and listed to complete",
+            session.num_parts
+        )));
+    }
+    Ok(())
+}
+
+/// An upload being completed by this request. While it lives the upload is marked `completing`
+/// in the artifact store, for every server; dropping it without [`Claim::finish`] (a failure, or
+/// the client hanging up) removes the mark so the client can abort or try again.
+struct Claim {
+    blobs: BlobStore,
     upload_id: String,
-    parts: Vec<StagedPart>,
     finished: bool,
 }
 
-impl<'a> Claim<'a> {
-    /// Checks that `listed` names every part of the upload exactly once, each with the ETag its
-    /// latest copy was answered with, and claims those copies.
-    fn take(sessions: &'a Sessions, upload_id: &str, path: &str, listed: &[(u32, String)]) -> ApiResult<Self> {
-        let mut open = sessions.lock();
-        let session = open.get_mut(upload_id).ok_or_else(|| unknown_upload(upload_id))?;
-        check_path(upload_id, session, path)?;
-        if session.completing {
-            return Err(being_completed(upload_id));
+impl Claim {
+    async fn take(blobs: &BlobStore, upload_id: &str) -> ApiResult<Self> {
+        match blobs.begin_completion(upload_id).await.map_err(artifact_error)? {
+            Completion::Started => Ok(Claim { blobs: blobs.clone(), upload_id: upload_id.to_owned(), finished: false }),
+            Completion::InProgress => Err(being_completed(upload_id)),
         }
+    }
+
+    /// The staged copies `listed` names, in part order: each must have been received with the
+    /// ETag it was answered with.
+    async fn parts(&self, listed: &[(u32, String)]) -> ApiResult<Vec<StagedPart>> {
         let mut sorted: Vec<&(u32, String)> = listed.iter().collect();
         sorted.sort_by_key(|(n, _)| *n);
         let mut parts = Vec::with_capacity(sorted.len());
-        for (i, (n, etag)) in sorted.iter().enumerate() {
-            if !(1..=session.num_parts).contains(n) {
-                return Err(ApiError::invalid(format!(
-                    "Part number {n} is out of range: upload '{upload_id}' has parts 1 to {}",
-                    session.num_parts
-                )));
+        for (n, etag) in sorted {
+            let found = match Digest::parse(&bare_etag(etag)) {
+                Ok(digest) => self.blobs.find_part(&self.upload_id, *n, &digest).await.map_err(artifact_error)?,
+                Err(_) => None,
+            };
+            if let Some(part) = found {
+                parts.push(part);
+                continue;
             }
-            if i > 0 && sorted[i - 1].0 == *n {
-                return Err(ApiError::invalid(format!("Part {n} is listed more than once")));
+            let received = self.blobs.part_etags(&self.upload_id, *n).await.map_err(artifact_error)?;
+            if received.is_empty() {
+                return Err(ApiError::invalid(format!("Part {n} was never uploaded")));
             }
-            let part = session.parts.get(n).ok_or_else(|| ApiError::invalid(format!("Part {n} was never uploaded")))?;
-            if !same_etag(etag, &etag_of(part)) {
-                return Err(ApiError::invalid(format!(
-                    "Part {n} has ETag {}, not '{etag}': it was uploaded again or never received",
-                    etag_of(part)
-                )));
-            }
-            parts.push(part.clone());
-        }
-        // In range, sorted and without duplicates: so all are present exactly when the count is.
-        if parts.len() != session.num_parts as usize {
-            let missing = (1..=session.num_parts).find(|n| !sorted.iter().any(|(m, _)| m == n)).unwrap_or_default();
             return Err(ApiError::invalid(format!(
-                "Part {missing} of {} is not listed: every part must be uploaded and listed to complete",
-                session.num_parts
+                "Part {n} has ETag {}, not '{etag}': it was uploaded again or never received",
+                received.join(", ")
             )));
         }
-        session.completing = true;
-        Ok(Claim { sessions, upload_id: upload_id.to_owned(), parts, finished: false })
+        Ok(parts)
     }
 
-    /// The upload is recorded: forget its session.
-    fn finish(mut self) {
-        self.sessions.lock().remove(&self.upload_id);
+    /// The upload is recorded: remove it, mark included.
+    async fn finish(mut self) {
         self.finished = true;
+        if let Err(error) = self.blobs.discard_upload(&self.upload_id).await {
+            // Harmless: stale staging is cleaned later.
+            tracing::warn!(%error, upload_id = %self.upload_id, "cannot remove the parts of a completed upload");
+        }
     }
 }
 
-impl Drop for Claim<'_> {
+impl Drop for Claim {
     fn drop(&mut self) {
         if self.finished {
             return;
         }
-        if let Some(session) = self.sessions.lock().get_mut(&self.upload_id) {
-            session.completing = false;
-        }
+        let (blobs, upload_id) = (self.blobs.clone(), std::mem::take(&mut self.upload_id));
+        // Drop cannot wait; the mark goes in the background, and a crashed server's mark
+        // expires (`COMPLETING_STALE`).
+        tokio::spawn(async move {
+            if let Err(error) = blobs.end_completion(&upload_id).await {
+                tracing::warn!(%error, %upload_id, "cannot unmark an upload whose completion failed");
+            }
+        });
     }
 }
 
@@ -480,6 +416,8 @@ mod tests {
 
     struct Fixture {
         router: Router,
+        /// A second server on the same store and artifact folder, as a replica behind a balancer.
+        replica: Router,
         /// `<experiment>/<run>/artifacts`: a run's root below `mlflow-artifacts:/`.
         root: String,
         dir: TempDir,
@@ -520,8 +458,11 @@ mod tests {
         let root = run.info.artifact_uri.strip_prefix("mlflow-artifacts:/").unwrap().to_owned();
         // The tests name the server as a proxy or a remote client would.
         let guard = crate::guard::WebGuard::new("127.0.0.1", &["cairn.test".into(), "internal".into()], &[]);
+        let replica_blobs = cairn_artifacts::BlobStore::open(&dir.path().join("artifacts").to_string_lossy()).unwrap();
+        let replica =
+            crate::app(AppState::with_artifacts(store.clone(), replica_blobs).unwrap().with_guard(guard.clone()));
         let router = crate::app(AppState::with_artifacts(store, blobs).unwrap().with_guard(guard));
-        Fixture { router, root, dir }
+        Fixture { router, replica, root, dir }
     }
 
     impl Fixture {
@@ -585,8 +526,11 @@ mod tests {
                 .await
         }
 
+        /// The part copies held in staging, over all uploads (bookkeeping objects not counted).
         fn staged_files(&self) -> usize {
-            count_files(&self.dir.path().join("artifacts").join("staging"))
+            let uploads = self.dir.path().join("artifacts").join("staging").join("uploads");
+            let Ok(entries) = std::fs::read_dir(uploads) else { return 0 };
+            entries.filter_map(Result::ok).map(|e| count_files(&e.path().join("data"))).sum()
         }
     }
 
@@ -622,6 +566,21 @@ mod tests {
         assert_eq!(f.staged_files(), 0, "the parts are gone once the blob is recorded");
         let again = f.complete("model/big.bin", &id, &[(1, &first), (2, &second), (3, &third)]).await;
         again.error(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_can_move_between_servers_sharing_the_storage() {
+        let mut f = fixture().await;
+        let (id, urls) = f.create("shared.bin", 2).await;
+        let one = f.part(&urls[0], b"left ").await;
+        // Every later request of the upload reaches the other server.
+        std::mem::swap(&mut f.router, &mut f.replica);
+        let two = f.part(&urls[1], b"right").await;
+        let done = f.complete("shared.bin", &id, &[(1, &one), (2, &two)]).await;
+        assert_eq!((done.status, done.json()), (StatusCode::OK, json!({})));
+        std::mem::swap(&mut f.router, &mut f.replica);
+        assert_eq!(&f.download("shared.bin").await.body[..], b"left right");
+        assert_eq!(f.staged_files(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
