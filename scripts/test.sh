@@ -77,6 +77,10 @@ if [[ $NEED_PG -eq 1 ]]; then
     export PATH="$PG_BIN:$PATH"
     id postgres >/dev/null 2>&1 || die "PostgreSQL refuses to run as root and there is no 'postgres' user"
 fi
+# The scale-out test puts Debian's HAProxy in front of three replicas.
+if [[ $RUN_E2E -eq 1 && $REFERENCE -eq 0 ]]; then
+    command -v haproxy >/dev/null || [[ -x /usr/sbin/haproxy ]] || apt_install haproxy
+fi
 echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)${PG_BIN:+; postgres: $PG_BIN}"
 
 # Building cairn builds the web UI, which needs node and npm; the browser suite drives Debian's

@@ -111,6 +111,9 @@ class Server:
     args: list[str] = field(default_factory=list)
     # An open-file limit (soft and hard) for the server process, to test descriptor exhaustion.
     nofile: int | None = None
+    # A port kept across restarts (a load balancer's configuration names it); a free one per
+    # start when `None`.
+    fixed_port: int | None = None
     port: int = 0
     proc: subprocess.Popen | None = None
     log_path: Path = field(init=False)
@@ -145,7 +148,7 @@ class Server:
         """Start the process and wait until `GET /health` answers 200."""
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("server already running")
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         self.starts += 1
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "warn")
@@ -351,5 +354,84 @@ class MotoServer:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def haproxy_binary() -> Path:
+    """Debian's HAProxy (`scripts/test.sh` installs it)."""
+    found = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
+    if not found:
+        raise RuntimeError("haproxy is not installed (apt-get install haproxy; scripts/test.sh does)")
+    return Path(found)
+
+
+@dataclass
+class LoadBalancer:
+    """A real HAProxy in front of `backends` (ports on 127.0.0.1), configured from
+    `deploy/haproxy/cairn.cfg` with the addresses filled in, so the test runs the configuration
+    the repository documents."""
+
+    workdir: Path
+    backends: list[int]
+    port: int = 0
+    proc: subprocess.Popen | None = None
+
+    TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "haproxy" / "cairn.cfg"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> str:
+        text = self.TEMPLATE.read_text(encoding="utf-8")
+        text = text.replace("bind 127.0.0.1:5000", f"bind 127.0.0.1:{self.port}")
+        servers = "".join(
+            f"    server cairn{i + 1} 127.0.0.1:{port} check\n" for i, port in enumerate(self.backends)
+        )
+        lines = [line for line in text.splitlines(keepends=True) if not line.lstrip().startswith("server cairn")]
+        marker = next(i for i, line in enumerate(lines) if line.startswith("backend cairn"))
+        # The servers go at the end of the backend section, which is the file's last.
+        return "".join(lines[: marker + 1]) + "".join(lines[marker + 1 :]).rstrip("\n") + "\n" + servers
+
+    def start(self) -> "LoadBalancer":
+        self.port = free_port()
+        cfg = self.workdir / "haproxy.cfg"
+        cfg.write_text(self.config(), encoding="utf-8")
+        check = subprocess.run([str(haproxy_binary()), "-c", "-f", str(cfg)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"haproxy refused its configuration:\n{check.stdout}{check.stderr}")
+        log = open(self.workdir / "haproxy.log", "a", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [str(haproxy_binary()), "-db", "-f", str(cfg)],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"haproxy exited with {self.proc.returncode}")
+            try:
+                if requests.get(self.url + "/ready", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("haproxy did not start forwarding")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self.proc = None

@@ -68,6 +68,12 @@ pub struct ServerConfig {
     #[arg(long, env = "CAIRN_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
 
+    /// After SIGTERM, how long to keep serving while `/ready` answers 503, so a load balancer
+    /// stops sending new requests before the server stops taking them, e.g. `5s` (a few of the
+    /// balancer's health-check intervals). Requests in flight then get `--shutdown-timeout`.
+    #[arg(long, env = "CAIRN_DRAIN_DELAY", value_parser = parse_duration, default_value = "0s")]
+    pub drain_delay: Duration,
+
     /// Collect garbage (as `cairn gc` does) this often, e.g. `6h`; off unless given.
     #[arg(long, env = "CAIRN_GC_INTERVAL", value_parser = parse_duration)]
     pub gc_interval: Option<Duration>,

@@ -35,7 +35,7 @@ pub const INVALID_HOST: &str = "Invalid Host header - possible DNS rebinding att
 pub const CROSS_ORIGIN_BLOCKED: &str = "Cross-origin request blocked";
 
 /// Routes answered whatever the `Host`: load balancers and orchestrators probe them by address.
-const HOST_EXEMPT: [&str; 2] = ["/health", "/version"];
+const HOST_EXEMPT: [&str; 3] = ["/health", "/ready", "/version"];
 
 /// What the guard lets through.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod gc;
 pub mod governance;
 pub mod guard;
+pub mod readiness;
 mod mlflow;
 mod native;
 pub mod openlineage_out;
@@ -60,12 +61,20 @@ pub struct AppState {
     pub policy: Option<Arc<cairn_core::lineage::Policy>>,
     /// Which `Host` names and foreign origins browsers' requests may use.
     pub guard: Arc<guard::WebGuard>,
+    /// Whether this server wants new requests (`/ready`); shared with the shutdown sequence.
+    pub readiness: Arc<readiness::Readiness>,
 }
 
 impl AppState {
     /// State over `store`, without artifact serving.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { store, artifacts: None, policy: None, guard: Arc::new(guard::WebGuard::loopback()) }
+        AppState {
+            store,
+            artifacts: None,
+            policy: None,
+            guard: Arc::new(guard::WebGuard::loopback()),
+            readiness: Arc::new(readiness::Readiness::default()),
+        }
     }
 
     /// State over `store` serving artifacts from `blobs`, indexed by the store's manifest.

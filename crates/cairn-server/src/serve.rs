@@ -64,7 +64,17 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         max_connections = limits.max_connections,
         "cairn server listening"
     );
-    serve_with_limits(listener, state, limits, shutdown_signal(), config.shutdown_timeout()).await
+    let readiness = state.readiness.clone();
+    let drain_delay = config.drain_delay;
+    let shutdown = async move {
+        shutdown_signal().await;
+        readiness.start_draining();
+        if !drain_delay.is_zero() {
+            tracing::info!(drain_delay_ms = drain_delay.as_millis() as u64, "shutting down: not ready, still serving");
+            tokio::time::sleep(drain_delay).await;
+        }
+    };
+    serve_with_limits(listener, state, limits, shutdown, config.shutdown_timeout()).await
 }
 
 /// Serves on an already bound `listener` until `shutdown` completes, lets in-flight requests

@@ -19,8 +19,8 @@ use cairn_web::{Asset, Encoding};
 use crate::error::ApiError;
 
 /// Paths under which an unknown route is an API error, never the app's page.
-const RESERVED: [&str; 7] =
-    ["/api", "/ajax-api", "/health", "/version", "/graphql", "/get-artifact", "/model-versions"];
+const RESERVED: [&str; 8] =
+    ["/api", "/ajax-api", "/health", "/ready", "/version", "/graphql", "/get-artifact", "/model-versions"];
 
 /// Only this origin's scripts, styles, images and fetches; images may also be `blob:` (artifact
 /// previews are fetched, then shown from a blob URL) and `data:` (uPlot's and the browser's own).
