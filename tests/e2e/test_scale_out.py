@@ -118,10 +118,11 @@ def test_three_replicas_behind_haproxy_lose_nothing(postgres_admin_url, moto, tm
         time.sleep(1.0)
         replicas[0].start()
 
-        # Two collections at once, on two processes, while uploads are in flight (default grace).
+        # Two collections at once, on two processes, with no grace period, while uploads are in
+        # flight: the uploads' pins in the shared database are all that keeps their blobs.
         collections = [
             subprocess.Popen(
-                [str(cairn_binary()), "gc", "--older-than", "0s", "--data-dir", str(tmp_path / f"gc{n}")],
+                [str(cairn_binary()), "gc", "--older-than", "0s", "--grace", "0s", "--data-dir", str(tmp_path / f"gc{n}")],
                 env={**os.environ, **cli_env},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -192,8 +193,8 @@ def test_three_replicas_behind_haproxy_lose_nothing(postgres_admin_url, moto, tm
         checked = cairn_cli("artifacts", "verify", env=cli_env)
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
-        # Nothing is uploading now, so a zero grace is safe: two collectors at once remove the
-        # purged runs' blobs and nothing that is referenced.
+        # Two collectors at once again, after the load: they remove the purged runs' blobs and
+        # nothing that is referenced.
         with ThreadPoolExecutor(2) as pool:
             results = list(pool.map(
                 lambda n: cairn_cli("gc", "--older-than", "0s", "--grace", "0s", "--data-dir",

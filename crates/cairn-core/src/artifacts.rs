@@ -72,4 +72,28 @@ pub trait ArtifactManifest: Send + Sync + 'static {
     /// Permanently removes runs deleted before `deleted_before` with everything they own,
     /// recording each removal in the audit log.
     async fn purge_deleted_runs(&self, actor: &Actor, deleted_before: Millis) -> Result<PurgeReport>;
+
+    // Ordering uploads against garbage collection across processes. An upload that commits a
+    // blob and then records it must not have the blob deleted in between by a collector in
+    // another process (another replica, or `cairn gc`). Both sides claim the digest in the
+    // metadata store, which every process shares: the upload pins it before its commit, the
+    // collector claims it before its delete, and each claim is refused while the other side
+    // holds one. Claims expire after `ttl` so a crashed process cannot block the other side
+    // for good. These rows coordinate; they record nothing and are not audited.
+
+    /// Pins `digest` for the upload `holder` until [`ArtifactManifest::unpin_blob`] or `ttl`
+    /// milliseconds. `false` while a collector is deleting the blob: wait and try again, after
+    /// which the commit writes the blob anew.
+    async fn pin_blob(&self, digest: &str, holder: &str, ttl: Millis) -> Result<bool>;
+
+    /// Releases a pin (a missing one is not an error).
+    async fn unpin_blob(&self, digest: &str, holder: &str) -> Result<()>;
+
+    /// Claims `digest` for deletion by the collector `holder`: `true` only if no manifest row
+    /// names it, no upload pins it and no other collector has claimed it. The claim holds until
+    /// [`ArtifactManifest::release_blob_deletion`] or `ttl` milliseconds.
+    async fn claim_blob_deletion(&self, digest: &str, holder: &str, ttl: Millis) -> Result<bool>;
+
+    /// Releases a deletion claim once the blob is deleted (or was kept).
+    async fn release_blob_deletion(&self, digest: &str, holder: &str) -> Result<()>;
 }

@@ -4,18 +4,13 @@
 //!
 //! Uploads commit a blob and then insert its manifest row. The danger is an upload whose commit
 //! finds its content already stored (and unreferenced), followed by a collector deleting that
-//! blob before the upload's row names it. Two rules exclude it:
-//!
-//! * **This process's uploads** hold the blob store's pin from commit to manifest insert, and the
-//!   collector re-checks and deletes each blob under `BlobStore::lock_for_collection`, so it is
-//!   exact whatever the grace period (tested below with none).
-//! * **Other processes' uploads** (another server on the same storage while `cairn gc` runs)
-//!   are covered by the blob store's cross-process contract: only unreferenced blobs whose
-//!   `last_modified`, re-read right before the delete, is older than the grace period go. An
-//!   upload that deduplicates against an old blob refreshes it, so a blob an upload has just
-//!   returned is never older than [`GRACE`] while its manifest row is on its way. (A refresh that
-//!   lands between the collector's re-read and its delete, a window of one request, is the
-//!   residual risk; object stores offer no conditional delete to close it.)
+//! blob before the upload's row names it. The metadata store, which every server process and
+//! `cairn gc` share, excludes it: an upload pins the digest before its commit and releases it
+//! after the insert (`mlflow::commit`), and the collector deletes a blob only under a deletion
+//! claim, which the store grants only while no manifest row names the digest and no upload pins
+//! it, and which makes new pins wait until the delete is done (`ArtifactManifest::pin_blob`).
+//! This is exact across processes whatever the grace period; the grace period only spares blobs
+//! written recently, and the blob store's own in-process pin is kept as a second line.
 //!
 //! A collection also removes staging objects older than [`STALE_STAGING`]: uploads cut off by a
 //! crash, and the parts of multipart uploads never completed nor aborted.
@@ -33,9 +28,12 @@ use cairn_core::model::Actor;
 
 use crate::artifacts::Artifacts;
 
-/// The default and safe minimum grace period: the blob store's refresh interval (30 minutes)
-/// plus ample time between an upload's commit and its manifest row.
+/// The default grace period: unreferenced blobs younger than this are left for a later pass.
 pub const GRACE: Duration = Duration::from_secs(3600);
+
+/// How long a deletion claim lasts if its collector dies before releasing it; a delete of one
+/// blob takes far less.
+const CLAIM_TTL: cairn_core::model::Millis = 60 * 1000;
 
 /// The age past which a staging object can only be abandoned: no upload, and no multipart
 /// upload session, lasts this long.
@@ -88,6 +86,7 @@ pub async fn collect(
     let mut report = GcReport { runs: purge.runs.len(), files: purge.artifact_files, ..GcReport::default() };
 
     let young = |modified: SystemTime| now.duration_since(modified).map_or(true, |age| age < grace);
+    let holder = format!("gc-{}", blobs.new_upload_id());
     let mut listing = blobs.list_blobs();
     while let Some(blob) = listing.next().await {
         let blob = blob.context("cannot list artifact blobs")?;
@@ -99,27 +98,43 @@ pub async fn collect(
         if manifest.is_referenced(&digest).await.context("cannot read the manifest")? {
             continue;
         }
-        // Decide and delete with this process's uploads held off between commit and manifest
-        // insert (see the module docs); one blob at a time, so uploads wait for milliseconds.
+        // Decide and delete under a deletion claim, which uploads of every process respect (see
+        // the module docs); one blob at a time, so an upload of the same content waits for
+        // milliseconds.
         let _lock = blobs.lock_for_collection().await;
-        if manifest.is_referenced(&digest).await.context("cannot read the manifest")? {
+        if !manifest.claim_blob_deletion(&digest, &holder, CLAIM_TTL).await.context("cannot claim a blob")? {
             continue;
         }
-        // Re-read just before deleting: an upload may have refreshed the blob since listing.
-        let Some(info) = blobs.info(&blob.digest).await.context("cannot inspect a blob")? else { continue };
-        if young(info.last_modified) {
-            continue;
+        let deleted = delete_claimed(blobs, &blob.digest, young).await;
+        if let Err(error) = manifest.release_blob_deletion(&digest, &holder).await {
+            tracing::warn!(%error, %digest, "cannot release a deletion claim; it expires by itself");
         }
-        blobs.delete(&blob.digest).await.context("cannot delete a blob")?;
-        tracing::info!(digest = %digest, size = info.size, "deleted unreferenced blob");
-        report.blobs += 1;
-        report.bytes += info.size;
+        if let Some(size) = deleted? {
+            tracing::info!(digest = %digest, size, "deleted unreferenced blob");
+            report.blobs += 1;
+            report.bytes += size;
+        }
     }
     let staging = blobs.clean_staging(STALE_STAGING).await.context("cannot clean stale staging")?;
     if staging > 0 {
         tracing::info!(objects = staging, "deleted stale staging objects");
     }
     Ok(report)
+}
+
+/// Deletes a claimed blob unless it was written within the grace period (re-read just before,
+/// since an upload may have refreshed it since listing); returns its size if deleted.
+async fn delete_claimed(
+    blobs: &BlobStore,
+    digest: &cairn_artifacts::Digest,
+    young: impl Fn(SystemTime) -> bool,
+) -> anyhow::Result<Option<u64>> {
+    let Some(info) = blobs.info(digest).await.context("cannot inspect a blob")? else { return Ok(None) };
+    if young(info.last_modified) {
+        return Ok(None);
+    }
+    blobs.delete(digest).await.context("cannot delete a blob")?;
+    Ok(Some(info.size))
 }
 
 /// How a server collects garbage on its own.
@@ -137,12 +152,6 @@ pub struct PeriodicGc {
 /// returned task is aborted. A failed collection is logged and retried at the next tick: the
 /// server keeps serving either way.
 pub fn spawn_periodic(artifacts: Artifacts, settings: PeriodicGc) -> JoinHandle<()> {
-    if settings.grace < GRACE {
-        tracing::warn!(
-            grace_secs = settings.grace.as_secs(),
-            "a garbage-collection grace period under 1h can remove a blob that an upload served by another process has just deduplicated against"
-        );
-    }
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + settings.interval, settings.interval);
         // A slow collection must not be followed by a burst of catch-up runs.
@@ -263,6 +272,30 @@ mod tests {
         let other = blobs.put_bytes(Bytes::from_static(b"another orphan")).await.unwrap();
         let report = collect(manifest.as_ref(), &blobs, Duration::ZERO, Duration::ZERO).await.unwrap();
         assert_eq!((report.blobs, report.bytes), (1, other.size));
+        store.close().await.unwrap();
+    }
+
+    /// The same race with the upload in another process: that process holds no lock of this one,
+    /// only its pin in the shared metadata store, and this collector (another blob-store handle
+    /// on the same folder, as `cairn gc` would open it) still leaves the blob alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blob_pinned_by_another_process_survives_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, manifest, blobs) = sqlite_fixture(dir.path()).await;
+        let collector_blobs = BlobStore::open(&dir.path().join("artifacts").to_string_lossy()).unwrap();
+        let orphan = blobs.put_bytes(Bytes::from_static(b"being uploaded elsewhere")).await.unwrap();
+        let digest = orphan.digest.to_hex();
+        assert!(manifest.pin_blob(&digest, "upload-elsewhere", 60_000).await.unwrap());
+
+        let report = collect(manifest.as_ref(), &collector_blobs, Duration::ZERO, Duration::ZERO).await.unwrap();
+        assert_eq!(report.blobs, 0, "pinned by an upload in flight");
+        assert!(blobs.verify(&orphan.digest).await.unwrap());
+
+        manifest.unpin_blob(&digest, "upload-elsewhere").await.unwrap();
+        let report = collect(manifest.as_ref(), &collector_blobs, Duration::ZERO, Duration::ZERO).await.unwrap();
+        assert_eq!((report.blobs, report.bytes), (1, orphan.size), "unpinned and unreferenced: collected");
+        // The claim was released with the delete: a new upload of the same content may pin it.
+        assert!(manifest.pin_blob(&digest, "upload-later", 60_000).await.unwrap());
         store.close().await.unwrap();
     }
 

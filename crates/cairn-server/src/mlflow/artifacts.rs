@@ -202,13 +202,14 @@ async fn upload(
         return Err(ApiError::invalid(format!("Artifact path '{path}' names a directory, not a file")));
     }
     let staged = artifacts.blobs.stage(body.into_data_stream()).await.map_err(artifact_error)?;
-    // Pinned until the manifest row is written, so this process's garbage collection cannot
-    // delete a blob this upload deduplicated against before the row names it.
-    let pinned = staged.commit_pinned().await.map_err(artifact_error)?;
-    let blob = pinned.blob();
+    // Pinned until the manifest row is written, so no garbage collection can delete a blob this
+    // upload deduplicated against before the row names it (see `commit`).
+    let committed = super::commit::commit(artifacts, staged).await?;
+    let blob = committed.blob();
     let file = NewArtifact { path: target.rel.as_str().to_owned(), digest: blob.digest.to_hex(), size: blob.size };
-    artifacts.manifest.put_artifact(&actor, &target.run_id, file).await?;
-    drop(pinned);
+    let recorded = artifacts.manifest.put_artifact(&actor, &target.run_id, file).await;
+    committed.release().await;
+    recorded?;
     Ok(Json(json!({})))
 }
 

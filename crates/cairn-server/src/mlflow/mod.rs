@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod batch_body;
+mod commit;
 mod experiments;
 mod inputs;
 mod logged_models;

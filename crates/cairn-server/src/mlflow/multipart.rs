@@ -145,10 +145,11 @@ async fn complete(
     // Resolved again: the run may have been deleted since the upload was created.
     let target = upload_target(&state, &path).await?;
     let staged = blobs.stage_parts(&parts).await.map_err(artifact_error)?;
-    // Pinned until the manifest row is written: see `BlobStore::lock_for_collection`.
-    let pinned = staged.commit_pinned().await.map_err(artifact_error)?;
-    record_file(artifacts, &actor, &target, pinned.blob()).await?;
-    drop(pinned);
+    // Pinned until the manifest row is written: see `super::commit`.
+    let committed = super::commit::commit(artifacts, staged).await?;
+    let recorded = record_file(artifacts, &actor, &target, committed.blob()).await;
+    committed.release().await;
+    recorded?;
     claim.finish().await;
     Ok(Json(json!({})))
 }

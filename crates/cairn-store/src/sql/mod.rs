@@ -10,6 +10,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod auth;
 pub mod batch;
+pub mod blob_claims;
 pub mod common;
 pub mod db;
 pub mod experiments;

@@ -18,7 +18,7 @@ use crate::sql::common::{parse_experiment_id, read_snapshot};
 use crate::sql::db::Db;
 use crate::sql::pool::{Connect, ReadPool};
 use crate::sql::writer::Writer;
-use crate::sql::{artifacts, audit, batch, experiments, metrics, migrate, runs, sampled, search};
+use crate::sql::{artifacts, audit, batch, blob_claims, experiments, metrics, migrate, runs, sampled, search};
 
 /// The store over any [`Db`] backend.
 #[derive(Debug)]
@@ -227,6 +227,26 @@ impl ArtifactManifest for SqlStore {
     async fn is_referenced(&self, digest: &str) -> Result<bool> {
         let digest = digest.to_owned();
         self.read(move |db| artifacts::is_referenced(db, &digest)).await
+    }
+
+    async fn pin_blob(&self, digest: &str, holder: &str, ttl: Millis) -> Result<bool> {
+        let (digest, holder) = (digest.to_owned(), holder.to_owned());
+        self.writer.write(move |db, tx| blob_claims::pin(db, &digest, &holder, tx.now(), ttl)).await
+    }
+
+    async fn unpin_blob(&self, digest: &str, holder: &str) -> Result<()> {
+        let (digest, holder) = (digest.to_owned(), holder.to_owned());
+        self.writer.write(move |db, _| blob_claims::unpin(db, &digest, &holder)).await
+    }
+
+    async fn claim_blob_deletion(&self, digest: &str, holder: &str, ttl: Millis) -> Result<bool> {
+        let (digest, holder) = (digest.to_owned(), holder.to_owned());
+        self.writer.write(move |db, tx| blob_claims::claim_deletion(db, &digest, &holder, tx.now(), ttl)).await
+    }
+
+    async fn release_blob_deletion(&self, digest: &str, holder: &str) -> Result<()> {
+        let (digest, holder) = (digest.to_owned(), holder.to_owned());
+        self.writer.write(move |db, _| blob_claims::release_deletion(db, &digest, &holder)).await
     }
 
     async fn purge_deleted_runs(&self, actor: &Actor, deleted_before: Millis) -> Result<PurgeReport> {

@@ -109,6 +109,39 @@ fn now_millis() -> i64 {
 }
 
 /// Runs every case above against a backend's `fixture()`.
+/// Uploads pin a digest before committing its blob and collectors claim it before deleting: each
+/// side is refused while the other holds a claim, a referenced digest is never claimed, and an
+/// expired claim (a crashed process's) no longer counts.
+pub async fn upload_pins_and_deletion_claims_exclude_each_other(store: Arc<dyn Store>) {
+    let files = manifest(&store);
+    let minute = 60_000;
+    let run = new_run(&store).await;
+    files.put_artifact(&actor(), &run, file("kept", 'e', 1)).await.unwrap();
+    assert!(!files.claim_blob_deletion(&"e".repeat(64), "gc-1", minute).await.unwrap(), "referenced");
+
+    let loose = "f".repeat(64);
+    assert!(files.pin_blob(&loose, "upload-1", minute).await.unwrap());
+    assert!(files.pin_blob(&loose, "upload-2", minute).await.unwrap(), "uploads share a digest");
+    assert!(!files.claim_blob_deletion(&loose, "gc-1", minute).await.unwrap(), "pinned by two uploads");
+    files.unpin_blob(&loose, "upload-1").await.unwrap();
+    assert!(!files.claim_blob_deletion(&loose, "gc-1", minute).await.unwrap(), "still pinned by one");
+    files.unpin_blob(&loose, "upload-2").await.unwrap();
+    files.unpin_blob(&loose, "upload-2").await.unwrap();
+    assert!(files.claim_blob_deletion(&loose, "gc-1", minute).await.unwrap());
+    assert!(!files.claim_blob_deletion(&loose, "gc-2", minute).await.unwrap(), "one collector at a time");
+    assert!(!files.pin_blob(&loose, "upload-3", minute).await.unwrap(), "being deleted: wait");
+    files.release_blob_deletion(&loose, "gc-1").await.unwrap();
+    assert!(files.pin_blob(&loose, "upload-3", minute).await.unwrap());
+
+    // Claims that expired, as a crashed process leaves them, are ignored and cleared.
+    let other = "a".repeat(64);
+    assert!(files.pin_blob(&other, "crashed-upload", 0).await.unwrap());
+    assert!(files.claim_blob_deletion(&other, "gc-1", 0).await.unwrap(), "the pin expired");
+    assert!(files.pin_blob(&other, "upload-4", minute).await.unwrap(), "the deletion claim expired");
+    // None of this is domain state: the audit log is untouched and still verifies.
+    assert!(store.verify_audit().await.unwrap().is_ok());
+}
+
 macro_rules! artifact_cases {
     ($fixture:path; $($case:ident),* $(,)?) => {
         $(
@@ -128,6 +161,7 @@ macro_rules! all_artifact_cases {
             listing_and_deleting_follow_directories_not_string_prefixes,
             digests_are_referenced_while_any_run_names_them,
             purge_removes_only_runs_deleted_before_the_cutoff_and_keeps_the_log_verifiable,
+            upload_pins_and_deletion_claims_exclude_each_other,
         );
     };
 }

@@ -366,3 +366,23 @@ fn raw_copy_rate(url: &str, points: usize, batch: usize) -> f64 {
     }
     points as f64 / started.elapsed().as_secs_f64()
 }
+
+/// Two stores on one database, as two server processes: for each of many digests one pins it
+/// (an upload) while the other claims it for deletion (a collector), all at once, so that each
+/// store's writer commits many of them in one group transaction. At most one of them may get each
+/// digest: the audit head's row lock serializes the two writers today, and the claims' own
+/// advisory lock keeps it so if that lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upload_pins_and_deletion_claims_exclude_each_other_across_processes() {
+    let url = fresh_database().await;
+    let (uploads, collector) = (open(&url).await, open(&url).await);
+    let (pins, claims) = (uploads.clone().artifact_manifest().unwrap(), collector.clone().artifact_manifest().unwrap());
+    let digests: Vec<String> = (0..400).map(|n| format!("{n:064x}")).collect();
+    let pinned = futures::future::join_all(digests.iter().map(|d| pins.pin_blob(d, "upload", 60_000)));
+    let claimed = futures::future::join_all(digests.iter().map(|d| claims.claim_blob_deletion(d, "gc", 60_000)));
+    let (pinned, claimed) = tokio::join!(pinned, claimed);
+    let both = pinned.iter().zip(&claimed).filter(|(p, c)| *p.as_ref().unwrap() && *c.as_ref().unwrap()).count();
+    assert_eq!(both, 0, "an upload and a collector both held a digest");
+    uploads.close().await.unwrap();
+    collector.close().await.unwrap();
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use cairn_server::gc::{GRACE, collect, parse_duration};
+use cairn_server::gc::{collect, parse_duration};
 
 use super::StoreArgs;
 use super::artifacts::{BlobArgs, open_manifest};
@@ -21,9 +21,9 @@ pub struct GcArgs {
     /// Purge runs deleted longer ago than this (`30d`, `12h`, `90m`, `45s`; `0s` for all).
     #[arg(long, value_parser = parse_duration)]
     pub older_than: Duration,
-    /// Keep unreferenced blobs written more recently than this. Below `1h` a blob an upload in
-    /// another process has just deduplicated against may be removed; use less only when no
-    /// server is running.
+    /// Keep unreferenced blobs written more recently than this (`0s` for none). Uploads in
+    /// flight on running servers are protected whatever it is: they pin their blobs in the
+    /// metadata store.
     #[arg(long, value_parser = parse_duration, default_value = "1h")]
     pub grace: Duration,
     #[command(flatten)]
@@ -36,12 +36,6 @@ pub struct GcArgs {
 pub async fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
     let blobs = args.blobs.open(&args.store)?;
     let (store, manifest) = open_manifest(&args.store).await?;
-    if args.grace < GRACE {
-        tracing::warn!(
-            grace_secs = args.grace.as_secs(),
-            "a grace period under 1h is only safe while no server is uploading"
-        );
-    }
     let outcome = collect(manifest.as_ref(), &blobs, args.older_than, args.grace).await;
     store.close().await.context("closing the store")?;
     let report = outcome?;
@@ -59,6 +53,7 @@ mod tests {
     use cairn_artifacts::BlobStore;
     use cairn_core::artifacts::NewArtifact;
     use cairn_core::model::{Actor, NewRun};
+    use cairn_server::gc::GRACE;
     use cairn_store::StoreConfig;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
