@@ -116,6 +116,11 @@ pub trait Store: ModelRegistry + LoggedModels + LineageStore + AuthStore + Send 
         None
     }
 
+    /// The leases kept in this store, when the backend can share them between processes.
+    fn leases(self: Arc<Self>) -> Option<Arc<dyn crate::lease::Leases>> {
+        None
+    }
+
     /// Flushes pending writes and stops background work. Called once on shutdown.
     async fn close(&self) -> Result<()>;
 }

@@ -5,8 +5,14 @@
 //! is created produces a `START` event, and every run that ends (status FINISHED, FAILED or
 //! KILLED) a `COMPLETE`, `FAIL` or `ABORT` event carrying the datasets it logged as inputs and
 //! the logged models it produced as outputs. Delivery is best-effort and never slows a client
-//! down: a failed POST is retried a few times, then logged and skipped. The emitter starts at
-//! the end of the log, so history is not replayed on restart.
+//! down: a failed POST is retried a few times, then logged and skipped. The first emitter ever
+//! started starts at the end of the log, so history is not replayed.
+//!
+//! With several servers on one database, only one emits: each runs an emitter, and the one
+//! holding the `openlineage-out` lease (`cairn_core::lease`) follows the log while the others
+//! wait. The lease's cursor records the last event handled, so a server that takes over, because
+//! the leader died or shut down, carries on from there and each event is sent once. (A leader
+//! killed between sending an event and recording it leaves that one event to be sent again.)
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,6 +35,8 @@ const PAGE: u64 = 500;
 const ATTEMPTS: u32 = 3;
 /// Runs whose end was reported, kept to report each end once; bounded so it cannot grow forever.
 const ENDED_MEMORY: usize = 100_000;
+/// The lease that makes one server at a time the emitter.
+pub const LEASE: &str = "openlineage-out";
 
 /// Where and how to send events.
 #[derive(Debug, Clone)]
@@ -38,8 +46,11 @@ pub struct EmitterConfig {
     pub url: String,
     /// The OpenLineage job namespace of Cairn's experiments.
     pub namespace: String,
-    /// How often the audit log is polled.
+    /// How often the audit log is polled (and the lease renewed or asked for).
     pub poll: Duration,
+    /// How long the lease outlives a leader that stopped renewing it: the longest a dead leader
+    /// delays events.
+    pub lease_ttl: Duration,
 }
 
 impl EmitterConfig {
@@ -185,24 +196,114 @@ pub fn spawn(store: Arc<dyn Store>, config: EmitterConfig) -> JoinHandle<()> {
                 return;
             }
         };
-        let mut after = log_head(store.as_ref()).await;
+        let mut lease = Leadership::new(store.clone(), &config);
         let mut emitter = Emitter { store, config, client, ended: HashSet::new() };
-        tracing::info!(endpoint = %emitter.config.endpoint(), from_seq = after, "emitting OpenLineage events");
+        let mut after: Option<i64> = None;
         loop {
-            match emitter.store.audit_events(after, PAGE).await {
+            // Asked for (or renewed) before every page: a follower waits here, a leader that
+            // lost its lease stops and forgets its position.
+            let Some(start) = lease.hold().await else {
+                after = None;
+                tokio::time::sleep(emitter.config.poll).await;
+                continue;
+            };
+            let from = match (after, start) {
+                (Some(position), _) => position,
+                (None, Some(recorded)) => recorded,
+                (None, None) => log_head(emitter.store.as_ref()).await,
+            };
+            if after.is_none() {
+                tracing::info!(endpoint = %emitter.config.endpoint(), from_seq = from, "emitting OpenLineage events");
+                after = Some(from);
+            }
+            match emitter.store.audit_events(from, PAGE).await {
                 Ok(events) if !events.is_empty() => {
                     for event in &events {
                         emitter.handle(event).await;
-                        after = event.seq;
+                        after = Some(event.seq);
+                        if !lease.record(event.seq).await {
+                            after = None;
+                            break;
+                        }
                     }
                     continue;
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    // Record where an empty log starts, so a successor does not skip ahead.
+                    if start.is_none() && !lease.record(from).await {
+                        after = None;
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "cannot read the audit log for OpenLineage events"),
             }
             tokio::time::sleep(emitter.config.poll).await;
         }
     })
+}
+
+/// This server's claim on the emitter's lease. A store without leases (one process by
+/// definition) always leads.
+struct Leadership {
+    leases: Option<Arc<dyn cairn_core::lease::Leases>>,
+    holder: String,
+    ttl: i64,
+    leading: bool,
+}
+
+impl Leadership {
+    fn new(store: Arc<dyn Store>, config: &EmitterConfig) -> Self {
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Leadership {
+            leases: store.leases(),
+            holder: format!("server-{}-{}", std::process::id(), started.as_nanos()),
+            ttl: i64::try_from(config.lease_ttl.as_millis()).unwrap_or(i64::MAX),
+            leading: false,
+        }
+    }
+
+    /// Takes or renews the lease: `Some(recorded cursor)` while this server leads.
+    async fn hold(&mut self) -> Option<Option<i64>> {
+        let Some(leases) = &self.leases else { return Some(None) };
+        match leases.acquire_lease(LEASE, &self.holder, self.ttl).await {
+            Ok(Some(state)) => {
+                if !self.leading {
+                    tracing::info!(holder = %self.holder, "this server now emits OpenLineage events");
+                }
+                self.leading = true;
+                Some(state.cursor)
+            }
+            Ok(None) => {
+                if self.leading {
+                    tracing::warn!("another server took over emitting OpenLineage events");
+                }
+                self.leading = false;
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot renew the OpenLineage emitter's lease");
+                self.leading = false;
+                None
+            }
+        }
+    }
+
+    /// Records that events up to `seq` were handled; `false` if the lease was lost meanwhile.
+    async fn record(&mut self, seq: i64) -> bool {
+        let Some(leases) = &self.leases else { return true };
+        match leases.advance_lease(LEASE, &self.holder, seq).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!("the OpenLineage emitter's lease expired; another server may carry on");
+                self.leading = false;
+                false
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot record the OpenLineage emitter's position");
+                self.leading = false;
+                false
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -213,7 +314,12 @@ mod tests {
     fn run_ids_become_uuids_and_endpoints_default_like_the_python_client() {
         assert_eq!(run_uuid("0123456789abcdef0123456789abcdef"), "01234567-89ab-cdef-0123-456789abcdef");
         assert_eq!(run_uuid("not-hex"), "not-hex");
-        let config = |url: &str| EmitterConfig { url: url.into(), namespace: "n".into(), poll: Duration::ZERO };
+        let config = |url: &str| EmitterConfig {
+            url: url.into(),
+            namespace: "n".into(),
+            poll: Duration::ZERO,
+            lease_ttl: Duration::ZERO,
+        };
         assert_eq!(config("http://h:5000/").endpoint(), "http://h:5000/api/v1/lineage");
         assert_eq!(config("http://h/x/api/v1/lineage").endpoint(), "http://h/x/api/v1/lineage");
     }

@@ -50,6 +50,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             url: url.clone(),
             namespace: config.openlineage_namespace.clone(),
             poll: Duration::from_millis(500),
+            lease_ttl: Duration::from_secs(10),
         };
         AbortOnDrop(crate::openlineage_out::spawn(state.store.clone(), settings))
     });

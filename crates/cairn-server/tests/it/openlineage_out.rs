@@ -40,8 +40,12 @@ async fn runs_are_reported_when_they_start_and_end() {
         .unwrap();
     app.store.create_run(&actor, NewRun { experiment_id: exp.clone(), ..Default::default() }).await.unwrap();
 
-    let config =
-        EmitterConfig { url: format!("http://{address}"), namespace: "team-a".into(), poll: Duration::from_millis(20) };
+    let config = EmitterConfig {
+        url: format!("http://{address}"),
+        namespace: "team-a".into(),
+        poll: Duration::from_millis(20),
+        lease_ttl: Duration::from_secs(10),
+    };
     let emitter = spawn(app.store.clone(), config);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let run = app.store.create_run(&actor, NewRun { experiment_id: exp, ..Default::default() }).await.unwrap();
@@ -67,4 +71,82 @@ async fn runs_are_reported_when_they_start_and_end() {
         assert_eq!(event.run_id, run_uuid(&run.info.run_id));
         assert_eq!((event.job_namespace.as_str(), event.job_name.as_str()), ("team-a", "nightly"));
     }
+}
+
+/// Two servers on one database each run an emitter: only the lease holder sends, so every event
+/// arrives once; when the leader stops, the other takes over where it stopped, after the lease's
+/// time to live, and still sends each event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_servers_send_each_event_once_and_take_over_from_a_dead_leader() {
+    let received: Received = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let collector = Router::new().route("/api/v1/lineage", post(capture)).with_state(received.clone());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let app = TestApp::new().await;
+    let actor = Actor("ol".into());
+    let exp = app
+        .store
+        .create_experiment(&actor, NewExperiment { name: "shared".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let config = EmitterConfig {
+        url: format!("http://{address}"),
+        namespace: "team-a".into(),
+        poll: Duration::from_millis(20),
+        lease_ttl: Duration::from_millis(400),
+    };
+    let mut emitters = vec![spawn(app.store.clone(), config.clone()), spawn(app.store.clone(), config)];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let run_and_finish = || async {
+        let run =
+            app.store.create_run(&actor, NewRun { experiment_id: exp.clone(), ..Default::default() }).await.unwrap();
+        let run_id = run.info.run_id;
+        let update =
+            RunUpdate { run_id: run_id.clone(), status: Some(RunStatus::Finished), end_time: Some(5), run_name: None };
+        app.store.update_run(&actor, update).await.unwrap();
+        run_id
+    };
+    let wait_for = |count: usize| {
+        let received = received.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while received.lock().unwrap().len() < count && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Long enough for a second sender, were there one, to have sent its copies too.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(run_and_finish().await);
+    }
+    wait_for(6).await;
+
+    // Both emitters stop in turn; whichever led, the other (or nobody, at the end) carries on.
+    emitters.remove(0).abort();
+    for _ in 0..2 {
+        runs.push(run_and_finish().await);
+    }
+    wait_for(10).await;
+    for emitter in emitters {
+        emitter.abort();
+    }
+
+    let events = received.lock().unwrap().clone();
+    let mut seen: Vec<(String, OpenLineageEventType)> = events
+        .iter()
+        .map(|e| parse_openlineage_event(e).expect("a valid run event"))
+        .map(|e| (e.run_id, e.event_type))
+        .collect();
+    seen.sort_by(|a, b| (a.0.as_str(), format!("{:?}", a.1)).cmp(&(b.0.as_str(), format!("{:?}", b.1))));
+    let mut expected: Vec<(String, OpenLineageEventType)> = runs
+        .iter()
+        .flat_map(|id| [(run_uuid(id), OpenLineageEventType::Complete), (run_uuid(id), OpenLineageEventType::Start)])
+        .collect();
+    expected.sort_by(|a, b| (a.0.as_str(), format!("{:?}", a.1)).cmp(&(b.0.as_str(), format!("{:?}", b.1))));
+    assert_eq!(seen, expected, "each run's start and end exactly once");
 }

@@ -33,7 +33,7 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0006_history_order.sql"),
     },
     Migration { version: 7, name: "auth", sql: include_str!("../../migrations/sqlite/0007_auth.sql") },
-    Migration { version: 8, name: "blob_claims", sql: include_str!("../../migrations/sqlite/0008_blob_claims.sql") },
+    Migration { version: 8, name: "coordination", sql: include_str!("../../migrations/sqlite/0008_coordination.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -52,7 +52,11 @@ const POSTGRES: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0006_history_order.sql"),
     },
     Migration { version: 7, name: "auth", sql: include_str!("../../migrations/postgres/0007_auth.sql") },
-    Migration { version: 8, name: "blob_claims", sql: include_str!("../../migrations/postgres/0008_blob_claims.sql") },
+    Migration {
+        version: 8,
+        name: "coordination",
+        sql: include_str!("../../migrations/postgres/0008_coordination.sql"),
+    },
 ];
 
 /// The migrations of a dialect, in order.

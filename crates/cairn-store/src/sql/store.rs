@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cairn_core::artifacts::{ArtifactFile, ArtifactManifest, NewArtifact, PurgeReport, RunArtifact};
 use cairn_core::audit::{AuditEvent, VerifyReport};
+use cairn_core::lease::{LeaseState, Leases};
 use cairn_core::model::{
     Actor, Batch, Experiment, KeyValue, Metric, Millis, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric, RunUpdate,
 };
@@ -18,7 +19,7 @@ use crate::sql::common::{parse_experiment_id, read_snapshot};
 use crate::sql::db::Db;
 use crate::sql::pool::{Connect, ReadPool};
 use crate::sql::writer::Writer;
-use crate::sql::{artifacts, audit, batch, blob_claims, experiments, metrics, migrate, runs, sampled, search};
+use crate::sql::{artifacts, audit, batch, blob_claims, experiments, leases, metrics, migrate, runs, sampled, search};
 
 /// The store over any [`Db`] backend.
 #[derive(Debug)]
@@ -193,8 +194,30 @@ impl Store for SqlStore {
         Some(self)
     }
 
+    fn leases(self: Arc<Self>) -> Option<Arc<dyn Leases>> {
+        Some(self)
+    }
+
     async fn close(&self) -> Result<()> {
         self.writer.close().await
+    }
+}
+
+#[async_trait]
+impl Leases for SqlStore {
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Millis) -> Result<Option<LeaseState>> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.writer.write(move |db, tx| leases::acquire(db, &name, &holder, tx.now(), ttl)).await
+    }
+
+    async fn advance_lease(&self, name: &str, holder: &str, cursor: i64) -> Result<bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.writer.write(move |db, tx| leases::advance(db, &name, &holder, tx.now(), cursor)).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.writer.write(move |db, _| leases::release(db, &name, &holder)).await
     }
 }
 

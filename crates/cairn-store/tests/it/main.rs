@@ -4,6 +4,7 @@
 mod artifacts;
 mod auth;
 mod conformance;
+mod leases;
 mod lineage;
 mod logged_models;
 mod postgres;
