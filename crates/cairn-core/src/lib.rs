@@ -12,6 +12,7 @@ pub mod lease;
 pub mod lineage;
 pub mod logged_models;
 pub mod model;
+pub mod progress;
 pub mod registry;
 pub mod sampling;
 pub mod search;

@@ -109,6 +109,12 @@ pub trait Store: ModelRegistry + LoggedModels + LineageStore + AuthStore + Send 
     async fn audit_events(&self, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>>;
     /// Recomputes the hash chain and compares the live tables with the log.
     async fn verify_audit(&self) -> Result<VerifyReport>;
+    /// [`Store::verify_audit`], reporting to `progress`; `None` if `progress` asked it to stop
+    /// before a verdict.
+    async fn verify_audit_with(&self, progress: Arc<dyn crate::progress::Progress>) -> Result<Option<VerifyReport>> {
+        let _ = progress;
+        self.verify_audit().await.map(Some)
+    }
 
     /// The artifact manifest kept alongside this store, when the backend has one. A separate
     /// trait keeps `Store` about tracking; this hook lets code holding a `dyn Store` reach it.

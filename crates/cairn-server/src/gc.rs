@@ -25,6 +25,7 @@ use tokio::time::MissedTickBehavior;
 use cairn_artifacts::BlobStore;
 use cairn_core::artifacts::ArtifactManifest;
 use cairn_core::model::Actor;
+use cairn_core::progress::{Progress, Silent};
 
 use crate::artifacts::Artifacts;
 
@@ -66,6 +67,8 @@ pub struct GcReport {
     pub blobs: usize,
     /// Bytes those blobs held.
     pub bytes: u64,
+    /// Stopped on request before every blob was looked at; the counts say what was done.
+    pub interrupted: bool,
 }
 
 /// Purges runs deleted more than `older_than` ago, then deletes unreferenced blobs older
@@ -75,6 +78,18 @@ pub async fn collect(
     blobs: &BlobStore,
     older_than: Duration,
     grace: Duration,
+) -> anyhow::Result<GcReport> {
+    collect_with(manifest, blobs, older_than, grace, &Silent).await
+}
+
+/// [`collect`], reporting the blobs looked at to `progress` and stopping between two blobs if it
+/// is cancelled (the report says so).
+pub async fn collect_with(
+    manifest: &dyn ArtifactManifest,
+    blobs: &BlobStore,
+    older_than: Duration,
+    grace: Duration,
+    progress: &dyn Progress,
 ) -> anyhow::Result<GcReport> {
     let now = SystemTime::now();
     let cutoff = now.checked_sub(older_than).unwrap_or(UNIX_EPOCH);
@@ -87,8 +102,14 @@ pub async fn collect(
 
     let young = |modified: SystemTime| now.duration_since(modified).map_or(true, |age| age < grace);
     let holder = format!("gc-{}", blobs.new_upload_id());
+    progress.phase("blobs", None);
     let mut listing = blobs.list_blobs();
     while let Some(blob) = listing.next().await {
+        if progress.cancelled() {
+            report.interrupted = true;
+            return Ok(report);
+        }
+        progress.advance(1);
         let blob = blob.context("cannot list artifact blobs")?;
         if young(blob.last_modified) {
             continue;
@@ -296,6 +317,31 @@ mod tests {
         assert_eq!((report.blobs, report.bytes), (1, orphan.size), "unpinned and unreferenced: collected");
         // The claim was released with the delete: a new upload of the same content may pin it.
         assert!(manifest.pin_blob(&digest, "upload-later", 60_000).await.unwrap());
+        store.close().await.unwrap();
+    }
+
+    /// A collection asked to stop (Ctrl-C on `cairn gc`) stops before the next blob, says so, and
+    /// has deleted nothing it had not decided on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_collection_stops_and_says_so() {
+        struct Stop;
+        impl Progress for Stop {
+            fn phase(&self, _: &str, _: Option<u64>) {}
+            fn advance(&self, _: u64) {}
+            fn cancelled(&self) -> bool {
+                true
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (store, manifest, blobs) = sqlite_fixture(dir.path()).await;
+        let orphan = blobs.put_bytes(Bytes::from_static(b"left for next time")).await.unwrap();
+        let report = collect_with(manifest.as_ref(), &blobs, Duration::ZERO, Duration::ZERO, &Stop).await.unwrap();
+        assert!(report.interrupted);
+        assert_eq!(report.blobs, 0);
+        assert!(blobs.verify(&orphan.digest).await.unwrap());
+        let report = collect(manifest.as_ref(), &blobs, Duration::ZERO, Duration::ZERO).await.unwrap();
+        assert!(!report.interrupted);
+        assert_eq!(report.blobs, 1);
         store.close().await.unwrap();
     }
 

@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
-use cairn_core::Result;
 use cairn_core::audit::{
     AuditEvent, GENESIS_HASH, MetricRow, Payload, Verifier, VerifyReport, chain_hash, child_id, entity, metrics_digest,
     sha256_hex,
 };
 use cairn_core::model::Millis;
+use cairn_core::progress::{Progress, Silent};
+use cairn_core::{Error, Result};
 
 use crate::sql::artifacts;
 use crate::sql::db::{Db, Dialect, Row, SqlValue};
@@ -125,16 +126,31 @@ pub fn list(db: &mut dyn Db, after_seq: i64, limit: u64) -> Result<Vec<AuditEven
 /// Replays the whole log through a [`Verifier`] and compares every live row with it. Call inside
 /// one read snapshot so that the log and the tables are read at the same point in time.
 pub fn verify(db: &mut dyn Db) -> Result<VerifyReport> {
+    verify_with(db, &Silent)?.ok_or_else(|| Error::internal("an unwatched verification was cancelled"))
+}
+
+/// [`verify`], reporting the events checked to `progress` and stopping between two pages of
+/// events (`None`) if it is cancelled. The comparison of live rows with the log comes last and
+/// is one phase.
+pub fn verify_with(db: &mut dyn Db, progress: &dyn Progress) -> Result<Option<VerifyReport>> {
+    let total = db.query("SELECT count(*) FROM audit_events", &[])?;
+    let total = total.into_iter().next().and_then(|r| r.into_iter().next()).map(|v| v.int()).transpose()?;
+    progress.phase("audit events", total.and_then(|n| u64::try_from(n).ok()));
     let mut verifier = Verifier::new();
     let mut after = i64::MIN;
     loop {
+        if progress.cancelled() {
+            return Ok(None);
+        }
         let page = list(db, after, VERIFY_PAGE)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for event in &page {
             verifier.event(event);
         }
+        progress.advance(page.len() as u64);
     }
+    progress.phase("live rows against the log", None);
 
     for row in db.query(&format!("SELECT {} FROM experiments", ExperimentRow::COLUMNS), &[])? {
         let row = ExperimentRow::from_row(row)?;
@@ -173,7 +189,7 @@ pub fn verify(db: &mut dyn Db) -> Result<VerifyReport> {
     verify_metrics(db, &mut verifier, &run_ids)?;
     crate::sql::logged_models::verify_live(db, &mut verifier)?;
     crate::sql::auth::verify_live(db, &mut verifier)?;
-    Ok(verifier.finish())
+    Ok(Some(verifier.finish()))
 }
 
 fn child_row(kind: ChildKind, owner: String, mut rest: impl Iterator<Item = SqlValue>) -> Result<ChildRow> {

@@ -10,6 +10,7 @@ use cairn_core::lease::{LeaseState, Leases};
 use cairn_core::model::{
     Actor, Batch, Experiment, KeyValue, Metric, Millis, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric, RunUpdate,
 };
+use cairn_core::progress::Progress;
 use cairn_core::sampling::{SampledQuery, SampledSeries};
 use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
 use cairn_core::{Error, Result};
@@ -188,6 +189,10 @@ impl Store for SqlStore {
 
     async fn verify_audit(&self) -> Result<VerifyReport> {
         self.read_consistent(audit::verify).await
+    }
+
+    async fn verify_audit_with(&self, progress: Arc<dyn Progress>) -> Result<Option<VerifyReport>> {
+        self.read_consistent(move |db| audit::verify_with(db, progress.as_ref())).await
     }
 
     fn artifact_manifest(self: Arc<Self>) -> Option<Arc<dyn ArtifactManifest>> {

@@ -8,5 +8,6 @@ mod leases;
 mod lineage;
 mod logged_models;
 mod postgres;
+mod progress;
 mod registry;
 mod sqlite;

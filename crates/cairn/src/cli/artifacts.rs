@@ -14,6 +14,8 @@ use cairn_core::artifacts::{ArtifactFile, ArtifactManifest, RunArtifact};
 use cairn_core::store::Store;
 
 use super::StoreArgs;
+use super::progress::{INTERRUPTED, TerminalProgress};
+use cairn_core::progress::Progress;
 
 /// Where the blobs are: the same default and variable as `cairn server`.
 #[derive(Debug, Clone, Args)]
@@ -84,7 +86,14 @@ pub async fn run(command: ArtifactsCommand) -> anyhow::Result<ExitCode> {
                 None => manifest.all_artifacts().await,
             };
             store.close().await.context("closing the store")?;
-            let problems = verify(&blobs, &files.context("cannot read the manifest")?).await?;
+            let progress = TerminalProgress::start(false);
+            let checked = verify(&blobs, &files.context("cannot read the manifest")?, progress.as_ref()).await;
+            progress.finish();
+            let Some(problems) = checked? else {
+                let (done, total) = progress.counts();
+                eprintln!("interrupted after checking {done} of {total} blobs: no verdict");
+                return Ok(ExitCode::from(INTERRUPTED));
+            };
             for problem in &problems {
                 println!("{problem}");
             }
@@ -100,14 +109,22 @@ pub async fn run(command: ArtifactsCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Re-hashes each distinct blob once and returns one line per file whose blob is missing or
-/// does not hash to its digest.
-pub async fn verify(blobs: &BlobStore, files: &[RunArtifact]) -> anyhow::Result<Vec<String>> {
+/// does not hash to its digest; `None` if `progress` asked it to stop first.
+pub async fn verify(
+    blobs: &BlobStore,
+    files: &[RunArtifact],
+    progress: &dyn Progress,
+) -> anyhow::Result<Option<Vec<String>>> {
     let mut by_digest: BTreeMap<&str, Vec<&RunArtifact>> = BTreeMap::new();
     for file in files {
         by_digest.entry(file.file.digest.as_str()).or_default().push(file);
     }
+    progress.phase("blobs", Some(by_digest.len() as u64));
     let mut problems = Vec::new();
     for (digest, users) in by_digest {
+        if progress.cancelled() {
+            return Ok(None);
+        }
         let verdict = match Digest::parse(digest) {
             Err(_) => Some("is not a valid sha256 digest"),
             Ok(d) => match blobs.verify(&d).await {
@@ -122,8 +139,9 @@ pub async fn verify(blobs: &BlobStore, files: &[RunArtifact]) -> anyhow::Result<
                 problems.push(format!("run {} file {}: digest {digest} {verdict}", user.run_id, user.file.path));
             }
         }
+        progress.advance(1);
     }
-    Ok(problems)
+    Ok(Some(problems))
 }
 
 /// The manifest as JSON, or one tab-separated line per file.
@@ -144,6 +162,7 @@ pub fn render_ls(files: &[ArtifactFile], json: bool) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_core::progress::Silent;
 
     #[test]
     fn listing_shows_path_size_and_digest() {
@@ -171,7 +190,7 @@ mod tests {
             file("r2", bad.digest.to_hex()),
             file("r3", Digest::of(b"never stored").to_hex()),
         ];
-        let problems = verify(&blobs, &files).await.unwrap();
+        let problems = verify(&blobs, &files, &Silent).await.unwrap().unwrap();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().any(|p| p.starts_with("run r2") && p.contains("does not match")));
         assert!(problems.iter().any(|p| p.starts_with("run r3") && p.contains("missing")));

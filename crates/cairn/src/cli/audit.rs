@@ -8,6 +8,7 @@ use clap::Subcommand;
 use cairn_core::audit::{AuditEvent, VerifyReport};
 
 use super::StoreArgs;
+use super::progress::{INTERRUPTED, TerminalProgress};
 
 /// Audit subcommands.
 #[derive(Debug, Subcommand)]
@@ -41,9 +42,15 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Verify { store, json } => {
             let store = cairn_store::open(&store.store_config()).await.context("cannot open the store")?;
-            let report = store.verify_audit().await;
+            let progress = TerminalProgress::start(json);
+            let report = store.verify_audit_with(progress.clone()).await;
+            progress.finish();
             store.close().await.context("closing the store")?;
-            let report = report.context("verification could not run")?;
+            let Some(report) = report.context("verification could not run")? else {
+                let (done, total) = progress.counts();
+                eprintln!("interrupted after checking {done} of {total} audit events: no verdict");
+                return Ok(ExitCode::from(INTERRUPTED));
+            };
             println!("{}", render_report(&report, json)?);
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

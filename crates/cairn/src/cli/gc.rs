@@ -10,10 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use cairn_server::gc::{collect, parse_duration};
+use cairn_server::gc::{collect_with, parse_duration};
 
 use super::StoreArgs;
 use super::artifacts::{BlobArgs, open_manifest};
+use super::progress::{INTERRUPTED, TerminalProgress};
 
 /// `cairn gc` options.
 #[derive(Debug, Clone, Args)]
@@ -36,14 +37,20 @@ pub struct GcArgs {
 pub async fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
     let blobs = args.blobs.open(&args.store)?;
     let (store, manifest) = open_manifest(&args.store).await?;
-    let outcome = collect(manifest.as_ref(), &blobs, args.older_than, args.grace).await;
+    let progress = TerminalProgress::start(false);
+    let outcome = collect_with(manifest.as_ref(), &blobs, args.older_than, args.grace, progress.as_ref()).await;
+    progress.finish();
     store.close().await.context("closing the store")?;
     let report = outcome?;
     println!(
-        "purged {} run(s) with {} artifact file(s); deleted {} unreferenced blob(s), {} bytes",
-        report.runs, report.files, report.blobs, report.bytes
+        "{}purged {} run(s) with {} artifact file(s); deleted {} unreferenced blob(s), {} bytes",
+        if report.interrupted { "interrupted: " } else { "" },
+        report.runs,
+        report.files,
+        report.blobs,
+        report.bytes
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(if report.interrupted { ExitCode::from(INTERRUPTED) } else { ExitCode::SUCCESS })
 }
 
 #[cfg(test)]
@@ -53,7 +60,7 @@ mod tests {
     use cairn_artifacts::BlobStore;
     use cairn_core::artifacts::NewArtifact;
     use cairn_core::model::{Actor, NewRun};
-    use cairn_server::gc::GRACE;
+    use cairn_server::gc::{GRACE, collect};
     use cairn_store::StoreConfig;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ pub mod lineage;
 pub mod logging;
 pub mod models;
 pub mod predictions;
+pub mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
