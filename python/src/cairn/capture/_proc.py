@@ -17,13 +17,3 @@ def run(args: list[str], cwd: str | None = None, timeout: float = 5.0) -> str | 
         return None
     return done.stdout.decode("utf-8", errors="replace")
 
-
-def run_bytes(args: list[str], cwd: str | None = None, timeout: float = 10.0) -> bytes | None:
-    """Like `run`, for output that must stay byte-exact (a diff)."""
-    try:
-        done = subprocess.run(
-            args, cwd=cwd, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
