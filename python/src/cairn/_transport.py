@@ -65,6 +65,7 @@ class Transport:
         json: Any = None,
         params: dict[str, Any] | None = None,
         retries: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """Sends one request and returns its decoded JSON body (or text, for non-JSON answers)."""
         url = self.settings.url + path
@@ -73,7 +74,7 @@ class Transport:
         while True:
             try:
                 response = self.session.request(
-                    method, url, json=json, params=params, timeout=self.settings.timeout
+                    method, url, json=json, params=params, headers=headers, timeout=self.settings.timeout
                 )
             except requests.RequestException as e:
                 if attempt >= max_retries:

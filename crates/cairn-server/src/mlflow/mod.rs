@@ -3,7 +3,7 @@
 
 mod artifacts;
 mod batch_body;
-mod experiments;
+pub(crate) mod experiments;
 mod inputs;
 mod logged_models;
 mod metrics;

@@ -239,3 +239,38 @@ async fn logged_model_search_is_empty_and_validated() {
     let reply = app.post(&format!("{API}/logged-models/search"), json!({ "experiment_ids": "0" })).await;
     assert!(reply.error(400, "INVALID_PARAMETER_VALUE").contains("experiment_ids"));
 }
+
+#[tokio::test]
+async fn a_run_created_under_a_chosen_id_keeps_it_and_a_replay_answers_the_same_run() {
+    let app = TestApp::new().await;
+    let exp = app.experiment("offline").await;
+    let id = "fedcba9876543210fedcba9876543210";
+    let path = format!("/api/cairn/v1/runs/{id}");
+    let body = json!({
+        "experiment_id": exp, "user_id": "ann", "start_time": 1_700_000_000_000_i64,
+        "tags": [{ "key": "t", "value": "v" }]
+    });
+    let first = app.put(&path, body.clone()).await.ok();
+    assert_eq!(first["run"]["info"]["run_id"], id);
+    assert_eq!(first["run"]["info"]["start_time"], 1_700_000_000_000_i64);
+    assert_eq!(find(&first["run"]["data"]["tags"], "t")["value"], "v");
+    // MLflow's routes see it like any other run.
+    let got = app.get(&format!("{API}/runs/get?run_id={id}")).await.ok();
+    assert_eq!(got["run"]["info"]["experiment_id"], exp.as_str());
+    let events = app.event_count().await;
+
+    // The same request again (a replayed sync) answers the run and writes nothing.
+    let again = app.put(&path, body).await.ok();
+    assert_eq!(again["run"]["info"]["run_id"], id);
+    assert_eq!(app.event_count().await, events);
+
+    let other = app.experiment("other").await;
+    let message = app.put(&path, json!({ "experiment_id": other })).await.error(400, "RESOURCE_ALREADY_EXISTS");
+    assert!(message.contains("another experiment"), "{message}");
+    let message = app
+        .put("/api/cairn/v1/runs/NOT-HEX", json!({ "experiment_id": exp }))
+        .await
+        .error(400, "INVALID_PARAMETER_VALUE");
+    assert!(message.contains("32 lowercase hexadecimal digits"), "{message}");
+    app.put(&path.replace("fedc", "0000"), json!({})).await.error(400, "INVALID_PARAMETER_VALUE");
+}

@@ -24,6 +24,7 @@ macro_rules! conformance_cases {
             deleting_an_experiment_deletes_its_runs,
             runs_lifecycle,
             run_names,
+            runs_with_a_chosen_id_and_replayed_batches,
             params_are_immutable,
             run_tags,
             log_batch_is_atomic,
@@ -213,6 +214,7 @@ pub async fn deleting_an_experiment_deletes_its_runs(store: Arc<dyn Store>) {
 pub async fn runs_lifecycle(store: Arc<dyn Store>) {
     let exp = new_experiment(&store, "runs").await;
     let new = NewRun {
+        run_id: None,
         experiment_id: exp.clone(),
         user_id: "alice".into(),
         run_name: Some("first".into()),
@@ -291,6 +293,33 @@ pub async fn run_names(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.get_run(&run).await.unwrap().info.run_name, "renamed");
+    assert_verifies(&store).await;
+}
+
+/// What an offline client's sync relies on: a run created under the id the client chose, and a
+/// batch sent twice (a replay after a lost answer) storing its points once.
+pub async fn runs_with_a_chosen_id_and_replayed_batches(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "offline").await;
+    let id = "0123456789abcdef0123456789abcdef";
+    let chosen = NewRun { run_id: Some(id.into()), experiment_id: exp.clone(), ..NewRun::default() };
+    let run = store.create_run(&actor(), chosen.clone()).await.unwrap();
+    assert_eq!(run.info.run_id, id);
+    assert!(run.info.artifact_uri.contains(id), "{}", run.info.artifact_uri);
+    assert_eq!(store.get_run(id).await.unwrap().info.experiment_id.to_string(), exp);
+    assert!(matches!(store.create_run(&actor(), chosen).await, Err(Error::AlreadyExists(_))));
+    for bad in ["short", "0123456789ABCDEF0123456789ABCDEF", "../../../../../../../../etc/passwd"] {
+        let new = NewRun { run_id: Some(bad.into()), experiment_id: exp.clone(), ..NewRun::default() };
+        assert_invalid(store.create_run(&actor(), new).await, "expected 32 lowercase hexadecimal digits");
+    }
+
+    let batch = Batch {
+        metrics: vec![metric("loss", 0.5, 1000, 0), metric("loss", 0.25, 1001, 1)],
+        params: vec![KeyValue::new("lr", "0.1")],
+        tags: vec![KeyValue::new("t", "v")],
+    };
+    log(&store, id, batch.clone()).await.unwrap();
+    log(&store, id, batch).await.unwrap();
+    assert_eq!(history(&store, id, "loss").await.len(), 2);
     assert_verifies(&store).await;
 }
 

@@ -1,5 +1,11 @@
-"""The `mlflow.tracking_store` plugin for `http` and `https`: MLflow's own `RestStore`, plus the
-upload of the files Cairn's capture tags point at (the uncommitted patch, the package list, lock
+"""The `mlflow.tracking_store` plugin for `http` and `https`: MLflow's own `RestStore`, plus
+
+- the offline spool: the run writes (create, update, log metric/param/batch, set/delete tag) go
+  through `cairn.spool.sync.Spool`, which sends them, or journals them while the server is away
+  and replays them when it is back. A run created offline gets its id here and keeps it: the
+  replay creates it under that id (`PUT /api/cairn/v1/runs/{id}`). Reads are MLflow's own and
+  fail as they always did when the server is down.
+- the upload of the files Cairn's capture tags point at (the uncommitted patch, the package list, lock
 files) right after `create_run`, which is the first moment the run exists.
 
 The upload runs on a background thread so that `start_run` does not wait for it (three HTTP
@@ -13,6 +19,9 @@ an upload that fails becomes a warning and a `cairn.capture.error` tag, never a 
 from __future__ import annotations
 
 import atexit
+import os
+import uuid
+import json
 import queue
 import tempfile
 import threading
@@ -21,12 +30,25 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import RunTag
+from mlflow.entities import Run, RunData, RunInfo, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.protos.service_pb2 import CreateRun, DeleteTag, LogBatch, LogMetric, LogParam, SetTag, UpdateRun
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.store.tracking.rest_store import RestStore
 from mlflow.utils.credentials import get_default_host_creds
+from mlflow.utils.proto_json_utils import parse_dict
+from mlflow.utils.rest_utils import http_request, verify_rest_response
 
 from cairn.capture import session
+from cairn.spool.sync import Unreachable, spool_for
+
+# The writes of a run that the spool can hold: everything a training loop does between
+# `start_run` and `end_run`.
+SPOOLED = (CreateRun, UpdateRun, LogMetric, LogParam, SetTag, DeleteTag, LogBatch)
+# Short, so that a dead server costs a training loop about a second, not MLflow's minutes of
+# retries; the spool retries later anyway.
+WRITE_RETRIES = 2
+WRITE_TIMEOUT_SECS = float(os.environ.get("CAIRN_WRITE_TIMEOUT", "30"))
 
 
 EXIT_WAIT_SECS = 30.0
@@ -77,11 +99,68 @@ class CairnRestStore(RestStore):  # type: ignore[misc]
     def __init__(self, store_uri: str) -> None:
         super().__init__(partial(get_default_host_creds, store_uri))
         self.store_uri = store_uri
+        # Runs this store created, for the reads MLflow makes of its own run while the server
+        # is away (`end_run` reads the run to print its URL).
+        self._created: dict[str, Any] = {}
+
+    def get_run(self, run_id: str) -> Any:
+        if run_id in self._created and spool_for(self.store_uri).holding:
+            return self._created[run_id]
+        return super().get_run(run_id)
+
+    def _call_endpoint(
+        self,
+        api: Any,
+        json_body: Any = None,
+        endpoint: Any = None,
+        retry_timeout_seconds: Any = None,
+        response_proto: Any = None,
+    ) -> Any:
+        if api not in SPOOLED or endpoint is not None:
+            return super()._call_endpoint(api, json_body, endpoint, retry_timeout_seconds, response_proto)
+        path, method = self._METHOD_TO_INFO[api]
+        proto = response_proto or api.Response()
+        body = json.loads(json_body) if json_body else {}
+        spool = spool_for(self.store_uri)
+        if api is CreateRun:
+            run_id = uuid.uuid4().hex
+            route = f"PUT /api/cairn/v1/runs/{run_id}"
+            return spool.write(
+                route, body, lambda: self._send(path, method, body, proto), lambda: _offline_run(proto, run_id, body)
+            )
+        return spool.write(f"{method} {path}", body, lambda: self._send(path, method, body, proto), lambda: proto)
+
+    def _send(self, path: str, method: str, body: dict[str, Any], proto: Any) -> Any:
+        try:
+            response = http_request(
+                self.get_host_creds(),
+                path,
+                method,
+                max_retries=WRITE_RETRIES,
+                backoff_factor=0.2,
+                backoff_jitter=0.1,
+                timeout=WRITE_TIMEOUT_SECS,
+                raise_on_status=False,
+                json=body,
+            )
+        except MlflowException as e:  # connection refused, reset, timed out
+            raise Unreachable(str(e)) from e
+        if response.status_code >= 500 or response.status_code == 429:
+            raise Unreachable(f"HTTP {response.status_code}")
+        response = verify_rest_response(response, path)
+        parse_dict(js_dict=json.loads(response.text or "{}"), message=proto)
+        return proto
 
     def create_run(self, experiment_id: Any, user_id: Any, start_time: Any, tags: Any, run_name: Any) -> Any:
         run = super().create_run(experiment_id, user_id, start_time, tags, run_name)
+        if len(self._created) > 1000:
+            self._created.pop(next(iter(self._created)))
+        self._created[run.info.run_id] = run
         files = session.take_files({t.key: t.value for t in tags or []})
-        if files:
+        if files and spool_for(self.store_uri).holding:
+            # The run exists only in the journal: artifact uploads need the server.
+            warnings.warn("Cairn: captured files are not uploaded for a run created offline", stacklevel=2)
+        elif files:
             uploader.submit(self, run, files)
         return run
 
@@ -106,6 +185,28 @@ class CairnRestStore(RestStore):  # type: ignore[misc]
                 path.write_bytes(f.data)
             for directory in sorted({f.artifact_dir for f in files}):
                 repo.log_artifacts(str(Path(tmp) / directory), directory)
+
+
+def _offline_run(proto: Any, run_id: str, body: dict[str, Any]) -> Any:
+    """The answer to a `runs/create` journaled offline: the run as the server will create it."""
+    tags = {t["key"]: t["value"] for t in body.get("tags", [])}
+    name = body.get("run_name") or tags.get("mlflow.runName") or f"offline-{run_id[:8]}"
+    tags.setdefault("mlflow.runName", name)
+    body.setdefault("run_name", name)
+    info = RunInfo(
+        run_id=run_id,
+        experiment_id=str(body.get("experiment_id", "0")),
+        user_id=body.get("user_id", ""),
+        status=RunStatus.to_string(RunStatus.RUNNING),
+        start_time=int(body.get("start_time") or 0),
+        end_time=None,
+        lifecycle_stage="active",
+        artifact_uri=f"mlflow-artifacts:/{body.get('experiment_id', '0')}/{run_id}/artifacts",
+        run_name=name,
+    )
+    run = Run(info, RunData(tags=[RunTag(k, v) for k, v in tags.items()]))
+    proto.run.CopyFrom(run.to_proto())
+    return proto
 
 
 def rest_store(store_uri: str, **_: Any) -> CairnRestStore:
