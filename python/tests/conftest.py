@@ -33,8 +33,9 @@ def free_port() -> int:
 class Server:
     """One `cairn server` process on a free port over a data folder that survives restarts."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, binary: Path | None = None) -> None:
         self.workdir = workdir
+        self.binary = binary or cairn_binary()
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -47,7 +48,7 @@ class Server:
         data.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / "server.log", "ab")
         self.proc = subprocess.Popen(
-            [str(cairn_binary()), "server", "--host", "127.0.0.1", "--port", str(self.port),
+            [str(self.binary), "server", "--host", "127.0.0.1", "--port", str(self.port),
              "--backend-store-uri", f"sqlite:///{data / 'cairn.db'}", "--data-dir", str(data)],
             stdout=log, stderr=subprocess.STDOUT,
         )
@@ -75,7 +76,7 @@ class Server:
     def audit_verify(self) -> subprocess.CompletedProcess[str]:
         db = self.workdir / "data" / "cairn.db"
         return subprocess.run(
-            [str(cairn_binary()), "audit", "verify", "--backend-store-uri", f"sqlite:///{db}"],
+            [str(self.binary), "audit", "verify", "--backend-store-uri", f"sqlite:///{db}"],
             capture_output=True, text=True, timeout=120,
         )
 
