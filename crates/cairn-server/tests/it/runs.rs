@@ -274,3 +274,47 @@ async fn a_run_created_under_a_chosen_id_keeps_it_and_a_replay_answers_the_same_
     assert!(message.contains("32 lowercase hexadecimal digits"), "{message}");
     app.put(&path.replace("fedc", "0000"), json!({})).await.error(400, "INVALID_PARAMETER_VALUE");
 }
+
+/// A write sent twice with one Idempotency-Key is applied once; the repeat gets the recorded
+/// answer. The key is scoped by user and bound to the request it first named.
+#[tokio::test]
+async fn an_idempotency_key_makes_a_repeated_write_a_replay() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use tower::ServiceExt;
+
+    let app = TestApp::new().await;
+    let exp = app.experiment("idem").await;
+    let create = |key: &str, user: Option<&str>, body: &Value| {
+        let mut request = Request::post(format!("{API}/runs/create"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", key);
+        if let Some(user) = user {
+            use base64::Engine;
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:pw"));
+            request = request.header(header::AUTHORIZATION, format!("Basic {token}"));
+        }
+        request.body(Body::from(body.to_string())).unwrap()
+    };
+    let body = json!({ "experiment_id": exp, "run_name": "once" });
+    let first = app.send(create("k-1", None, &body)).await.ok();
+    let events = app.event_count().await;
+    let response = app.router.clone().oneshot(create("k-1", None, &body)).await.unwrap();
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    let again = app.send(create("k-1", None, &body)).await.ok();
+    assert_eq!(again, first, "the repeat is the recorded answer");
+    assert_eq!(app.event_count().await, events, "and nothing was written");
+
+    // Another request under the same key is refused; another user's same key is their own.
+    let other = json!({ "experiment_id": exp, "run_name": "twice" });
+    let message = app.send(create("k-1", None, &other)).await.error(400, "INVALID_PARAMETER_VALUE");
+    assert!(message.contains("already used for a different request"), "{message}");
+    let theirs = app.send(create("k-1", Some("bob"), &body)).await.ok();
+    assert_ne!(theirs["run"]["info"]["run_id"], first["run"]["info"]["run_id"]);
+    app.send(create("bad key with spaces", None, &body)).await.error(400, "INVALID_PARAMETER_VALUE");
+
+    // A failed write is not recorded: sent again, it is tried again.
+    let missing = json!({ "experiment_id": "404" });
+    app.send(create("k-2", None, &missing)).await.error(404, "RESOURCE_DOES_NOT_EXIST");
+    app.send(create("k-2", None, &missing)).await.error(404, "RESOURCE_DOES_NOT_EXIST");
+}

@@ -13,6 +13,7 @@ pub mod batch;
 pub mod common;
 pub mod db;
 pub mod experiments;
+mod idempotency;
 pub mod lineage;
 pub mod logged_models;
 pub mod metrics;

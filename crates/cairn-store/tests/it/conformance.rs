@@ -25,6 +25,7 @@ macro_rules! conformance_cases {
             runs_lifecycle,
             run_names,
             runs_with_a_chosen_id_and_replayed_batches,
+            idempotent_answers_are_kept_and_the_first_wins,
             params_are_immutable,
             run_tags,
             log_batch_is_atomic,
@@ -320,6 +321,26 @@ pub async fn runs_with_a_chosen_id_and_replayed_batches(store: Arc<dyn Store>) {
     log(&store, id, batch.clone()).await.unwrap();
     log(&store, id, batch).await.unwrap();
     assert_eq!(history(&store, id, "loss").await.len(), 2);
+    assert_verifies(&store).await;
+}
+
+/// The answers recorded for Idempotency-Keys: found by key, the first answer kept, and no
+/// audit event written for them (they are request bookkeeping).
+pub async fn idempotent_answers_are_kept_and_the_first_wins(store: Arc<dyn Store>) {
+    use cairn_core::idempotency::IdempotentAnswer;
+    let answer = |body: &str| IdempotentAnswer {
+        request_digest: "d1".into(),
+        status: 200,
+        content_type: "application/json".into(),
+        body: body.into(),
+    };
+    assert_eq!(store.idempotent_answer("k1").await.unwrap(), None);
+    let events = store.audit_events(0, 10_000).await.unwrap().len();
+    store.record_idempotent_answer("k1", answer(r#"{"run":{"é":1}}"#)).await.unwrap();
+    store.record_idempotent_answer("k1", answer("{}")).await.unwrap();
+    assert_eq!(store.idempotent_answer("k1").await.unwrap(), Some(answer(r#"{"run":{"é":1}}"#)));
+    assert_eq!(store.idempotent_answer("k2").await.unwrap(), None);
+    assert_eq!(store.audit_events(0, 10_000).await.unwrap().len(), events);
     assert_verifies(&store).await;
 }
 

@@ -4,9 +4,10 @@ Each entry is one MLflow write: the route, its JSON body, an idempotency key, an
 all three, so a damaged entry is detected before anything is replayed. Entries are replayed in
 `seq` order and deleted one by one as the server confirms them, each in its own transaction, so
 an interrupted sync resumes where it stopped. The one entry that may be sent twice (confirmed by
-the server, then the process died before deleting it) is a write the server applies once anyway:
-a run created under its chosen id answers the existing run, identical metric points are stored
-once, params and tags set to the same value are no-ops.
+the server, then the process died before deleting it) carries the same `Idempotency-Key` both
+times, so the server answers the repeat from its record; and it is a write the server would
+apply once anyway: a run created under its chosen id answers the existing run, identical metric
+points are stored once, params and tags set to the same value are no-ops.
 """
 
 from __future__ import annotations
