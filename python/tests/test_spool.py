@@ -151,3 +151,22 @@ def test_a_corrupt_journal_is_reported_and_nothing_is_applied(own_server: Server
     assert len(Journal(path)) == before
     with pytest.raises(mlflow.exceptions.MlflowException):
         MlflowClient().get_run(run_id)
+
+
+def test_client_writes_are_journaled_offline_and_replayed_in_order(
+    own_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cairn
+
+    client = cairn.Client(own_server.url, max_retries=0)
+    monkeypatch.setenv("CAIRN_OFFLINE", "1")
+    raw = client.register_node("dataset:raw@1", digest="a" * 64)
+    clean = client.register_node("dataset:clean@1", digest="b" * 64)
+    edge = client.derive("dataset:clean@1", "dataset:raw@1")
+    assert raw["spooled"] and clean["spooled"] and edge["spooled"]
+    with pytest.raises(cairn.NotFound):
+        client.get_node("dataset:raw@1")  # reads need the server, and it has nothing yet
+    monkeypatch.delenv("CAIRN_OFFLINE")
+    assert sync.spool_for(own_server.url).flush()
+    upstream = client.upstream("dataset:clean@1")
+    assert {n["id"] for n in upstream["nodes"]} == {"dataset:clean@1", "dataset:raw@1"}

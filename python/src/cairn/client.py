@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cairn._config import resolve
+from cairn._exceptions import ConnectionFailed
 from cairn._transport import Transport
 from cairn.digest import dataset_digest
 
@@ -31,6 +32,10 @@ class Client:
     `MLFLOW_TRACKING_TOKEN` (or `MLFLOW_TRACKING_USERNAME`/`PASSWORD`), as for `mlflow`.
     Failed requests are retried with back-off on 408, 429, 5xx and connection errors
     (`max_retries`), then raise a `cairn.CairnError` subclass chosen by status code.
+
+    Registering nodes and edges and deploying go through the offline spool: when the server
+    cannot be reached they are journaled and the answer says `"spooled": True`. A slice needs
+    the server (it computes the slice's digest), and so do all questions.
     """
 
     def __init__(
@@ -60,8 +65,22 @@ class Client:
     def _get(self, path: str, **params: Any) -> Any:
         return self.transport.request("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def _send(self, method: str, path: str, body: dict[str, Any]) -> Any:
-        return self.transport.request(method, path, json={k: v for k, v in body.items() if v is not None})
+    def _send(self, method: str, path: str, body: dict[str, Any], offline: Any = None) -> Any:
+        """Sends a write. With `offline` (the answer to give instead), the write goes through the
+        offline spool: journaled when the server cannot be reached (or `CAIRN_OFFLINE=1`), in
+        order with the mlflow client's writes to the same server, and replayed with them."""
+        body = {k: v for k, v in body.items() if v is not None}
+        if offline is None:
+            return self.transport.request(method, path, json=body)
+        from cairn.spool.sync import Unreachable, spool_for
+
+        def online() -> Any:
+            try:
+                return self.transport.request(method, path, json=body)
+            except ConnectionFailed as e:
+                raise Unreachable(str(e)) from e
+
+        return spool_for(self.url).write(f"{method} {path}", body, online, lambda: offline)
 
     # ---- the server ------------------------------------------------------------------------
 
@@ -84,7 +103,8 @@ class Client:
         """Registers a lineage node (`kind:key`). Registering it again with the same content is
         a no-op; with other content the server refuses (`Conflict`): lineage never changes."""
         body = {"label": label, "digest": digest, "attributes": attributes}
-        node: dict[str, Any] = self._send("PUT", node_path(ref), body)["node"]
+        spooled = {"node": {"id": ref, "label": label, "digest": digest, "attributes": attributes, "spooled": True}}
+        node: dict[str, Any] = self._send("PUT", node_path(ref), body, offline=spooled)["node"]
         return node
 
     def get_node(self, ref: str, *, as_of: str | int | None = None) -> dict[str, Any]:
@@ -123,8 +143,9 @@ class Client:
         `served`); edges that would close a cycle are refused."""
         if kind not in EDGE_KINDS:
             raise ValueError(f"edge kind must be one of {', '.join(EDGE_KINDS)}, got {kind!r}")
+        body = {"source": source, "kind": kind, "target": target}
         edge: dict[str, Any] = self._send(
-            "POST", f"{API}/lineage/edges", {"source": source, "kind": kind, "target": target}
+            "POST", f"{API}/lineage/edges", body, offline={"edge": {**body, "spooled": True}}
         )["edge"]
         return edge
 
@@ -134,8 +155,9 @@ class Client:
 
     def deploy(self, deployment: str, model_version: str, *, at: str | int | None = None) -> dict[str, Any]:
         """The deployment serves `model_version` (`name/3`) from `at` (default now)."""
+        body = {"model_version": model_version, "at": at}
         edge: dict[str, Any] = self._send(
-            "POST", f"{API}/deployments/{quote(deployment, safe='')}", {"model_version": model_version, "at": at}
+            "POST", f"{API}/deployments/{quote(deployment, safe='')}", body, offline={"edge": {**body, "spooled": True}}
         )["edge"]
         return edge
 
