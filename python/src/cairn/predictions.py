@@ -127,7 +127,7 @@ class PredictionLogger:
 
     def _drain(self) -> None:
         while self._queue:
-            batch = []
+            batch: list[tuple[str, str, str | None, int]] = []
             while self._queue and len(batch) < self.batch_size:
                 batch.append(self._queue.popleft())
             self.stats.logged += len(batch)

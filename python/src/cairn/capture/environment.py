@@ -117,7 +117,7 @@ def installed_packages() -> dict[str, str]:
     installed twice, the one found first on `sys.path` is the one Python imports."""
     packages: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.name
         if name:
             packages.setdefault(normalize_name(name), dist.version)
     return packages

@@ -8,7 +8,7 @@ from mlflow.tracking.context.abstract_context import RunContextProvider
 from cairn.capture import session
 
 
-class CairnRunContextProvider(RunContextProvider):  # type: ignore[misc]
+class CairnRunContextProvider(RunContextProvider):
     """Adds code, environment and seed tags. MLflow builds its providers at import, so the
     environment capture starts then, in the background, off the `start_run` path."""
 

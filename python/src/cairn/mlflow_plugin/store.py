@@ -93,7 +93,7 @@ class _Uploader:
 uploader = _Uploader()
 
 
-class CairnRestStore(RestStore):  # type: ignore[misc]
+class CairnRestStore(RestStore):
     """`RestStore` that completes Cairn's capture of each run it creates."""
 
     def __init__(self, store_uri: str) -> None:
