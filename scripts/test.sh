@@ -242,6 +242,7 @@ if [[ $RUN_PY -eq 1 ]]; then
     if cargo build -p cairn \
         && "$PY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
             --no-build-isolation --force-reinstall ./python \
+        && (cd python && "$PY_VENV/bin/python" -m mypy src) \
         && CAIRN_BIN="$ROOT/target/debug/cairn" "$PY_VENV/bin/python" -m pytest python/tests -q "${PYTEST_ARGS[@]}"; then
         PY_STATUS="passed"
     else
