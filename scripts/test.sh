@@ -9,6 +9,7 @@
 #                                which checks that the tests themselves encode MLflow's behaviour
 #   scripts/test.sh --release    test a release build of `cairn` end to end (slower to build)
 #   scripts/test.sh --bench      the benchmark's smoke run only (bench/run.sh --scale smoke's checks)
+#   scripts/test.sh --python     the Python package (python/) in its own venv, against cairn server
 #   Anything after `--` is passed to pytest, e.g. `scripts/test.sh --e2e -- -k search -x`
 #   (or `scripts/test.sh --ui -- -k run_page`).
 #
@@ -27,20 +28,22 @@ RUN_RUST=1
 RUN_E2E=1
 RUN_BENCH=1
 RUN_UI=1
+RUN_PY=1
 REFERENCE=0
 PROFILE=debug
 PYTEST_ARGS=()
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --rust) RUN_E2E=0; RUN_BENCH=0; RUN_UI=0 ;;
-        --e2e) RUN_RUST=0; RUN_BENCH=0; RUN_UI=0 ;;
-        --ui) RUN_RUST=0; RUN_E2E=0; RUN_BENCH=0 ;;
-        --bench) RUN_RUST=0; RUN_E2E=0; RUN_UI=0 ;;
-        --reference) RUN_RUST=0; RUN_BENCH=0; RUN_UI=0; REFERENCE=1 ;;
+        --rust) RUN_E2E=0; RUN_BENCH=0; RUN_UI=0; RUN_PY=0 ;;
+        --e2e) RUN_RUST=0; RUN_BENCH=0; RUN_UI=0; RUN_PY=0 ;;
+        --ui) RUN_RUST=0; RUN_E2E=0; RUN_BENCH=0; RUN_PY=0 ;;
+        --bench) RUN_RUST=0; RUN_E2E=0; RUN_UI=0; RUN_PY=0 ;;
+        --python) RUN_RUST=0; RUN_E2E=0; RUN_UI=0; RUN_BENCH=0 ;;
+        --reference) RUN_RUST=0; RUN_BENCH=0; RUN_UI=0; RUN_PY=0; REFERENCE=1 ;;
         --release) PROFILE=release ;;
         --) shift; PYTEST_ARGS=("$@"); break ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -224,6 +227,34 @@ if [[ $RUN_UI -eq 1 ]]; then
     fi
 fi
 
+PY_STATUS="skipped"
+if [[ $RUN_PY -eq 1 ]]; then
+    # The Python package is installed the way users install it (`pip install ./python`, not
+    # editable) into a venv of its own, so its entry points are what MLflow really loads and
+    # nothing from the e2e venv leaks in. Dependencies are reinstalled only when pins change.
+    section "python package (python/, .venv-python)"
+    PY_VENV="$ROOT/.venv-python"
+    PY_REQUIREMENTS="$ROOT/python/tests/requirements.txt"
+    PY_STAMP="$PY_VENV/.requirements.sha256"
+    PY_WANT="$(sha256sum "$PY_REQUIREMENTS" | cut -d' ' -f1)"
+    PYTHON="$(command -v python3.11 || command -v python3)" || die "python3 is needed for the package tests"
+    [[ -x "$PY_VENV/bin/python" ]] || "$PYTHON" -m venv "$PY_VENV"
+    if [[ "$(cat "$PY_STAMP" 2>/dev/null || true)" != "$PY_WANT" ]]; then
+        "$PY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$PY_REQUIREMENTS" ./python \
+            && echo "$PY_WANT" > "$PY_STAMP"
+    fi
+    if cargo build -p cairn \
+        && "$PY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+            --no-build-isolation --force-reinstall ./python \
+        && (cd python && "$PY_VENV/bin/python" -m mypy src) \
+        && CAIRN_BIN="$ROOT/target/debug/cairn" "$PY_VENV/bin/python" -m pytest python/tests -q "${PYTEST_ARGS[@]}"; then
+        PY_STATUS="passed"
+    else
+        PY_STATUS="FAILED"
+        FAILED=1
+    fi
+fi
+
 BENCH_STATUS="skipped"
 if [[ $RUN_BENCH -eq 1 ]]; then
     # The benchmark's smoke scale runs the same workload against MLflow and Cairn and checks that
@@ -248,6 +279,7 @@ echo "lint:       $LINT_STATUS"
 echo "rust tests: $RUST_STATUS"
 echo "e2e tests:  $E2E_STATUS"
 echo "ui tests:   $UI_STATUS"
+echo "python pkg: $PY_STATUS"
 echo "bench smoke: $BENCH_STATUS"
 echo "total time: $((SECONDS - START))s"
 exit "$FAILED"

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod idempotency;
 pub mod lease;
 pub mod lineage;
 pub mod logged_models;

@@ -195,6 +195,9 @@ pub struct Run {
 /// What a caller supplies to create a run.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewRun {
+    /// The id the caller chose, for a run created offline and synced later (32 lowercase hex
+    /// digits, the shape of the ids the store picks); `None` lets the store pick one.
+    pub run_id: Option<String>,
     pub experiment_id: String,
     pub user_id: String,
     pub run_name: Option<String>,

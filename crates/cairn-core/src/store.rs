@@ -10,6 +10,7 @@ use crate::Result;
 use crate::artifacts::ArtifactManifest;
 use crate::audit::{AuditEvent, VerifyReport};
 use crate::auth::AuthStore;
+use crate::idempotency::IdempotencyStore;
 use crate::lineage::LineageStore;
 use crate::logged_models::LoggedModels;
 use crate::model::{
@@ -72,7 +73,9 @@ pub struct BulkIntervalQuery {
 /// The metadata store: tracking here; the model registry, logged models, lineage and access control in their own traits,
 /// which every store implements too so that a `dyn Store` reaches all of it.
 #[async_trait]
-pub trait Store: ModelRegistry + LoggedModels + LineageStore + AuthStore + Send + Sync + 'static {
+pub trait Store:
+    ModelRegistry + LoggedModels + LineageStore + AuthStore + IdempotencyStore + Send + Sync + 'static
+{
     // Experiments.
     async fn create_experiment(&self, actor: &Actor, new: NewExperiment) -> Result<String>;
     async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment>;

@@ -216,6 +216,7 @@ mod tests {
         let blobs = BlobStore::open(&dir.path().join("artifacts").to_string_lossy()).unwrap();
         let actor = Actor("t".into());
         let new_run = NewRun {
+            run_id: None,
             experiment_id: "0".into(),
             user_id: "u".into(),
             run_name: None,
@@ -257,7 +258,14 @@ mod tests {
     }
 
     fn new_run() -> NewRun {
-        NewRun { experiment_id: "0".into(), user_id: "u".into(), run_name: None, start_time: Some(1), tags: vec![] }
+        NewRun {
+            run_id: None,
+            experiment_id: "0".into(),
+            user_id: "u".into(),
+            run_name: None,
+            start_time: Some(1),
+            tags: vec![],
+        }
     }
 
     /// The exact race: an upload's commit finds its content already stored but unreferenced, and

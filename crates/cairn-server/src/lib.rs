@@ -15,6 +15,7 @@ pub mod extract;
 pub mod gc;
 pub mod governance;
 pub mod guard;
+pub mod idempotency;
 mod mlflow;
 mod native;
 pub mod openlineage_out;
@@ -121,12 +122,15 @@ impl std::fmt::Debug for AppState {
 /// logging.
 pub fn app(state: AppState) -> Router {
     let cors = state.guard.cors_layer();
+    let idempotency = axum::middleware::from_fn_with_state(state.clone(), idempotency::check);
     Router::new()
         .merge(mlflow::router())
         .merge(native::router())
         .fallback(ui::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        // Inside the guard: a refused request is neither answered from nor recorded in it.
+        .layer(idempotency)
         .layer(CatchPanicLayer::custom(panic_response))
         // The guard runs before routing, so a refused request reaches no handler; CORS wraps it
         // so that preflights for allowed origins are answered and refusals still carry headers.

@@ -4,7 +4,7 @@
 mod artifacts;
 mod batch_body;
 mod commit;
-mod experiments;
+pub(crate) mod experiments;
 mod inputs;
 mod logged_models;
 mod metrics;

@@ -449,6 +449,7 @@ mod tests {
         let store = cairn_store::open(&StoreConfig::new(uri)).await.unwrap();
         let blobs = cairn_artifacts::BlobStore::open(&dir.path().join("artifacts").to_string_lossy()).unwrap();
         let new_run = NewRun {
+            run_id: None,
             experiment_id: "0".into(),
             user_id: "u".into(),
             run_name: None,

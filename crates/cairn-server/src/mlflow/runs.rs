@@ -44,6 +44,7 @@ async fn create(
     let tags = key_values(&body, "tags")?;
     validation::validate_run_name(run_name.as_deref(), &tags)?;
     let new = NewRun {
+        run_id: None,
         experiment_id: body.required_str("experiment_id")?,
         user_id: body.str("user_id")?.unwrap_or_default(),
         run_name,

@@ -239,3 +239,82 @@ async fn logged_model_search_is_empty_and_validated() {
     let reply = app.post(&format!("{API}/logged-models/search"), json!({ "experiment_ids": "0" })).await;
     assert!(reply.error(400, "INVALID_PARAMETER_VALUE").contains("experiment_ids"));
 }
+
+#[tokio::test]
+async fn a_run_created_under_a_chosen_id_keeps_it_and_a_replay_answers_the_same_run() {
+    let app = TestApp::new().await;
+    let exp = app.experiment("offline").await;
+    let id = "fedcba9876543210fedcba9876543210";
+    let path = format!("/api/cairn/v1/runs/{id}");
+    let body = json!({
+        "experiment_id": exp, "user_id": "ann", "start_time": 1_700_000_000_000_i64,
+        "tags": [{ "key": "t", "value": "v" }]
+    });
+    let first = app.put(&path, body.clone()).await.ok();
+    assert_eq!(first["run"]["info"]["run_id"], id);
+    assert_eq!(first["run"]["info"]["start_time"], 1_700_000_000_000_i64);
+    assert_eq!(find(&first["run"]["data"]["tags"], "t")["value"], "v");
+    // MLflow's routes see it like any other run.
+    let got = app.get(&format!("{API}/runs/get?run_id={id}")).await.ok();
+    assert_eq!(got["run"]["info"]["experiment_id"], exp.as_str());
+    let events = app.event_count().await;
+
+    // The same request again (a replayed sync) answers the run and writes nothing.
+    let again = app.put(&path, body).await.ok();
+    assert_eq!(again["run"]["info"]["run_id"], id);
+    assert_eq!(app.event_count().await, events);
+
+    let other = app.experiment("other").await;
+    let message = app.put(&path, json!({ "experiment_id": other })).await.error(400, "RESOURCE_ALREADY_EXISTS");
+    assert!(message.contains("another experiment"), "{message}");
+    let message = app
+        .put("/api/cairn/v1/runs/NOT-HEX", json!({ "experiment_id": exp }))
+        .await
+        .error(400, "INVALID_PARAMETER_VALUE");
+    assert!(message.contains("32 lowercase hexadecimal digits"), "{message}");
+    app.put(&path.replace("fedc", "0000"), json!({})).await.error(400, "INVALID_PARAMETER_VALUE");
+}
+
+/// A write sent twice with one Idempotency-Key is applied once; the repeat gets the recorded
+/// answer. The key is scoped by user and bound to the request it first named.
+#[tokio::test]
+async fn an_idempotency_key_makes_a_repeated_write_a_replay() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use tower::ServiceExt;
+
+    let app = TestApp::new().await;
+    let exp = app.experiment("idem").await;
+    let create = |key: &str, user: Option<&str>, body: &Value| {
+        let mut request = Request::post(format!("{API}/runs/create"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", key);
+        if let Some(user) = user {
+            use base64::Engine;
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:pw"));
+            request = request.header(header::AUTHORIZATION, format!("Basic {token}"));
+        }
+        request.body(Body::from(body.to_string())).unwrap()
+    };
+    let body = json!({ "experiment_id": exp, "run_name": "once" });
+    let first = app.send(create("k-1", None, &body)).await.ok();
+    let events = app.event_count().await;
+    let response = app.router.clone().oneshot(create("k-1", None, &body)).await.unwrap();
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    let again = app.send(create("k-1", None, &body)).await.ok();
+    assert_eq!(again, first, "the repeat is the recorded answer");
+    assert_eq!(app.event_count().await, events, "and nothing was written");
+
+    // Another request under the same key is refused; another user's same key is their own.
+    let other = json!({ "experiment_id": exp, "run_name": "twice" });
+    let message = app.send(create("k-1", None, &other)).await.error(400, "INVALID_PARAMETER_VALUE");
+    assert!(message.contains("already used for a different request"), "{message}");
+    let theirs = app.send(create("k-1", Some("bob"), &body)).await.ok();
+    assert_ne!(theirs["run"]["info"]["run_id"], first["run"]["info"]["run_id"]);
+    app.send(create("bad key with spaces", None, &body)).await.error(400, "INVALID_PARAMETER_VALUE");
+
+    // A failed write is not recorded: sent again, it is tried again.
+    let missing = json!({ "experiment_id": "404" });
+    app.send(create("k-2", None, &missing)).await.error(404, "RESOURCE_DOES_NOT_EXIST");
+    app.send(create("k-2", None, &missing)).await.error(404, "RESOURCE_DOES_NOT_EXIST");
+}

@@ -34,6 +34,7 @@ const SQLITE: &[Migration] = &[
     },
     Migration { version: 7, name: "auth", sql: include_str!("../../migrations/sqlite/0007_auth.sql") },
     Migration { version: 8, name: "coordination", sql: include_str!("../../migrations/sqlite/0008_coordination.sql") },
+    Migration { version: 9, name: "idempotency", sql: include_str!("../../migrations/sqlite/0009_idempotency.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -57,6 +58,7 @@ const POSTGRES: &[Migration] = &[
         name: "coordination",
         sql: include_str!("../../migrations/postgres/0008_coordination.sql"),
     },
+    Migration { version: 9, name: "idempotency", sql: include_str!("../../migrations/postgres/0009_idempotency.sql") },
 ];
 
 /// The migrations of a dialect, in order.

@@ -14,6 +14,7 @@ pub mod blob_claims;
 pub mod common;
 pub mod db;
 pub mod experiments;
+mod idempotency;
 pub mod leases;
 pub mod lineage;
 pub mod logged_models;

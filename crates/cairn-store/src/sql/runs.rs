@@ -99,7 +99,16 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewRun) ->
         tags.push(KeyValue::new(RUN_NAME_TAG, name.clone()));
     }
 
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let run_id = match &new.run_id {
+        None => uuid::Uuid::new_v4().simple().to_string(),
+        Some(id) => {
+            validate_chosen_run_id(id)?;
+            if find(db, id)?.is_some() {
+                return Err(Error::AlreadyExists(format!("Run with id={id} already exists")));
+            }
+            id.clone()
+        }
+    };
     let row = RunRow {
         run_pk: next_id(db, "runs", "run_pk", 1)?,
         artifact_uri: join_uri(&experiment.artifact_location, &format!("{run_id}/artifacts")),
@@ -133,6 +142,17 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewRun) ->
     };
     tx.append(db, event(actor, "create_run", &row.run_id, payload))?;
     Ok(run)
+}
+
+/// A caller-chosen run id must look like the ids the store picks (a UUID's 32 lowercase hex
+/// digits), so that it is unique in practice, safe in artifact paths, and indistinguishable
+/// from a run created online.
+fn validate_chosen_run_id(id: &str) -> Result<()> {
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("Invalid run id '{id}': expected 32 lowercase hexadecimal digits")))
+    }
 }
 
 /// Changes an active run's status, end time or name. A new name is mirrored in the

@@ -16,8 +16,14 @@ fn file(path: &str, digest_byte: char, size: u64) -> NewArtifact {
 }
 
 async fn new_run(store: &Arc<dyn Store>) -> String {
-    let new =
-        NewRun { experiment_id: "0".into(), user_id: "u".into(), run_name: None, start_time: Some(1), tags: vec![] };
+    let new = NewRun {
+        run_id: None,
+        experiment_id: "0".into(),
+        user_id: "u".into(),
+        run_name: None,
+        start_time: Some(1),
+        tags: vec![],
+    };
     store.create_run(&actor(), new).await.expect("create run").info.run_id
 }
 

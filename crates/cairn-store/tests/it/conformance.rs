@@ -24,6 +24,8 @@ macro_rules! conformance_cases {
             deleting_an_experiment_deletes_its_runs,
             runs_lifecycle,
             run_names,
+            runs_with_a_chosen_id_and_replayed_batches,
+            idempotent_answers_are_kept_and_the_first_wins,
             params_are_immutable,
             run_tags,
             log_batch_is_atomic,
@@ -213,6 +215,7 @@ pub async fn deleting_an_experiment_deletes_its_runs(store: Arc<dyn Store>) {
 pub async fn runs_lifecycle(store: Arc<dyn Store>) {
     let exp = new_experiment(&store, "runs").await;
     let new = NewRun {
+        run_id: None,
         experiment_id: exp.clone(),
         user_id: "alice".into(),
         run_name: Some("first".into()),
@@ -291,6 +294,53 @@ pub async fn run_names(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.get_run(&run).await.unwrap().info.run_name, "renamed");
+    assert_verifies(&store).await;
+}
+
+/// What an offline client's sync relies on: a run created under the id the client chose, and a
+/// batch sent twice (a replay after a lost answer) storing its points once.
+pub async fn runs_with_a_chosen_id_and_replayed_batches(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "offline").await;
+    let id = "0123456789abcdef0123456789abcdef";
+    let chosen = NewRun { run_id: Some(id.into()), experiment_id: exp.clone(), ..NewRun::default() };
+    let run = store.create_run(&actor(), chosen.clone()).await.unwrap();
+    assert_eq!(run.info.run_id, id);
+    assert!(run.info.artifact_uri.contains(id), "{}", run.info.artifact_uri);
+    assert_eq!(store.get_run(id).await.unwrap().info.experiment_id.to_string(), exp);
+    assert!(matches!(store.create_run(&actor(), chosen).await, Err(Error::AlreadyExists(_))));
+    for bad in ["short", "0123456789ABCDEF0123456789ABCDEF", "../../../../../../../../etc/passwd"] {
+        let new = NewRun { run_id: Some(bad.into()), experiment_id: exp.clone(), ..NewRun::default() };
+        assert_invalid(store.create_run(&actor(), new).await, "expected 32 lowercase hexadecimal digits");
+    }
+
+    let batch = Batch {
+        metrics: vec![metric("loss", 0.5, 1000, 0), metric("loss", 0.25, 1001, 1)],
+        params: vec![KeyValue::new("lr", "0.1")],
+        tags: vec![KeyValue::new("t", "v")],
+    };
+    log(&store, id, batch.clone()).await.unwrap();
+    log(&store, id, batch).await.unwrap();
+    assert_eq!(history(&store, id, "loss").await.len(), 2);
+    assert_verifies(&store).await;
+}
+
+/// The answers recorded for Idempotency-Keys: found by key, the first answer kept, and no
+/// audit event written for them (they are request bookkeeping).
+pub async fn idempotent_answers_are_kept_and_the_first_wins(store: Arc<dyn Store>) {
+    use cairn_core::idempotency::IdempotentAnswer;
+    let answer = |body: &str| IdempotentAnswer {
+        request_digest: "d1".into(),
+        status: 200,
+        content_type: "application/json".into(),
+        body: body.into(),
+    };
+    assert_eq!(store.idempotent_answer("k1").await.unwrap(), None);
+    let events = store.audit_events(0, 10_000).await.unwrap().len();
+    store.record_idempotent_answer("k1", answer(r#"{"run":{"é":1}}"#)).await.unwrap();
+    store.record_idempotent_answer("k1", answer("{}")).await.unwrap();
+    assert_eq!(store.idempotent_answer("k1").await.unwrap(), Some(answer(r#"{"run":{"é":1}}"#)));
+    assert_eq!(store.idempotent_answer("k2").await.unwrap(), None);
+    assert_eq!(store.audit_events(0, 10_000).await.unwrap().len(), events);
     assert_verifies(&store).await;
 }
 

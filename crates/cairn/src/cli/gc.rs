@@ -72,6 +72,7 @@ mod tests {
         let blobs = BlobStore::open(&dir.path().join("artifacts").to_string_lossy()).unwrap();
         let actor = Actor("t".into());
         let new_run = NewRun {
+            run_id: None,
             experiment_id: "0".into(),
             user_id: "u".into(),
             run_name: None,

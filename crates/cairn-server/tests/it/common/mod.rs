@@ -77,9 +77,17 @@ impl TestApp {
         self.post_raw(path, body.to_string()).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send_json(Method::PUT, path, body.to_string()).await
+    }
+
     pub async fn post_raw(&self, path: &str, body: impl Into<Body>) -> Reply {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    async fn send_json(&self, method: Method, path: &str, body: impl Into<Body>) -> Reply {
         let request = Request::builder()
-            .method(Method::POST)
+            .method(method)
             .uri(path)
             .header(header::CONTENT_TYPE, "application/json")
             .body(body.into())

@@ -1,0 +1,124 @@
+//! `Idempotency-Key` on JSON write requests: a client that may send a write twice (the Python
+//! package replaying its offline journal after a lost answer) names it with a key, and a repeat
+//! gets the recorded answer, marked `Idempotent-Replayed: true`, instead of being applied again.
+//!
+//! - Only successful answers are recorded (a failed write can be retried as it is), for
+//!   [`RETENTION_MILLIS`](cairn_core::idempotency::RETENTION_MILLIS).
+//! - Keys are scoped by user: the record is found under a hash of the actor and the key, so one
+//!   user's key never answers another's request.
+//! - The same key with another request (method, path, body) is refused rather than answered.
+//! - Requests that are not JSON (artifact uploads, which stream) are not covered: an upload of
+//!   the same bytes to the same path already leaves the same state.
+//! - Two requests with the same key at the same moment may both be applied; the spool sends its
+//!   journal one request at a time.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use cairn_core::audit::sha256_hex;
+use cairn_core::idempotency::{IdempotentAnswer, validate_key};
+
+use crate::error::ApiError;
+use crate::extract::basic_auth_user;
+use crate::{AppState, BODY_LIMIT_BYTES};
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED: &str = "idempotent-replayed";
+
+fn is_write(method: &Method) -> bool {
+    matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+}
+
+fn is_json(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"))
+}
+
+/// Length-prefixed fields, hashed: no two different field lists give the same bytes.
+fn digest(fields: &[&[u8]]) -> String {
+    let mut bytes = Vec::new();
+    for field in fields {
+        bytes.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(field);
+    }
+    sha256_hex(&bytes)
+}
+
+/// The middleware: answers repeats from the record, records first answers.
+pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !is_write(request.method()) || !is_json(&request) {
+        return next.run(request).await;
+    }
+    let Some(value) = request.headers().get(HEADER) else { return next.run(request).await };
+    let key = match value.to_str() {
+        Ok(key) => key.to_owned(),
+        Err(_) => return ApiError::invalid("Invalid Idempotency-Key: not visible ASCII").into_response(),
+    };
+    if let Err(e) = validate_key(&key) {
+        return ApiError::from(e).into_response();
+    }
+    let actor = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(basic_auth_user)
+        .unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let bytes = match to_bytes(body, BODY_LIMIT_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => return ApiError::invalid("The request body is too large or was cut off").into_response(),
+    };
+    let scoped_key = digest(&[actor.as_bytes(), key.as_bytes()]);
+    let path = parts.uri.path_and_query().map_or("", |p| p.as_str());
+    let request_digest = digest(&[actor.as_bytes(), parts.method.as_str().as_bytes(), path.as_bytes(), &bytes]);
+
+    match state.store.idempotent_answer(&scoped_key).await {
+        Err(e) => return ApiError::from(e).into_response(),
+        Ok(Some(answer)) if answer.request_digest == request_digest => return replay(answer),
+        Ok(Some(_)) => {
+            return ApiError::invalid(format!(
+                "Idempotency-Key '{key}' was already used for a different request; use a new key for a new write"
+            ))
+            .into_response();
+        }
+        Ok(None) => {}
+    }
+
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, BODY_LIMIT_BYTES).await else {
+        tracing::error!("a write answer could not be read for its idempotency record");
+        return ApiError::from(cairn_core::Error::internal("unreadable answer")).into_response();
+    };
+    let content_type =
+        parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_owned();
+    if let Ok(text) = std::str::from_utf8(&bytes) {
+        let answer =
+            IdempotentAnswer { request_digest, status: parts.status.as_u16(), content_type, body: text.to_owned() };
+        // The write is done and its answer stands; failing to record it only means a repeat
+        // would be applied again, so it is logged rather than turned into an error.
+        if let Err(e) = state.store.record_idempotent_answer(&scoped_key, answer).await {
+            tracing::warn!(error = %e, "could not record an idempotent answer");
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn replay(answer: IdempotentAnswer) -> Response {
+    let status = axum::http::StatusCode::from_u16(answer.status).unwrap_or(axum::http::StatusCode::OK);
+    let mut response = (status, answer.body).into_response();
+    if let Ok(content_type) = HeaderValue::from_str(&answer.content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    }
+    response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}

@@ -1,0 +1,214 @@
+"""The `mlflow.tracking_store` plugin for `http` and `https`: MLflow's own `RestStore`, plus
+
+- the offline spool: the run writes (create, update, log metric/param/batch, set/delete tag) go
+  through `cairn.spool.sync.Spool`, which sends them, or journals them while the server is away
+  and replays them when it is back. A run created offline gets its id here and keeps it: the
+  replay creates it under that id (`PUT /api/cairn/v1/runs/{id}`). Reads are MLflow's own and
+  fail as they always did when the server is down.
+- the upload of the files Cairn's capture tags point at (the uncommitted patch, the package list, lock
+files) right after `create_run`, which is the first moment the run exists.
+
+The upload runs on a background thread so that `start_run` does not wait for it (three HTTP
+requests would cost more than the capture itself); at interpreter exit, pending uploads are
+waited for (up to `EXIT_WAIT_SECS`), so a short script still gets its files.
+
+Everything else is MLflow's store unchanged, so this works against any MLflow-compatible server;
+an upload that fails becomes a warning and a `cairn.capture.error` tag, never a failed run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import uuid
+import json
+import queue
+import tempfile
+import threading
+import warnings
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Run, RunData, RunInfo, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.protos.service_pb2 import CreateRun, DeleteTag, LogBatch, LogMetric, LogParam, SetTag, UpdateRun
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.store.tracking.rest_store import RestStore
+from mlflow.utils.credentials import get_default_host_creds
+from mlflow.utils.proto_json_utils import parse_dict
+from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+from cairn.capture import session
+from cairn.spool.sync import Unreachable, spool_for
+
+# The writes of a run that the spool can hold: everything a training loop does between
+# `start_run` and `end_run`.
+SPOOLED = (CreateRun, UpdateRun, LogMetric, LogParam, SetTag, DeleteTag, LogBatch)
+# Short, so that a dead server costs a training loop about a second, not MLflow's minutes of
+# retries; the spool retries later anyway.
+WRITE_RETRIES = 2
+WRITE_TIMEOUT_SECS = float(os.environ.get("CAIRN_WRITE_TIMEOUT", "30"))
+
+
+EXIT_WAIT_SECS = 30.0
+
+
+class _Uploader:
+    """One worker thread taking upload jobs in order."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue[tuple[CairnRestStore, Any, list[session.PendingFile]]] = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, store: "CairnRestStore", run: Any, files: list[session.PendingFile]) -> None:
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._work, name="cairn-upload", daemon=True)
+                self.thread.start()
+                atexit.register(self.wait)
+        self.jobs.put((store, run, files))
+
+    def _work(self) -> None:
+        while True:
+            store, run, files = self.jobs.get()
+            try:
+                store.upload_capture(run, files)
+            finally:
+                self.jobs.task_done()
+
+    def wait(self, timeout: float = EXIT_WAIT_SECS) -> bool:
+        """Waits until every submitted upload finished; `True` if they did in time."""
+        done = threading.Event()
+
+        def join() -> None:
+            self.jobs.join()
+            done.set()
+
+        threading.Thread(target=join, daemon=True).start()
+        return done.wait(timeout)
+
+
+uploader = _Uploader()
+
+
+class CairnRestStore(RestStore):
+    """`RestStore` that completes Cairn's capture of each run it creates."""
+
+    def __init__(self, store_uri: str) -> None:
+        super().__init__(partial(get_default_host_creds, store_uri))
+        self.store_uri = store_uri
+        # Runs this store created, for the reads MLflow makes of its own run while the server
+        # is away (`end_run` reads the run to print its URL).
+        self._created: dict[str, Any] = {}
+
+    def get_run(self, run_id: str) -> Any:
+        if run_id in self._created and spool_for(self.store_uri).holding:
+            return self._created[run_id]
+        return super().get_run(run_id)
+
+    def _call_endpoint(
+        self,
+        api: Any,
+        json_body: Any = None,
+        endpoint: Any = None,
+        retry_timeout_seconds: Any = None,
+        response_proto: Any = None,
+    ) -> Any:
+        if api not in SPOOLED or endpoint is not None:
+            return super()._call_endpoint(api, json_body, endpoint, retry_timeout_seconds, response_proto)
+        path, method = self._METHOD_TO_INFO[api]
+        proto = response_proto or api.Response()
+        body = json.loads(json_body) if json_body else {}
+        spool = spool_for(self.store_uri)
+        if api is CreateRun:
+            run_id = uuid.uuid4().hex
+            route = f"PUT /api/cairn/v1/runs/{run_id}"
+            return spool.write(
+                route, body, lambda: self._send(path, method, body, proto), lambda: _offline_run(proto, run_id, body)
+            )
+        return spool.write(f"{method} {path}", body, lambda: self._send(path, method, body, proto), lambda: proto)
+
+    def _send(self, path: str, method: str, body: dict[str, Any], proto: Any) -> Any:
+        try:
+            response = http_request(
+                self.get_host_creds(),
+                path,
+                method,
+                max_retries=WRITE_RETRIES,
+                backoff_factor=0.2,
+                backoff_jitter=0.1,
+                timeout=WRITE_TIMEOUT_SECS,
+                raise_on_status=False,
+                json=body,
+            )
+        except MlflowException as e:  # connection refused, reset, timed out
+            raise Unreachable(str(e)) from e
+        if response.status_code >= 500 or response.status_code == 429:
+            raise Unreachable(f"HTTP {response.status_code}")
+        response = verify_rest_response(response, path)
+        parse_dict(js_dict=json.loads(response.text or "{}"), message=proto)
+        return proto
+
+    def create_run(self, experiment_id: Any, user_id: Any, start_time: Any, tags: Any, run_name: Any) -> Any:
+        run = super().create_run(experiment_id, user_id, start_time, tags, run_name)
+        if len(self._created) > 1000:
+            self._created.pop(next(iter(self._created)))
+        self._created[run.info.run_id] = run
+        files = session.take_files({t.key: t.value for t in tags or []})
+        if files and spool_for(self.store_uri).holding:
+            # The run exists only in the journal: artifact uploads need the server.
+            warnings.warn("Cairn: captured files are not uploaded for a run created offline", stacklevel=2)
+        elif files:
+            uploader.submit(self, run, files)
+        return run
+
+    def upload_capture(self, run: Any, files: list[session.PendingFile]) -> None:
+        """Uploads the captured files into the run; a failure is tagged on the run."""
+        try:
+            self._upload(run.info.artifact_uri, files)
+        except Exception as e:  # noqa: BLE001 - capture never fails a run
+            message = f"upload: {type(e).__name__}: {e}"
+            warnings.warn(f"Cairn capture incomplete: {message}", stacklevel=2)
+            try:
+                self.set_tag(run.info.run_id, RunTag(session.TAG_ERROR, message[: session.MAX_TAG_VALUE]))
+            except Exception:  # noqa: BLE001 - the server may be gone altogether
+                pass
+
+    def _upload(self, artifact_uri: str, files: list[session.PendingFile]) -> None:
+        repo = get_artifact_repository(artifact_uri, tracking_uri=self.store_uri)
+        with tempfile.TemporaryDirectory(prefix="cairn-capture-") as tmp:
+            for f in files:
+                path = Path(tmp) / f.artifact_dir / f.name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(f.data)
+            for directory in sorted({f.artifact_dir for f in files}):
+                repo.log_artifacts(str(Path(tmp) / directory), directory)
+
+
+def _offline_run(proto: Any, run_id: str, body: dict[str, Any]) -> Any:
+    """The answer to a `runs/create` journaled offline: the run as the server will create it."""
+    tags = {t["key"]: t["value"] for t in body.get("tags", [])}
+    name = body.get("run_name") or tags.get("mlflow.runName") or f"offline-{run_id[:8]}"
+    tags.setdefault("mlflow.runName", name)
+    body.setdefault("run_name", name)
+    info = RunInfo(
+        run_id=run_id,
+        experiment_id=str(body.get("experiment_id", "0")),
+        user_id=body.get("user_id", ""),
+        status=RunStatus.to_string(RunStatus.RUNNING),
+        start_time=int(body.get("start_time") or 0),
+        end_time=None,
+        lifecycle_stage="active",
+        artifact_uri=f"mlflow-artifacts:/{body.get('experiment_id', '0')}/{run_id}/artifacts",
+        run_name=name,
+    )
+    run = Run(info, RunData(tags=[RunTag(k, v) for k, v in tags.items()]))
+    proto.run.CopyFrom(run.to_proto())
+    return proto
+
+
+def rest_store(store_uri: str, **_: Any) -> CairnRestStore:
+    """The builder MLflow's store registry calls for `http(s)://` tracking URIs."""
+    return CairnRestStore(store_uri)
