@@ -63,6 +63,10 @@ async fn check(state: &AppState, auth: &Arc<Auth>, request: Request, next: Next)
         Rule::Admin if principal.is_admin => Ok(next.run(request).await),
         Rule::Admin => Err(denied("Only an admin may do this").into_response()),
         Rule::Predictions => predictions(&principal, request, next).await,
+        Rule::Lineage => {
+            let response = next.run(request).await;
+            redact_response(auth, &data, &principal, response).await
+        }
         Rule::Create(creates) => create(state, auth, &principal, creates, request, next).await,
         Rule::Search(searches) => {
             let response = next.run(request).await;
@@ -279,6 +283,22 @@ async fn read_body(body: Body) -> Result<Bytes, Response> {
     axum::body::to_bytes(body, usize::MAX)
         .await
         .map_err(|_| ApiError::from(cairn_core::Error::internal("cannot read a response to filter it")).into_response())
+}
+
+/// Redacts a lineage answer (see [`super::redact`]).
+async fn redact_response(auth: &Auth, data: &AuthData, principal: &Principal, response: Response) -> Checked {
+    if !response.status().is_success() || principal.is_admin {
+        return Ok(response);
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = read_body(body).await?;
+    let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Ok(Response::from_parts(parts, Body::from(bytes)));
+    };
+    super::redact::redact(auth, data, principal, &mut answer).await;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let bytes = serde_json::to_vec(&Value::Object(answer)).unwrap_or_default();
+    Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
 /// Drops from a search's answer what the caller may not read.

@@ -8,6 +8,7 @@ pub mod api;
 pub mod authorize;
 pub mod limiter;
 pub mod principal;
+pub mod redact;
 pub mod routes;
 pub mod secrets;
 

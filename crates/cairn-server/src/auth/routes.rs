@@ -56,6 +56,9 @@ pub enum Rule {
     Handler,
     /// Posting predictions: a writer, or a `predictions:` token for the deployment named.
     Predictions,
+    /// A lineage answer: any reader; runs, logged models and model versions the caller may not
+    /// read are redacted to placeholders.
+    Lineage,
 }
 
 /// What a [`Rule::Create`] creates.
@@ -200,15 +203,16 @@ pub const ROUTES: &[Entry] = &[
     r("GET", "/api/cairn/v1/models/{name}/aliases/{alias}", Need(Read, ModelPath)),
     r("GET", "/api/cairn/v1/metrics/sampled", Need(Read, RunId)),
     r("GET", "/api/cairn/v1/openapi.json", Public),
-    // Lineage answers are not yet redacted node by node, so reading the graph is for admins;
-    // recording into it is for any writer (the nodes name things, they do not change them).
+    // Traversals are redacted node by node; answers that compare or summarise the graph (diff,
+    // export, health, completeness, a prediction's trace) are not yet, so they are for admins.
+    // Recording into the graph is for any writer (nodes name things, they do not change them).
     r("PUT", "/api/cairn/v1/lineage/nodes/{kind}/{*key}", SignedInWrite),
-    r("GET", "/api/cairn/v1/lineage/nodes/{kind}/{*key}", Admin),
+    r("GET", "/api/cairn/v1/lineage/nodes/{kind}/{*key}", Lineage),
     r("POST", "/api/cairn/v1/lineage/slices", SignedInWrite),
     r("POST", "/api/cairn/v1/lineage/edges", SignedInWrite),
     r("POST", "/api/cairn/v1/deployments/{name}", SignedInWrite),
-    r("GET", "/api/cairn/v1/lineage/upstream", Admin),
-    r("GET", "/api/cairn/v1/lineage/downstream", Admin),
+    r("GET", "/api/cairn/v1/lineage/upstream", Lineage),
+    r("GET", "/api/cairn/v1/lineage/downstream", Lineage),
     r("GET", "/api/cairn/v1/lineage/diff", Admin),
     r("GET", "/api/cairn/v1/lineage/export", Admin),
     r("GET", "/api/cairn/v1/lineage/health", Admin),

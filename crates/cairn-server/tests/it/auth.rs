@@ -227,3 +227,39 @@ async fn repeated_wrong_passwords_are_limited() {
     assert_eq!(r.status, 429, "even the right password waits: {r:?}");
     assert_eq!(s.get("bob", "/experiments/search").await.status, 200, "other users are not locked out");
 }
+
+#[tokio::test]
+async fn lineage_answers_redact_what_the_caller_may_not_read() {
+    let s = Secured::new().await;
+    let exp = s.post("alice", "/experiments/create", json!({"name": "secret"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v1 = "/api/cairn/v1";
+    let r = s
+        .as_user("alice", Method::PUT, &format!("{v1}/lineage/nodes/dataset/d@1"), Some(json!({"digest": "aa"})))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let edge = json!({"source": format!("run:{run}"), "kind": "used", "target": "dataset:d@1"});
+    let r = s.as_user("alice", Method::POST, &format!("{v1}/lineage/edges"), Some(edge)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let deny = json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "DENY"});
+    s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+    let path = format!("{v1}/lineage/downstream?node=dataset:d@1");
+    let alice = s.as_user("alice", Method::GET, &path, None).await;
+    let bob = s.as_user("bob", Method::GET, &path, None).await;
+    assert_eq!((alice.status, bob.status), (200, 200), "{bob:?}");
+    let ids = |r: &Reply| -> Vec<String> {
+        r.body["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(ids(&alice).contains(&format!("run:{run}")));
+    assert!(!bob.body.to_string().contains(&run), "the run id leaks nowhere: {}", bob.body);
+    assert!(ids(&bob).contains(&"redacted:1".to_owned()) && ids(&bob).contains(&"dataset:d@1".to_owned()));
+    assert_eq!(bob.body["edges"][0]["source"], "redacted:1", "edges point at the placeholder");
+    let node = s.as_user("bob", Method::GET, &format!("{v1}/lineage/nodes/run/{run}"), None).await;
+    assert_eq!(node.body["node"]["redacted"], true, "{node:?}");
+}
