@@ -107,8 +107,44 @@ impl Params {
     }
 }
 
-/// Reads the request's parameters; the body comes back to be put in the request again.
+/// The body fields a resource is found by. Only these are kept when the body is read lightly:
+/// the rest (a log-batch's thousand metrics) is skipped without building values.
+const NAMING_FIELDS: &[&str] = &["run_id", "run_uuid", "experiment_id", "name", "model_id", "path"];
+
+/// A JSON object with only [`NAMING_FIELDS`] kept.
+struct Naming(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for Naming {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Naming;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Naming, A::Error> {
+                let mut kept = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if NAMING_FIELDS.contains(&key.as_str()) {
+                        kept.insert(key, map.next_value::<Value>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Naming(kept))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// Reads the request's parameters, the whole body or (`light`) only its naming fields; the
+/// body comes back to be put in the request again.
 async fn params(request: Request) -> Result<(Params, Request), Response> {
+    read_params(request, false).await
+}
+
+async fn read_params(request: Request, light: bool) -> Result<(Params, Request), Response> {
     // A malformed query names nothing; the handler gives the precise error.
     let query =
         axum::extract::Query::<Vec<(String, String)>>::try_from_uri(request.uri()).map(|q| q.0).unwrap_or_default();
@@ -120,9 +156,13 @@ async fn params(request: Request) -> Result<(Params, Request), Response> {
         .await
         .map_err(|_| ApiError::invalid("The request body could not be read").into_response())?;
     // A body that is not JSON names nothing; the handler gives the precise error.
-    let body = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
+    let body = if light {
+        serde_json::from_slice::<Naming>(&bytes).map(|n| n.0).unwrap_or_default()
+    } else {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
     };
     Ok((Params { query, body }, Request::from_parts(parts, Body::from(bytes))))
 }
@@ -143,7 +183,10 @@ async fn need(
     };
     let request = Request::from_parts(parts, body);
     let path_param = |name: &str| path_params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let (params, mut request) = if uses_params(locate) { params(request).await? } else { (empty(), request) };
+    // Only narrowing a search rewrites the body, and needs all of it.
+    let light = locate != Locate::ExperimentIds;
+    let (params, mut request) =
+        if uses_params(locate) { read_params(request, light).await? } else { (empty(), request) };
     let allows = |kind: ResourceType, id: &str| auth.permission(data, principal, kind, id).allows(needed);
     let refuse = |what: String| -> ApiError {
         denied(format!("Permission denied: {} on {what} needs {}", principal.username, needed.as_str()))
