@@ -255,13 +255,48 @@ async fn need(
         }
         Locate::ArtifactPath => {
             let path = path_param("path").or_else(|| params.str("path")).unwrap_or_default();
-            let experiment = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
-            if !allows(ResourceType::Experiment, &experiment) {
-                return Err(refuse(format!("the artifacts of experiment {experiment}")).into_response());
+            match artifact_experiment(auth, &path).await.map_err(api)? {
+                ArtifactOwner::Experiment(experiment) if !allows(ResourceType::Experiment, &experiment) => {
+                    return Err(refuse(format!("the artifacts of experiment {experiment}")).into_response());
+                }
+                ArtifactOwner::Experiment(_) => {}
+                // A model version's pinned files are read-only copies; reading them is like
+                // `get-download-uri`, which the registry model's READ already allows.
+                ArtifactOwner::Pinned if needed == Permission::Read || principal.is_admin => {}
+                ArtifactOwner::Pinned => return Err(refuse("a model version's pinned files".into()).into_response()),
             }
         }
     }
     Ok(next.run(request).await)
+}
+
+/// Whose artifacts a path is.
+enum ArtifactOwner {
+    Experiment(String),
+    Pinned,
+}
+
+/// The experiment whose artifacts `path` names: the run's (`…/<run_id>/artifacts/…`) or the
+/// logged model's (`…/models/<m-…>/artifacts/…`) when the path names one that exists, whatever
+/// its first segment says; else the first segment, as the default artifact root lays out
+/// `<experiment>/<run>/artifacts`.
+async fn artifact_experiment(auth: &Auth, path: &str) -> cairn_core::Result<ArtifactOwner> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if segments.first() == Some(&"model-versions") {
+        return Ok(ArtifactOwner::Pinned);
+    }
+    let is_run = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if let Some(w) = segments.windows(2).find(|w| is_run(w[0]) && w[1] == "artifacts")
+        && let Some(experiment) = auth.run_experiment(w[0]).await?
+    {
+        return Ok(ArtifactOwner::Experiment(experiment));
+    }
+    if let Some(w) = segments.windows(3).find(|w| w[0] == "models" && w[1].starts_with("m-") && w[2] == "artifacts")
+        && let Ok(model) = auth.store.get_logged_model_any_stage(w[1]).await
+    {
+        return Ok(ArtifactOwner::Experiment(model.experiment_id));
+    }
+    Ok(ArtifactOwner::Experiment(segments.first().copied().unwrap_or_default().to_owned()))
 }
 
 fn uses_params(locate: Locate) -> bool {

@@ -263,3 +263,22 @@ async fn lineage_answers_redact_what_the_caller_may_not_read() {
     let node = s.as_user("bob", Method::GET, &format!("{v1}/lineage/nodes/run/{run}"), None).await;
     assert_eq!(node.body["node"]["redacted"], true, "{node:?}");
 }
+
+#[tokio::test]
+async fn artifact_paths_are_checked_against_the_run_they_name() {
+    let s = Secured::new().await;
+    let body = json!({"name": "elsewhere", "artifact_location": "mlflow-artifacts:/shared-bucket"});
+    let exp = s.post("alice", "/experiments/create", body).await.body["experiment_id"].as_str().unwrap().to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deny = json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "DENY"});
+    s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+    // The first segment is no experiment id here; the run id decides.
+    let path = format!("/api/2.0/mlflow-artifacts/artifacts/shared-bucket/{run}/artifacts/model.pkl");
+    assert_eq!(s.as_user("bob", Method::GET, &path, None).await.status, 403);
+    assert_ne!(s.as_user("alice", Method::GET, &path, None).await.status, 403);
+    let forged = format!("/api/2.0/mlflow-artifacts/artifacts/0/{run}/artifacts/model.pkl");
+    assert_eq!(s.as_user("bob", Method::GET, &forged, None).await.status, 403, "naming another experiment first");
+}
