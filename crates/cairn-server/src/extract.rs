@@ -38,6 +38,11 @@ impl Fields {
         Fields { map, path: String::new() }
     }
 
+    /// The JSON object back.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.map
+    }
+
     fn name(&self, field: &str) -> String {
         format!("{}{field}", self.path)
     }

@@ -22,6 +22,7 @@ use cairn_core::auth::{AuthData, Permission, ResourceType, TokenScope};
 use super::routes::{Creates, Locate, Rule, Searches, rule_for};
 use super::{Auth, Principal};
 use crate::error::{ApiError, ErrorCode};
+use crate::extract::{Fields, parse_body, parse_query};
 use crate::{AppState, BODY_LIMIT_BYTES};
 
 /// 403 with MLflow's code.
@@ -80,32 +81,27 @@ fn api(e: cairn_core::Error) -> Response {
     ApiError::from(e).into_response()
 }
 
-/// A request's parameters: its query, and its JSON body when it has one.
+/// A request's parameters, read exactly as the handlers read them (the same parsers, the same
+/// choice of source: the query of a `GET` that has one, else the JSON body, a JSON string
+/// holding an object included), so that the resource checked is the resource acted on.
 struct Params {
-    query: Vec<(String, String)>,
+    fields: Fields,
+    /// The whole body object, when read in full (to rewrite a search's `experiment_ids`).
     body: Map<String, Value>,
 }
 
 impl Params {
     fn str(&self, key: &str) -> Option<String> {
-        if let Some((_, v)) = self.query.iter().find(|(k, _)| k == key) {
-            return Some(v.clone());
-        }
-        match self.body.get(key)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
+        self.fields.str(key).ok().flatten().filter(|s| !s.is_empty())
     }
 
     fn list(&self, key: &str) -> Vec<String> {
-        let mut out: Vec<String> = self.query.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect();
-        if let Some(Value::Array(items)) = self.body.get(key) {
-            out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_owned)));
-        }
-        out
+        self.fields.str_list(key).unwrap_or_default()
     }
 }
+
+/// Fields a query string may repeat.
+const LISTS: &[&str] = &["experiment_ids", "run_ids"];
 
 /// The body fields a resource is found by. Only these are kept when the body is read lightly:
 /// the rest (a log-batch's thousand metrics) is skipped without building values.
@@ -145,26 +141,40 @@ async fn params(request: Request) -> Result<(Params, Request), Response> {
 }
 
 async fn read_params(request: Request, light: bool) -> Result<(Params, Request), Response> {
-    // A malformed query names nothing; the handler gives the precise error.
-    let query =
-        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(request.uri()).map(|q| q.0).unwrap_or_default();
-    if matches!(*request.method(), Method::GET | Method::HEAD) {
-        return Ok((Params { query, body: Map::new() }, request));
+    let get = matches!(*request.method(), Method::GET | Method::HEAD);
+    if get && let Some(query) = request.uri().query().filter(|q| !q.is_empty()) {
+        // A malformed query names nothing; the handler gives the precise error.
+        let fields = parse_query(Some(query), LISTS).unwrap_or_default();
+        return Ok((Params { fields, body: Map::new() }, request));
     }
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES)
         .await
         .map_err(|_| ApiError::invalid("The request body could not be read").into_response())?;
-    // A body that is not JSON names nothing; the handler gives the precise error.
-    let body = if light {
-        serde_json::from_slice::<Naming>(&bytes).map(|n| n.0).unwrap_or_default()
-    } else {
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        }
-    };
-    Ok((Params { query, body }, Request::from_parts(parts, Body::from(bytes))))
+    let body = if light { naming_fields(&bytes) } else { full_body(&bytes) };
+    let params = Params { fields: Fields::new(body.clone()), body };
+    Ok((params, Request::from_parts(parts, Body::from(bytes))))
+}
+
+/// The body as `extract::parse_body` reads it; a malformed one names nothing (the handler
+/// refuses it with the precise error).
+fn full_body(bytes: &[u8]) -> Map<String, Value> {
+    match parse_body(bytes) {
+        Ok(fields) => fields.into_map(),
+        Err(_) => Map::new(),
+    }
+}
+
+/// [`full_body`] keeping only [`NAMING_FIELDS`].
+fn naming_fields(bytes: &[u8]) -> Map<String, Value> {
+    if let Ok(Naming(map)) = serde_json::from_slice::<Naming>(bytes) {
+        return map;
+    }
+    // `parse_body` also takes a JSON string that holds the object.
+    match serde_json::from_slice::<String>(bytes) {
+        Ok(inner) => serde_json::from_str::<Naming>(&inner).map(|n| n.0).unwrap_or_default(),
+        Err(_) => Map::new(),
+    }
 }
 
 async fn need(
@@ -226,7 +236,8 @@ async fn need(
             let ids = match locate {
                 Locate::RunPath => path_param("run_id").into_iter().collect(),
                 Locate::RunIds => params.list("run_ids"),
-                _ => params.str("run_id").or_else(|| params.str("run_uuid")).into_iter().collect::<Vec<_>>(),
+                // `run_id`, or `run_uuid` when it is absent or empty, as `Fields::run_id` reads it.
+                _ => params.fields.run_id().ok().into_iter().collect::<Vec<_>>(),
             };
             for run_id in ids {
                 // An unknown run is the handler's 404 to give.
@@ -304,7 +315,7 @@ fn uses_params(locate: Locate) -> bool {
 }
 
 fn empty() -> Params {
-    Params { query: Vec::new(), body: Map::new() }
+    Params { fields: Fields::default(), body: Map::new() }
 }
 
 /// Predictions: a `predictions:` token only for its own deployment; anyone else who may write.

@@ -282,3 +282,45 @@ async fn artifact_paths_are_checked_against_the_run_they_name() {
     let forged = format!("/api/2.0/mlflow-artifacts/artifacts/0/{run}/artifacts/model.pkl");
     assert_eq!(s.as_user("bob", Method::GET, &forged, None).await.status, 403, "naming another experiment first");
 }
+
+#[tokio::test]
+async fn the_resource_checked_is_the_resource_the_handler_acts_on() {
+    let s = Secured::new().await;
+    let exp = s.post("alice", "/experiments/create", json!({"name": "a"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_exp = s.post("bob", "/experiments/create", json!({"name": "b"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_run = s.post("bob", "/runs/create", json!({"experiment_id": bob_exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tag = |id: &str| json!({"run_id": id, "key": "k", "value": "v"});
+    // A body that is a JSON string holding the object, as MLflow's server also accepts.
+    let wrapped = Value::String(tag(&run).to_string());
+    assert_eq!(s.post("bob", "/runs/set-tag", wrapped).await.status, 403);
+    // An empty run_id falls back to run_uuid in the handler, and so here.
+    let aliased = json!({"run_id": "", "run_uuid": run, "key": "k", "value": "v"});
+    assert_eq!(s.post("bob", "/runs/set-tag", aliased).await.status, 403);
+    // A query string on a POST is not where the handler looks.
+    let path = format!("{API}/runs/set-tag?run_id={bob_run}");
+    assert_eq!(s.as_user("bob", Method::POST, &path, Some(tag(&run))).await.status, 403);
+    // A repeated key: the last one is what both read.
+    let raw = format!(r#"{{"run_id": "{bob_run}", "run_id": "{run}", "key": "k", "value": "v"}}"#);
+    let request = Request::post(format!("{API}/runs/set-tag"))
+        .header(header::AUTHORIZATION, basic("bob", "bob-password"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(raw))
+        .unwrap();
+    assert_eq!(s.router.clone().oneshot(request).await.unwrap().status().as_u16(), 403);
+    assert_eq!(s.post("bob", "/runs/set-tag", tag(&bob_run)).await.status, 200);
+    let tags = s.get("alice", &format!("/runs/get?run_id={run}")).await.body["run"]["data"]["tags"].clone();
+    assert!(!tags.to_string().contains("\"k\""), "nothing reached alice's run: {tags}");
+}
