@@ -232,10 +232,14 @@ async fn need(
                 return Err(refuse(format!("experiment {}", experiment.experiment_id)).into_response());
             }
         }
-        Locate::RunId | Locate::RunPath | Locate::RunIds => {
+        Locate::RunId | Locate::RunPath | Locate::RunIds | Locate::RunIdRepeated => {
             let ids = match locate {
                 Locate::RunPath => path_param("run_id").into_iter().collect(),
                 Locate::RunIds => params.list("run_ids"),
+                Locate::RunIdRepeated => {
+                    let query = parse_query(request.uri().query(), &["run_id"]).unwrap_or_default();
+                    query.str_list("run_id").unwrap_or_default()
+                }
                 // `run_id`, or `run_uuid` when it is absent or empty, as `Fields::run_id` reads it.
                 _ => params.fields.run_id().ok().into_iter().collect::<Vec<_>>(),
             };

@@ -21,6 +21,8 @@ pub enum Locate {
     RunId,
     /// `run_ids` (a list) in the query: every run's experiment must allow the need.
     RunIds,
+    /// `run_id` repeated in the query: every run's experiment must allow the need.
+    RunIdRepeated,
     /// The `{run_id}` path segment: the run's experiment.
     RunPath,
     /// `name` in the query or body: a registered model.
@@ -201,7 +203,7 @@ pub const ROUTES: &[Entry] = &[
     r("GET", "/api/cairn/v1/runs/{run_id}/artifacts", Need(Read, RunPath)),
     r("GET", "/api/cairn/v1/models/{name}/history", Need(Read, ModelPath)),
     r("GET", "/api/cairn/v1/models/{name}/aliases/{alias}", Need(Read, ModelPath)),
-    r("GET", "/api/cairn/v1/metrics/sampled", Need(Read, RunId)),
+    r("GET", "/api/cairn/v1/metrics/sampled", Need(Read, RunIdRepeated)),
     r("GET", "/api/cairn/v1/openapi.json", Public),
     // Traversals are redacted node by node; answers that compare or summarise the graph (diff,
     // export, health, completeness, a prediction's trace) are not yet, so they are for admins.

@@ -324,3 +324,24 @@ async fn the_resource_checked_is_the_resource_the_handler_acts_on() {
     let tags = s.get("alice", &format!("/runs/get?run_id={run}")).await.body["run"]["data"]["tags"].clone();
     assert!(!tags.to_string().contains("\"k\""), "nothing reached alice's run: {tags}");
 }
+
+#[tokio::test]
+async fn every_run_of_a_sampled_history_is_checked() {
+    let s = Secured::new().await;
+    let mut runs = Vec::new();
+    for user in ["alice", "bob"] {
+        let exp = s.post(user, "/experiments/create", json!({"name": user})).await.body["experiment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let run = s.post(user, "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let deny = json!({"username": if user == "alice" { "bob" } else { "alice" }, "resource_type": "experiment", "resource_id": exp, "permission": "DENY"});
+        s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+        runs.push(run);
+    }
+    let path = format!("/api/cairn/v1/metrics/sampled?run_id={}&run_id={}&key=m", runs[1], runs[0]);
+    assert_eq!(s.as_user("bob", Method::GET, &path, None).await.status, 403, "alice's run hides behind bob's");
+}
