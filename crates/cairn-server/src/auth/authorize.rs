@@ -105,7 +105,7 @@ const LISTS: &[&str] = &["experiment_ids", "run_ids"];
 
 /// The body fields a resource is found by. Only these are kept when the body is read lightly:
 /// the rest (a log-batch's thousand metrics) is skipped without building values.
-const NAMING_FIELDS: &[&str] = &["run_id", "run_uuid", "experiment_id", "name", "model_id", "path"];
+const NAMING_FIELDS: &[&str] = &["run_id", "run_uuid", "experiment_id", "name", "model_id", "path", "source"];
 
 /// A JSON object with only [`NAMING_FIELDS`] kept.
 struct Naming(Map<String, Value>);
@@ -258,6 +258,41 @@ async fn need(
                 && !allows(ResourceType::RegisteredModel, &name)
             {
                 return Err(refuse(format!("registered model {name}")).into_response());
+            }
+        }
+        Locate::NewVersion => {
+            let name = params.str("name").unwrap_or_default();
+            if !allows(ResourceType::RegisteredModel, &name) {
+                return Err(refuse(format!("registered model {name}")).into_response());
+            }
+            let reads =
+                |kind: ResourceType, id: &str| auth.permission(data, principal, kind, id).allows(Permission::Read);
+            let mut experiments = Vec::new();
+            if let Some(run_id) = params.str("run_id")
+                && let Some(experiment) = auth.run_experiment(&run_id).await.map_err(api)?
+            {
+                experiments.push(experiment);
+            }
+            if let Some(model_id) = params.str("model_id")
+                && let Ok(model) = auth.store.get_logged_model_any_stage(&model_id).await
+            {
+                experiments.push(model.experiment_id);
+            }
+            if let Some(experiment) = experiments.iter().find(|e| !reads(ResourceType::Experiment, e)) {
+                return Err(denied(format!(
+                    "Permission denied: the version's source is in experiment {experiment}, which needs READ"
+                ))
+                .into_response());
+            }
+            let source = params.str("source").unwrap_or_default();
+            if let Some(rest) = source.strip_prefix("models:/") {
+                let other = rest.split(['/', '@']).next().unwrap_or_default();
+                if !reads(ResourceType::RegisteredModel, other) {
+                    return Err(denied(format!(
+                        "Permission denied: the version's source, registered model {other}, needs READ"
+                    ))
+                    .into_response());
+                }
             }
         }
         Locate::LoggedModel => {

@@ -27,6 +27,10 @@ pub enum Locate {
     RunPath,
     /// `name` in the query or body: a registered model.
     ModelName,
+    /// A new model version: `name` (the registered model) needs the level; the run, logged
+    /// model or other registered model whose files it takes (`run_id`, `model_id`, a
+    /// `models:/…` source) needs READ, or a version could copy out files its creator cannot read.
+    NewVersion,
     /// The `{name}` path segment: a registered model.
     ModelPath,
     /// The `{model_id}` path segment, or `model_id` in the body: the logged model's experiment.
@@ -154,7 +158,7 @@ pub const ROUTES: &[Entry] = &[
     r("POST", "/mlflow/registered-models/alias", Need(Edit, ModelName)),
     r("DELETE", "/mlflow/registered-models/alias", Need(Edit, ModelName)),
     r("GET", "/mlflow/registered-models/alias", Need(Read, ModelName)),
-    r("POST", "/mlflow/model-versions/create", Need(Edit, ModelName)),
+    r("POST", "/mlflow/model-versions/create", Need(Edit, NewVersion)),
     r("GET", "/mlflow/model-versions/get", Need(Read, ModelName)),
     r("PATCH", "/mlflow/model-versions/update", Need(Edit, ModelName)),
     r("DELETE", "/mlflow/model-versions/delete", Need(Manage, ModelName)),

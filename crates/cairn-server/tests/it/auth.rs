@@ -345,3 +345,28 @@ async fn every_run_of_a_sampled_history_is_checked() {
     let path = format!("/api/cairn/v1/metrics/sampled?run_id={}&run_id={}&key=m", runs[1], runs[0]);
     assert_eq!(s.as_user("bob", Method::GET, &path, None).await.status, 403, "alice's run hides behind bob's");
 }
+
+#[tokio::test]
+async fn a_model_version_cannot_take_files_its_creator_may_not_read() {
+    let s = Secured::new().await;
+    let exp = s.post("alice", "/experiments/create", json!({"name": "a"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.post("alice", "/registered-models/create", json!({"name": "secret-model"})).await.status, 200);
+    assert_eq!(s.post("bob", "/registered-models/create", json!({"name": "bobs"})).await.status, 200);
+    for (kind, id) in [("experiment", exp.as_str()), ("registered_model", "secret-model")] {
+        let deny = json!({"username": "bob", "resource_type": kind, "resource_id": id, "permission": "DENY"});
+        s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+    }
+    let from_run = json!({"name": "bobs", "source": format!("runs:/{run}/model"), "run_id": run});
+    assert_eq!(s.post("bob", "/model-versions/create", from_run.clone()).await.status, 403);
+    let from_model = json!({"name": "bobs", "source": "models:/secret-model/1"});
+    assert_eq!(s.post("bob", "/model-versions/create", from_model).await.status, 403);
+    let from_run = json!({"name": "secret-model", "source": format!("runs:/{run}/model"), "run_id": run});
+    assert_eq!(s.post("alice", "/model-versions/create", from_run).await.status, 200);
+}
