@@ -162,6 +162,28 @@ pub struct MlflowClient {
     base: String,
 }
 
+/// The `Authorization` header the mlflow client would send: basic from
+/// `MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD`, else bearer from
+/// `MLFLOW_TRACKING_TOKEN`, else none (for measuring a server with access control on).
+fn credentials() -> anyhow::Result<reqwest::header::HeaderMap> {
+    use base64::Engine;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = match (env("MLFLOW_TRACKING_USERNAME"), env("MLFLOW_TRACKING_PASSWORD"), env("MLFLOW_TRACKING_TOKEN")) {
+        (Some(user), Some(password), _) => {
+            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))))
+        }
+        (_, _, Some(token)) => Some(format!("Bearer {token}")),
+        _ => None,
+    };
+    if let Some(value) = value {
+        let mut value = reqwest::header::HeaderValue::from_str(&value)?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(headers)
+}
+
 /// Milliseconds since the Unix epoch, as MLflow timestamps are.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -171,6 +193,7 @@ impl MlflowClient {
     /// A client for the server at `base_url` (for example `http://127.0.0.1:5000`).
     pub fn new(base_url: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
+            .default_headers(credentials()?)
             .timeout(REQUEST_TIMEOUT)
             // Small requests must not wait on Nagle's algorithm, or every server looks slow.
             .tcp_nodelay(true)

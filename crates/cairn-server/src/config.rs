@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use cairn_store::StoreConfig;
 
+use cairn_core::auth::Permission;
+
+use crate::auth::AuthMode;
 use crate::connections::{ConnectionLimits, effective_max_connections};
 use crate::gc::{PeriodicGc, parse_duration};
 use crate::guard::WebGuard;
@@ -128,6 +131,30 @@ pub struct ServerConfig {
     /// keep moving are never cut off.
     #[arg(long, env = "CAIRN_BODY_TIMEOUT", value_parser = parse_duration, default_value = "60s")]
     pub body_timeout: Duration,
+
+    /// `basic`: every request signs in (users with passwords, API tokens) and is checked
+    /// against per-experiment and per-model permissions. `none`: nobody signs in and anyone who
+    /// can reach the port can do everything, so it is refused on a non-loopback address unless
+    /// `--allow-unauthenticated` is given.
+    #[arg(long, env = "CAIRN_AUTH", value_enum, default_value_t = AuthMode::None)]
+    pub auth: AuthMode,
+
+    /// With `--auth none`, listen on a non-loopback address anyway.
+    #[arg(long, env = "CAIRN_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+
+    /// With `--auth basic`: what a user holds on an experiment or registered model without a
+    /// grant there (READ, USE, EDIT, MANAGE or NO_PERMISSIONS).
+    #[arg(long, env = "CAIRN_DEFAULT_PERMISSION", value_parser = parse_permission, default_value = "READ")]
+    pub default_permission: Permission,
+}
+
+fn parse_permission(text: &str) -> Result<Permission, String> {
+    match Permission::parse(&text.to_ascii_uppercase()) {
+        Ok(Permission::Deny) => Err("DENY cannot be the default; use NO_PERMISSIONS".to_owned()),
+        Ok(p) => Ok(p),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The SQLite URI of the default database inside `data_dir`.
@@ -176,10 +203,28 @@ impl ServerConfig {
         }
     }
 
+    /// Refuses `--auth none` on an address other machines can reach, unless allowed.
+    pub fn check_exposure(&self) -> anyhow::Result<()> {
+        if self.auth != AuthMode::None || self.allow_unauthenticated || is_loopback(&self.host) {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "refusing to listen on {} without authentication: anyone who can reach it could change and delete \
+             everything. Use --auth basic, or --allow-unauthenticated if that is really what you want",
+            self.host
+        )
+    }
+
     /// How long shutdown waits for in-flight requests.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
+}
+
+/// Whether `host` names only this machine.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -197,6 +242,22 @@ mod tests {
         assert_eq!(c.default_artifact_root, "mlflow-artifacts:/");
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.periodic_gc(), None, "periodic garbage collection is off by default");
+    }
+
+    #[test]
+    fn unauthenticated_servers_stay_on_loopback() {
+        let parse = |args: &[&str]| ServerConfig::try_parse_from([&["cairn"], args].concat()).unwrap();
+        assert!(parse(&[]).check_exposure().is_ok());
+        assert!(parse(&["--host", "::1"]).check_exposure().is_ok());
+        assert!(parse(&["--host", "localhost"]).check_exposure().is_ok());
+        let e = parse(&["--host", "0.0.0.0"]).check_exposure().unwrap_err().to_string();
+        assert!(e.starts_with("refusing to listen on 0.0.0.0 without authentication"), "{e}");
+        assert!(!e.contains('\n'), "one line");
+        assert!(parse(&["--host", "0.0.0.0", "--allow-unauthenticated"]).check_exposure().is_ok());
+        assert!(parse(&["--host", "0.0.0.0", "--auth", "basic"]).check_exposure().is_ok());
+        assert_eq!(parse(&[]).default_permission, Permission::Read);
+        assert_eq!(parse(&["--default-permission", "edit"]).default_permission, Permission::Edit);
+        assert!(ServerConfig::try_parse_from(["cairn", "--default-permission", "DENY"]).is_err());
     }
 
     #[test]

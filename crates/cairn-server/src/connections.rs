@@ -164,8 +164,12 @@ async fn serve_connection(
     // A request counts as in flight from the moment it reaches the router until its response
     // body is sent or dropped, so a streaming download is never taken for an idle connection.
     let counted = connection.clone();
-    let service = tower::service_fn(move |request: Request<Incoming>| {
+    let peer = stream.peer_addr().ok();
+    let service = tower::service_fn(move |mut request: Request<Incoming>| {
         counted.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(crate::auth::principal::PeerAddr(peer));
+        }
         let in_flight = InFlight::start(counted.clone());
         let call = router.clone().oneshot(request.map(Body::new));
         async move {

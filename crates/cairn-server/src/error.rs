@@ -20,6 +20,8 @@ pub enum ErrorCode {
     BadRequest,
     TemporarilyUnavailable,
     NotImplemented,
+    Unauthenticated,
+    RequestLimitExceeded,
 }
 
 impl ErrorCode {
@@ -37,6 +39,8 @@ impl ErrorCode {
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
             ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
         }
     }
 }

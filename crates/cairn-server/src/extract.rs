@@ -38,6 +38,11 @@ impl Fields {
         Fields { map, path: String::new() }
     }
 
+    /// The JSON object back.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.map
+    }
+
     fn name(&self, field: &str) -> String {
         format!("{}{field}", self.path)
     }
@@ -356,7 +361,8 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     }
 }
 
-/// Who performs a request: the user named by HTTP basic auth, else `anonymous`. A name with
+/// Who performs a request: the signed-in principal when access control is on; otherwise the
+/// user named by HTTP basic auth, else `anonymous`. A name with
 /// control characters, or one of the server's own (`Actor::claimed`), is refused.
 #[derive(Debug, Clone)]
 pub struct RequestActor(pub Actor);
@@ -365,6 +371,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestActor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // With access control on, the actor is who signed in, never a name the client claims.
+        if let Some(principal) = parts.extensions.get::<crate::auth::Principal>() {
+            return Ok(RequestActor(principal.actor()));
+        }
         let user = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(basic_auth_user);
         match user {
             None => Ok(RequestActor(Actor::anonymous())),

@@ -63,12 +63,18 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     if let Err(e) = validate_key(&key) {
         return ApiError::from(e).into_response();
     }
-    let actor = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(basic_auth_user)
-        .unwrap_or_default();
+    // With access control on, the authenticated principal (a user or one of their tokens);
+    // without it, the name a Basic header claims, which is all the server knows then.
+    let actor = match request.extensions().get::<crate::auth::Principal>() {
+        Some(principal) => format!("user:{}", principal.user_id),
+        None => request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(basic_auth_user)
+            .map(|name| format!("claimed:{name}"))
+            .unwrap_or_default(),
+    };
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, BODY_LIMIT_BYTES).await {
         Ok(bytes) => bytes,

@@ -7,6 +7,7 @@
 //! the only one that knows HTTP status codes.
 
 pub mod artifacts;
+pub mod auth;
 pub mod config;
 pub mod connections;
 mod early_errors;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub guard: Arc<guard::WebGuard>,
     /// Whether this server wants new requests (`/ready`); shared with the shutdown sequence.
     pub readiness: Arc<readiness::Readiness>,
+    /// Access control; `None` (`--auth none`) lets every request do everything.
+    pub auth: Option<Arc<auth::Auth>>,
 }
 
 impl AppState {
@@ -75,6 +78,7 @@ impl AppState {
             policy: None,
             guard: Arc::new(guard::WebGuard::loopback()),
             readiness: Arc::new(readiness::Readiness::default()),
+            auth: None,
         }
     }
 
@@ -96,6 +100,12 @@ impl AppState {
     /// The same state, guarding browser requests with `guard`.
     pub fn with_guard(mut self, guard: guard::WebGuard) -> Self {
         self.guard = Arc::new(guard);
+        self
+    }
+
+    /// The same state, with access control on.
+    pub fn with_auth(mut self, auth: auth::Auth) -> Self {
+        self.auth = Some(Arc::new(auth));
         self
     }
 
@@ -123,15 +133,23 @@ impl std::fmt::Debug for AppState {
 pub fn app(state: AppState) -> Router {
     let cors = state.guard.cors_layer();
     let idempotency = axum::middleware::from_fn_with_state(state.clone(), idempotency::check);
+    // Authorisation is a route layer: it runs after routing, knows the matched route, and
+    // leaves the fallback (the web UI's files, unknown routes) alone. Authentication wraps
+    // everything and runs once, before routing.
+    let authenticate =
+        state.auth.clone().map(|auth| axum::middleware::from_fn_with_state(auth, auth::principal::authenticate));
     Router::new()
         .merge(mlflow::router())
         .merge(native::router())
+        .merge(auth::api::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize::authorize))
         .fallback(ui::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Inside the guard: a refused request is neither answered from nor recorded in it.
         .layer(idempotency)
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(tower::util::option_layer(authenticate))
         // The guard runs before routing, so a refused request reaches no handler; CORS wraps it
         // so that preflights for allowed origins are answered and refusals still carry headers.
         .layer(axum::middleware::from_fn_with_state(state.guard.clone(), guard::check))

@@ -12,6 +12,7 @@ use crate::{AppState, app};
 
 /// Serves `config` until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    config.check_exposure()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
     let store_config = config.store_config();
@@ -55,6 +56,13 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         AbortOnDrop(crate::openlineage_out::spawn(state.store.clone(), settings))
     });
     state = state.with_guard(config.web_guard());
+    if config.auth == crate::auth::AuthMode::Basic {
+        let auth = crate::auth::Auth::new(state.store.clone(), config.default_permission).await?;
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        auth.bootstrap_admin(env("CAIRN_ADMIN_USERNAME"), env("CAIRN_ADMIN_PASSWORD")).await?;
+        tracing::info!(default_permission = config.default_permission.as_str(), "access control on (basic)");
+        state = state.with_auth(auth);
+    }
     let limits = config.connection_limits();
     let address = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;

@@ -2,6 +2,8 @@
 //! test over a real socket.
 
 mod artifacts;
+mod auth;
+mod auth_routes;
 mod common;
 mod errors;
 mod experiments;

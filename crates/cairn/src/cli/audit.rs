@@ -90,12 +90,20 @@ pub fn render_report(report: &VerifyReport, json: bool) -> anyhow::Result<String
     Ok(lines.join("\n"))
 }
 
-/// One event: a JSON line, or a tab-separated summary.
+/// One event: a JSON line, or a tab-separated summary. The actor is who the server
+/// authenticated (or, without access control, the name the client gave); a user name the client
+/// put in the change itself (a run's `user_id` or `mlflow.user` tag) that differs from it is
+/// shown beside it as `claimed=NAME`, and as `claimed` in JSON.
 pub fn render_event(event: &AuditEvent, json: bool) -> anyhow::Result<String> {
+    let claim = claimed(event).filter(|c| *c != event.actor);
     if json {
-        return Ok(serde_json::to_string(event)?);
+        let mut value = serde_json::to_value(event)?;
+        if let Some(claim) = &claim {
+            value["claimed"] = serde_json::Value::String(claim.clone());
+        }
+        return Ok(serde_json::to_string(&value)?);
     }
-    Ok(format!(
+    let mut line = format!(
         "{}\t{}\t{}\t{}\t{} {}\t{}",
         event.seq,
         event.time,
@@ -104,7 +112,25 @@ pub fn render_event(event: &AuditEvent, json: bool) -> anyhow::Result<String> {
         escape_field(&event.entity_type),
         escape_field(&event.entity_id),
         escape_field(event.hash.get(..12).unwrap_or(&event.hash))
-    ))
+    );
+    if let Some(claim) = claim {
+        line.push_str(&format!("\tclaimed={}", escape_field(&claim)));
+    }
+    Ok(line)
+}
+
+/// The user name a client wrote into the change: a run's `user_id`, or an `mlflow.user` tag.
+fn claimed(event: &AuditEvent) -> Option<String> {
+    let payload: serde_json::Value = serde_json::from_str(&event.payload).ok()?;
+    payload["changes"].as_array()?.iter().find_map(|change| {
+        let after = &change["after"];
+        let claim = match change["entity"].as_str()? {
+            "run" => after["user_id"].as_str(),
+            "run_tag" if after["key"] == "mlflow.user" => after["value"].as_str(),
+            _ => None,
+        }?;
+        (!claim.is_empty()).then(|| claim.to_owned())
+    })
 }
 
 /// A field of a text line with every control character and backslash escaped (`\t`, `\n`,
@@ -151,6 +177,28 @@ mod tests {
         assert_eq!(line.lines().count(), 1, "{line}");
         assert_eq!(line.matches('\t').count(), 5, "exactly the six columns: {line}");
         assert!(line.contains("mallory\\n8\\t0\\tforged") && line.contains("r\\r1"), "{line}");
+    }
+
+    #[test]
+    fn a_claimed_user_is_shown_beside_the_authenticated_actor() {
+        let payload = r#"{"changes":[{"after":{"run_id":"r","user_id":"mallory"},"entity":"run","id":"r"}]}"#;
+        let mut event = AuditEvent {
+            seq: 1,
+            time: 1,
+            actor: "alice".into(),
+            action: "create_run".into(),
+            entity_type: "run".into(),
+            entity_id: "r".into(),
+            payload: payload.into(),
+            digest: String::new(),
+            prev_hash: String::new(),
+            hash: "abcdef0123456789".into(),
+        };
+        assert!(render_event(&event, false).unwrap().ends_with("\tclaimed=mallory"));
+        let json: serde_json::Value = serde_json::from_str(&render_event(&event, true).unwrap()).unwrap();
+        assert_eq!((json["actor"].as_str(), json["claimed"].as_str()), (Some("alice"), Some("mallory")));
+        event.actor = "mallory".into();
+        assert!(!render_event(&event, false).unwrap().contains("claimed="), "no claim when they agree");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Subcommands. `main` only parses, initialises logging and calls [`run`].
 
+pub mod access;
 pub mod artifacts;
 pub mod attest;
 pub mod audit;
@@ -50,6 +51,15 @@ pub enum Command {
     Predictions(predictions::PredictionsCommand),
     /// Write or verify a signed in-toto attestation of a model version's lineage.
     Attest(Box<attest::AttestArgs>),
+    /// Users who sign in to a server run with `--auth basic`.
+    #[command(subcommand)]
+    Users(access::UsersCommand),
+    /// API tokens: create (printed once), list, revoke.
+    #[command(subcommand)]
+    Tokens(access::TokensCommand),
+    /// Grants of users on experiments and registered models.
+    #[command(subcommand)]
+    Permissions(access::PermissionsCommand),
 }
 
 /// Which store a command-line tool opens: the same defaults and variables as `cairn server`.
@@ -85,7 +95,10 @@ impl Cli {
             | Command::Models(_)
             | Command::Lineage(_)
             | Command::Predictions(_)
-            | Command::Attest(_) => LogFormat::Text,
+            | Command::Attest(_)
+            | Command::Users(_)
+            | Command::Tokens(_)
+            | Command::Permissions(_) => LogFormat::Text,
         }
     }
 }
@@ -105,6 +118,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lineage(command) => runtime(Some(1))?.block_on(lineage::run(command)),
         Command::Predictions(command) => runtime(Some(1))?.block_on(predictions::run(command)),
         Command::Attest(args) => runtime(Some(1))?.block_on(attest::run(*args)),
+        Command::Users(command) => runtime(Some(1))?.block_on(access::users(command)),
+        Command::Tokens(command) => runtime(Some(1))?.block_on(access::tokens(command)),
+        Command::Permissions(command) => runtime(Some(1))?.block_on(access::permissions(command)),
     }
 }
 

@@ -1,0 +1,372 @@
+//! Access control in-process: sign-in, the permission rules, creators' MANAGE, DENY, search
+//! filtering, token scopes, the audit actor and the sign-in limit.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+use cairn_core::auth::{NewToken, NewUser, Permission, TokenScope};
+use cairn_core::model::Actor;
+use cairn_core::store::Store;
+use cairn_server::auth::Auth;
+use cairn_server::auth::secrets::{generate_token, hash_password};
+use cairn_server::{AppState, app};
+
+const API: &str = "/api/2.0/mlflow";
+
+struct Secured {
+    router: Router,
+    store: Arc<dyn Store>,
+    _dir: TempDir,
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    www_authenticate: bool,
+    body: Value,
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+impl Secured {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite:///{}", dir.path().join("cairn.db").display());
+        let store = cairn_store::open(&cairn_store::StoreConfig::new(uri)).await.unwrap();
+        let actor = Actor("cairn".into());
+        for (name, admin) in [("admin", true), ("alice", false), ("bob", false)] {
+            let user = NewUser {
+                username: name.into(),
+                password_hash: hash_password(&format!("{name}-password")).unwrap(),
+                is_admin: admin,
+            };
+            store.create_user(&actor, user).await.unwrap();
+        }
+        let auth = Auth::new(store.clone(), Permission::Read).await.unwrap();
+        Secured { router: app(AppState::new(store.clone()).with_auth(auth)), store, _dir: dir }
+    }
+
+    async fn call(&self, method: Method, path: &str, authorization: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(a) = authorization {
+            request = request.header(header::AUTHORIZATION, a);
+        }
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let response = self.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+        let status = response.status().as_u16();
+        let www_authenticate = response.headers().contains_key(header::WWW_AUTHENTICATE);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply { status, www_authenticate, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+
+    async fn as_user(&self, user: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call(method, path, Some(&basic(user, &format!("{user}-password"))), body).await
+    }
+
+    async fn post(&self, user: &str, path: &str, body: Value) -> Reply {
+        self.as_user(user, Method::POST, &format!("{API}{path}"), Some(body)).await
+    }
+
+    async fn get(&self, user: &str, path: &str) -> Reply {
+        self.as_user(user, Method::GET, &format!("{API}{path}"), None).await
+    }
+}
+
+#[tokio::test]
+async fn sign_in_is_required_except_on_public_routes() {
+    let s = Secured::new().await;
+    let r = s.call(Method::GET, &format!("{API}/experiments/search"), None, None).await;
+    assert_eq!((r.status, r.www_authenticate), (401, true), "{r:?}");
+    assert_eq!(r.body["error_code"], "UNAUTHENTICATED");
+    let r = s.call(Method::GET, &format!("{API}/experiments/search"), Some(&basic("alice", "wrong-pass")), None).await;
+    assert_eq!((r.status, r.www_authenticate), (401, true));
+    let r = s.call(Method::GET, &format!("{API}/experiments/search"), Some(&basic("carol", "whatever1")), None).await;
+    assert_eq!(r.status, 401, "an unknown user is refused like a wrong password");
+    assert_eq!(s.call(Method::GET, "/health", None, None).await.status, 200);
+    assert_eq!(s.get("alice", "/experiments/search").await.status, 200);
+}
+
+#[tokio::test]
+async fn permissions_follow_grants_creators_and_deny() {
+    let s = Secured::new().await;
+    let created = s.post("alice", "/experiments/create", json!({"name": "alice-exp"})).await;
+    assert_eq!(created.status, 200, "{created:?}");
+    let exp = created.body["experiment_id"].as_str().unwrap().to_owned();
+    // The creator manages it; bob holds the default, READ.
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await;
+    assert_eq!(run.status, 200, "{run:?}");
+    let run_id = run.body["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(s.get("bob", &format!("/runs/get?run_id={run_id}")).await.status, 200);
+    let refused =
+        s.post("bob", "/runs/log-metric", json!({"run_id": run_id, "key": "m", "value": 1, "timestamp": 1})).await;
+    assert_eq!((refused.status, refused.body["error_code"].as_str()), (403, Some("PERMISSION_DENIED")));
+    assert_eq!(s.post("bob", "/runs/create", json!({"experiment_id": exp})).await.status, 403);
+    // alice manages the experiment, so she may grant bob EDIT on it.
+    let grant = json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "EDIT"});
+    let r = s.as_user("alice", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(grant)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let logged =
+        s.post("bob", "/runs/log-metric", json!({"run_id": run_id, "key": "m", "value": 1, "timestamp": 1})).await;
+    assert_eq!(logged.status, 200, "{logged:?}");
+    assert_eq!(s.post("bob", "/runs/delete", json!({"run_id": run_id})).await.status, 403, "deletes need MANAGE");
+    // bob does not manage it, so he may not grant.
+    let grant = json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "MANAGE"});
+    assert_eq!(
+        s.as_user("bob", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(grant)).await.status,
+        403
+    );
+    // DENY vetoes, and the search leaves the experiment out.
+    let deny = json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "DENY"});
+    assert_eq!(
+        s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await.status,
+        200
+    );
+    assert_eq!(s.get("bob", &format!("/runs/get?run_id={run_id}")).await.status, 403);
+    let names = |r: Reply| -> Vec<String> {
+        r.body["experiments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(!names(s.get("bob", "/experiments/search").await).contains(&"alice-exp".to_owned()));
+    assert!(names(s.get("alice", "/experiments/search").await).contains(&"alice-exp".to_owned()));
+    let runs = s.post("bob", "/runs/search", json!({"experiment_ids": [exp]})).await;
+    assert_eq!((runs.status, runs.body.get("runs")), (200, None), "no runs from an unreadable experiment");
+    // The audit log names who signed in.
+    let events = s.store.audit_events(0, 1000).await.unwrap();
+    assert!(events.iter().any(|e| e.actor == "alice" && e.action.contains("experiment")), "{events:?}");
+    assert!(events.iter().any(|e| e.actor == "bob"));
+    // Reading the audit log is for admins.
+    assert_eq!(s.as_user("alice", Method::GET, "/api/cairn/v1/audit/events", None).await.status, 403);
+    assert_eq!(s.as_user("admin", Method::GET, "/api/cairn/v1/audit/events", None).await.status, 200);
+}
+
+#[tokio::test]
+async fn registered_models_belong_to_their_creator() {
+    let s = Secured::new().await;
+    assert_eq!(s.post("alice", "/registered-models/create", json!({"name": "churn"})).await.status, 200);
+    let r = s
+        .as_user(
+            "bob",
+            Method::PATCH,
+            &format!("{API}/registered-models/update"),
+            Some(json!({"name": "churn", "description": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = s
+        .as_user(
+            "alice",
+            Method::PATCH,
+            &format!("{API}/registered-models/update"),
+            Some(json!({"name": "churn", "description": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = s
+        .as_user("bob", Method::DELETE, &format!("{API}/registered-models/delete"), Some(json!({"name": "churn"})))
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn tokens_act_within_their_scope_until_revoked() {
+    let s = Secured::new().await;
+    let mut tokens = Vec::new();
+    for scope in [TokenScope::Read, TokenScope::Write] {
+        let t = generate_token().unwrap();
+        let new = NewToken {
+            id: t.id.clone(),
+            username: "alice".into(),
+            scope,
+            secret_digest: t.digest.clone(),
+            expires_at: None,
+        };
+        s.store.create_token(&Actor("admin".into()), new).await.unwrap();
+        tokens.push(t);
+    }
+    let bearer = |t: &cairn_server::auth::secrets::GeneratedToken| format!("Bearer {}", t.token);
+    let create = |name: &str| Some(json!({"name": name}));
+    let path = format!("{API}/experiments/create");
+    assert_eq!(
+        s.call(Method::GET, &format!("{API}/experiments/search"), Some(&bearer(&tokens[0])), None).await.status,
+        200
+    );
+    assert_eq!(s.call(Method::POST, &path, Some(&bearer(&tokens[0])), create("r")).await.status, 403, "read scope");
+    assert_eq!(s.call(Method::POST, &path, Some(&bearer(&tokens[1])), create("w")).await.status, 200, "write scope");
+    let events = s.store.audit_events(0, 1000).await.unwrap();
+    assert!(events.iter().any(|e| e.actor == format!("token:{}", tokens[1].id)), "the token is the actor");
+    s.store.revoke_token(&Actor("admin".into()), &tokens[1].id).await.unwrap();
+    // The snapshot is reloaded within two seconds of a change made elsewhere.
+    tokio::time::sleep(cairn_server::auth::RELOAD_AFTER + std::time::Duration::from_millis(100)).await;
+    let r = s.call(Method::POST, &path, Some(&bearer(&tokens[1])), create("w2")).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(r.body["message"].as_str().unwrap().contains("revoked"));
+    let forged = format!("Bearer {}.{}", tokens[0].id, "0".repeat(64));
+    assert_eq!(s.call(Method::GET, &format!("{API}/experiments/search"), Some(&forged), None).await.status, 401);
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_limited() {
+    let s = Secured::new().await;
+    let path = format!("{API}/experiments/search");
+    for _ in 0..cairn_server::auth::limiter::MAX_FAILURES {
+        assert_eq!(s.call(Method::GET, &path, Some(&basic("alice", "not-her-password")), None).await.status, 401);
+    }
+    let r = s.get("alice", "/experiments/search").await;
+    assert_eq!(r.status, 429, "even the right password waits: {r:?}");
+    assert_eq!(s.get("bob", "/experiments/search").await.status, 200, "other users are not locked out");
+}
+
+#[tokio::test]
+async fn lineage_answers_redact_what_the_caller_may_not_read() {
+    let s = Secured::new().await;
+    let exp = s.post("alice", "/experiments/create", json!({"name": "secret"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v1 = "/api/cairn/v1";
+    let r = s
+        .as_user("alice", Method::PUT, &format!("{v1}/lineage/nodes/dataset/d@1"), Some(json!({"digest": "aa"})))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let edge = json!({"source": format!("run:{run}"), "kind": "used", "target": "dataset:d@1"});
+    let r = s.as_user("alice", Method::POST, &format!("{v1}/lineage/edges"), Some(edge)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let deny = json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "DENY"});
+    s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+    let path = format!("{v1}/lineage/downstream?node=dataset:d@1");
+    let alice = s.as_user("alice", Method::GET, &path, None).await;
+    let bob = s.as_user("bob", Method::GET, &path, None).await;
+    assert_eq!((alice.status, bob.status), (200, 200), "{bob:?}");
+    let ids = |r: &Reply| -> Vec<String> {
+        r.body["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(ids(&alice).contains(&format!("run:{run}")));
+    assert!(!bob.body.to_string().contains(&run), "the run id leaks nowhere: {}", bob.body);
+    assert!(ids(&bob).contains(&"redacted:1".to_owned()) && ids(&bob).contains(&"dataset:d@1".to_owned()));
+    assert_eq!(bob.body["edges"][0]["source"], "redacted:1", "edges point at the placeholder");
+    let node = s.as_user("bob", Method::GET, &format!("{v1}/lineage/nodes/run/{run}"), None).await;
+    assert_eq!(node.body["node"]["redacted"], true, "{node:?}");
+}
+
+#[tokio::test]
+async fn artifact_paths_are_checked_against_the_run_they_name() {
+    let s = Secured::new().await;
+    let body = json!({"name": "elsewhere", "artifact_location": "mlflow-artifacts:/shared-bucket"});
+    let exp = s.post("alice", "/experiments/create", body).await.body["experiment_id"].as_str().unwrap().to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deny = json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "DENY"});
+    s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+    // The first segment is no experiment id here; the run id decides.
+    let path = format!("/api/2.0/mlflow-artifacts/artifacts/shared-bucket/{run}/artifacts/model.pkl");
+    assert_eq!(s.as_user("bob", Method::GET, &path, None).await.status, 403);
+    assert_ne!(s.as_user("alice", Method::GET, &path, None).await.status, 403);
+    let forged = format!("/api/2.0/mlflow-artifacts/artifacts/0/{run}/artifacts/model.pkl");
+    assert_eq!(s.as_user("bob", Method::GET, &forged, None).await.status, 403, "naming another experiment first");
+}
+
+#[tokio::test]
+async fn the_resource_checked_is_the_resource_the_handler_acts_on() {
+    let s = Secured::new().await;
+    let exp = s.post("alice", "/experiments/create", json!({"name": "a"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_exp = s.post("bob", "/experiments/create", json!({"name": "b"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_run = s.post("bob", "/runs/create", json!({"experiment_id": bob_exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tag = |id: &str| json!({"run_id": id, "key": "k", "value": "v"});
+    // A body that is a JSON string holding the object, as MLflow's server also accepts.
+    let wrapped = Value::String(tag(&run).to_string());
+    assert_eq!(s.post("bob", "/runs/set-tag", wrapped).await.status, 403);
+    // An empty run_id falls back to run_uuid in the handler, and so here.
+    let aliased = json!({"run_id": "", "run_uuid": run, "key": "k", "value": "v"});
+    assert_eq!(s.post("bob", "/runs/set-tag", aliased).await.status, 403);
+    // A query string on a POST is not where the handler looks.
+    let path = format!("{API}/runs/set-tag?run_id={bob_run}");
+    assert_eq!(s.as_user("bob", Method::POST, &path, Some(tag(&run))).await.status, 403);
+    // A repeated key: the last one is what both read.
+    let raw = format!(r#"{{"run_id": "{bob_run}", "run_id": "{run}", "key": "k", "value": "v"}}"#);
+    let request = Request::post(format!("{API}/runs/set-tag"))
+        .header(header::AUTHORIZATION, basic("bob", "bob-password"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(raw))
+        .unwrap();
+    assert_eq!(s.router.clone().oneshot(request).await.unwrap().status().as_u16(), 403);
+    assert_eq!(s.post("bob", "/runs/set-tag", tag(&bob_run)).await.status, 200);
+    let tags = s.get("alice", &format!("/runs/get?run_id={run}")).await.body["run"]["data"]["tags"].clone();
+    assert!(!tags.to_string().contains("\"k\""), "nothing reached alice's run: {tags}");
+}
+
+#[tokio::test]
+async fn every_run_of_a_sampled_history_is_checked() {
+    let s = Secured::new().await;
+    let mut runs = Vec::new();
+    for user in ["alice", "bob"] {
+        let exp = s.post(user, "/experiments/create", json!({"name": user})).await.body["experiment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let run = s.post(user, "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let deny = json!({"username": if user == "alice" { "bob" } else { "alice" }, "resource_type": "experiment", "resource_id": exp, "permission": "DENY"});
+        s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+        runs.push(run);
+    }
+    let path = format!("/api/cairn/v1/metrics/sampled?run_id={}&run_id={}&key=m", runs[1], runs[0]);
+    assert_eq!(s.as_user("bob", Method::GET, &path, None).await.status, 403, "alice's run hides behind bob's");
+}
+
+#[tokio::test]
+async fn a_model_version_cannot_take_files_its_creator_may_not_read() {
+    let s = Secured::new().await;
+    let exp = s.post("alice", "/experiments/create", json!({"name": "a"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.post("alice", "/registered-models/create", json!({"name": "secret-model"})).await.status, 200);
+    assert_eq!(s.post("bob", "/registered-models/create", json!({"name": "bobs"})).await.status, 200);
+    for (kind, id) in [("experiment", exp.as_str()), ("registered_model", "secret-model")] {
+        let deny = json!({"username": "bob", "resource_type": kind, "resource_id": id, "permission": "DENY"});
+        s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+    }
+    let from_run = json!({"name": "bobs", "source": format!("runs:/{run}/model"), "run_id": run});
+    assert_eq!(s.post("bob", "/model-versions/create", from_run.clone()).await.status, 403);
+    let from_model = json!({"name": "bobs", "source": "models:/secret-model/1"});
+    assert_eq!(s.post("bob", "/model-versions/create", from_model).await.status, 403);
+    let from_run = json!({"name": "secret-model", "source": format!("runs:/{run}/model"), "run_id": run});
+    assert_eq!(s.post("alice", "/model-versions/create", from_run).await.status, 200);
+}

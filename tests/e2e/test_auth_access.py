@@ -1,0 +1,323 @@
+"""Access control end to end (issue 13): a server run with `--auth basic`, driven by the real
+`mlflow` client (MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_TOKEN) and MLflow's own
+`AuthServiceClient` (`mlflow.server.get_app_client("basic-auth")`).
+
+Two users, alice and bob, and two experiments and a registered model: alice creates experiment A
+and model M (so she manages them), bob creates experiment B. With the default permission READ,
+each may read the other's things and change only their own, until grants say otherwise.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.server import get_app_client
+
+from servers import cairn_binary, cairn_cli
+
+ADMIN, ADMIN_PASSWORD = "root", "root-password-1"
+PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-1"}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def secured(request, make_server):
+    env = {"CAIRN_ADMIN_USERNAME": ADMIN, "CAIRN_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    return make_server(request.param, env=env, args=["--auth", "basic"])
+
+
+def sign_in(monkeypatch, user: str | None, password: str | None = None, token: str | None = None):
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    if user is not None:
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password or PASSWORDS.get(user, ADMIN_PASSWORD))
+    if token is not None:
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
+
+
+def refused(call, code: str = "PERMISSION_DENIED"):
+    with pytest.raises(MlflowException) as info:
+        call()
+    assert info.value.error_code == code, info.value
+    return info.value
+
+
+@pytest.fixture(scope="module")
+def world(secured):
+    """alice and bob with their experiments and alice's model; made once per backend."""
+    mp = pytest.MonkeyPatch()
+    try:
+        sign_in(mp, ADMIN, ADMIN_PASSWORD)
+        auth = get_app_client("basic-auth", tracking_uri=secured.url)
+        for user, password in PASSWORDS.items():
+            auth.create_user(user, password)
+        client = MlflowClient(tracking_uri=secured.url)
+        suffix = uuid.uuid4().hex[:8]
+        sign_in(mp, "alice")
+        a = client.create_experiment(f"A-{suffix}")
+        run_a = client.create_run(a).info.run_id
+        client.log_metric(run_a, "m", 1.0)
+        model = f"M-{suffix}"
+        client.create_registered_model(model)
+        client.create_model_version(model, f"runs:/{run_a}/model", run_id=run_a)
+        sign_in(mp, "bob")
+        b = client.create_experiment(f"B-{suffix}")
+        run_b = client.create_run(b).info.run_id
+    finally:
+        mp.undo()
+    return {"url": secured.url, "a": a, "b": b, "run_a": run_a, "run_b": run_b, "model": model, "server": secured}
+
+
+def test_requests_without_or_with_wrong_credentials_get_401(world, monkeypatch):
+    url = world["url"]
+    r = requests.get(url + "/api/2.0/mlflow/experiments/search?max_results=5", timeout=30)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
+    r = requests.get(url + "/api/2.0/mlflow/experiments/search", auth=("alice", "not-the-password"), timeout=30)
+    assert r.status_code == 401
+    assert requests.get(url + "/health", timeout=30).status_code == 200, "liveness stays public"
+    # The web UI's files are served to anyone; its API calls then get 401.
+    assert requests.get(url + "/", timeout=30).status_code == 200
+    r = requests.get(url + "/ajax-api/2.0/mlflow/experiments/search", timeout=30)
+    assert r.status_code == 401
+    sign_in(monkeypatch, "bob", "wrong-password")
+    refused(lambda: MlflowClient(tracking_uri=url).search_experiments(), "UNAUTHENTICATED")
+
+
+def test_each_user_does_exactly_what_their_permission_allows(world, monkeypatch):
+    client = MlflowClient(tracking_uri=world["url"])
+    a, b, run_a, run_b = world["a"], world["b"], world["run_a"], world["run_b"]
+    # Default READ: bob reads alice's experiment and run, and changes nothing in it.
+    sign_in(monkeypatch, "bob")
+    assert client.get_experiment(a).experiment_id == a
+    assert client.get_run(run_a).data.metrics["m"] == 1.0
+    refused(lambda: client.log_metric(run_a, "m", 2.0))
+    refused(lambda: client.create_run(a))
+    refused(lambda: client.set_experiment_tag(a, "k", "v"))
+    refused(lambda: client.delete_run(run_a))
+    refused(lambda: client.delete_experiment(a))
+    client.log_metric(run_b, "mine", 1.0)
+    # Registry: bob may read alice's model, not change it or its aliases.
+    model = world["model"]
+    assert client.get_registered_model(model).name == model
+    refused(lambda: client.set_registered_model_alias(model, "champion", "1"))
+    refused(lambda: client.update_registered_model(model, description="x"))
+    refused(lambda: client.delete_registered_model(model))
+    sign_in(monkeypatch, "alice")
+    client.set_registered_model_alias(model, "champion", "1")
+    assert client.get_model_version_by_alias(model, "champion").version == "1"
+    refused(lambda: client.log_metric(run_b, "m", 1.0))
+    # alice manages A, so she may let bob edit it; EDIT lets him log, not delete.
+    auth = get_app_client("basic-auth", tracking_uri=world["url"])
+    auth.grant_user_permission("bob", "experiment", a, "EDIT")
+    sign_in(monkeypatch, "bob")
+    client.log_metric(run_a, "from-bob", 3.0)
+    refused(lambda: client.delete_run(run_a))
+    refused(lambda: get_app_client("basic-auth", tracking_uri=world["url"]).grant_user_permission("bob", "experiment", a, "MANAGE"))
+    assert get_app_client("basic-auth", tracking_uri=world["url"]).get_user_permission("bob", "experiment", a).permission == "EDIT"
+    sign_in(monkeypatch, "alice")
+    auth.revoke_user_permission("bob", "experiment", a)
+
+
+def test_deny_hides_experiments_models_and_artifacts(world, monkeypatch):
+    client = MlflowClient(tracking_uri=world["url"])
+    a, run_a, model = world["a"], world["run_a"], world["model"]
+    sign_in(monkeypatch, "alice")
+    client.log_text(run_a, "secret", "notes.txt")
+    sign_in(monkeypatch, ADMIN, ADMIN_PASSWORD)
+    auth = get_app_client("basic-auth", tracking_uri=world["url"])
+    auth.grant_user_permission("bob", "experiment", a, "DENY")
+    auth.grant_user_permission("bob", "registered_model", model, "DENY")
+    try:
+        sign_in(monkeypatch, "bob")
+        ids = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        assert a not in ids and world["b"] in ids
+        assert model not in [m.name for m in client.search_registered_models(max_results=1000)]
+        assert all(v.name != model for v in client.search_model_versions(max_results=1000))
+        assert client.search_runs([a]) == []
+        refused(lambda: client.get_run(run_a))
+        refused(lambda: client.get_registered_model(model))
+        r = requests.get(
+            world["url"] + f"/api/2.0/mlflow-artifacts/artifacts/{a}/{run_a}/artifacts/notes.txt",
+            auth=("bob", PASSWORDS["bob"]),
+            timeout=30,
+        )
+        assert r.status_code == 403, r.text
+        r = requests.get(
+            world["url"] + f"/api/2.0/mlflow-artifacts/artifacts/{a}/{run_a}/artifacts/notes.txt",
+            auth=("alice", PASSWORDS["alice"]),
+            timeout=30,
+        )
+        assert r.status_code == 200 and r.text == "secret"
+    finally:
+        sign_in(monkeypatch, ADMIN, ADMIN_PASSWORD)
+        auth.revoke_user_permission("bob", "experiment", a)
+        auth.revoke_user_permission("bob", "registered_model", model)
+
+
+def test_search_pages_stay_correct_after_filtering(world, monkeypatch):
+    client = MlflowClient(tracking_uri=world["url"])
+    sign_in(monkeypatch, "alice")
+    mine = {client.create_experiment(f"page-{uuid.uuid4().hex[:8]}") for _ in range(5)}
+    sign_in(monkeypatch, ADMIN, ADMIN_PASSWORD)
+    auth = get_app_client("basic-auth", tracking_uri=world["url"])
+    hidden = sorted(mine)[:2]
+    for exp in hidden:
+        auth.grant_user_permission("bob", "experiment", exp, "DENY")
+    sign_in(monkeypatch, "bob")
+    seen, token = [], None
+    while True:
+        page = client.search_experiments(max_results=2, page_token=token)
+        seen += [e.experiment_id for e in page]
+        token = page.token
+        if not token:
+            break
+    assert len(seen) == len(set(seen)), "no experiment twice"
+    assert not set(hidden) & set(seen)
+    assert set(mine) - set(hidden) <= set(seen), "nothing readable skipped"
+
+
+def test_admin_routes_and_the_audit_log_name_the_real_user(world, monkeypatch):
+    url = world["url"]
+    r = requests.get(url + "/api/cairn/v1/audit/events?limit=10000", auth=("bob", PASSWORDS["bob"]), timeout=30)
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    r = requests.post(url + "/api/cairn/v1/audit/verify", auth=("bob", PASSWORDS["bob"]), timeout=60)
+    assert r.status_code == 403
+    r = requests.get(url + "/api/cairn/v1/audit/events?limit=10000", auth=(ADMIN, ADMIN_PASSWORD), timeout=30)
+    assert r.status_code == 200
+    events = r.json()["events"]
+    created_a = [e for e in events if e["entity_type"] == "experiment" and e["entity_id"] == world["a"]]
+    assert created_a and created_a[0]["actor"] == "alice", created_a
+    assert any(e["actor"] == "bob" and e["entity_type"] == "experiment" and e["entity_id"] == world["b"] for e in events)
+    # A claimed name in the basic header of a signed-in user changes nothing: the password decides.
+    sign_in(monkeypatch, "bob")
+    MlflowClient(tracking_uri=url).set_tag(world["run_b"], "who", "bob")
+    r = requests.get(url + "/api/cairn/v1/audit/events?limit=10000", auth=(ADMIN, ADMIN_PASSWORD), timeout=30)
+    assert r.json()["events"][-1]["actor"] == "bob"
+    # The admin-only user routes refuse others.
+    refused(lambda: get_app_client("basic-auth", tracking_uri=url).create_user("mallory", "mallory-pass-1"))
+    refused(lambda: get_app_client("basic-auth", tracking_uri=url).get_user("alice"))
+    assert get_app_client("basic-auth", tracking_uri=url).get_user("bob").username == "bob"
+
+
+def test_cross_origin_posts_are_still_refused(world):
+    r = requests.post(
+        world["url"] + "/api/2.0/mlflow/runs/delete",
+        data='{"run_id": "%s"}' % world["run_b"],
+        headers={"Origin": "https://evil.example", "Content-Type": "text/plain"},
+        auth=("bob", PASSWORDS["bob"]),
+        timeout=30,
+    )
+    assert r.status_code == 403 and "Cross-origin" in r.text
+
+
+def token(server, *args: str) -> str:
+    out = cairn_cli("tokens", "create", "--backend-store-uri", server.backend_uri, *args)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_tokens_of_each_scope(world, monkeypatch):
+    server, client = world["server"], MlflowClient(tracking_uri=world["url"])
+    read = token(server, "--user", "bob", "--scope", "read")
+    write = token(server, "--user", "bob", "--scope", "write")
+    serving = token(server, "--user", "bob", "--scope", "predictions:churn-api")
+    sign_in(monkeypatch, None, token=read)
+    assert client.get_run(world["run_b"]).info.run_id == world["run_b"]
+    refused(lambda: client.log_metric(world["run_b"], "m", 1.0))
+    sign_in(monkeypatch, None, token=write)
+    client.log_metric(world["run_b"], "via-token", 1.0)
+    # A token acts within its user's permissions.
+    refused(lambda: client.log_metric(world["run_a"], "m", 1.0))
+    sign_in(monkeypatch, None, token=serving)
+    refused(lambda: client.get_run(world["run_b"]))
+    body = {"predictions": [{"prediction_id": "p1", "deployment": "other-api", "input_digest": "sha256:" + "0" * 64}]}
+    r = requests.post(world["url"] + "/api/cairn/v1/predictions", json=body, headers={"Authorization": f"Bearer {serving}"}, timeout=30)
+    assert r.status_code == 403, r.text
+    body["predictions"][0]["deployment"] = "churn-api"
+    r = requests.post(world["url"] + "/api/cairn/v1/predictions", json=body, headers={"Authorization": f"Bearer {serving}"}, timeout=30)
+    assert r.status_code != 403 and r.status_code != 401, r.text
+    # Listed with last use, then revoked.
+    listing = cairn_cli("tokens", "list", "--backend-store-uri", server.backend_uri)
+    assert listing.returncode == 0 and read.split(".")[0] in listing.stdout
+    out = cairn_cli("tokens", "revoke", write.split(".")[0], "--backend-store-uri", server.backend_uri)
+    assert out.returncode == 0, out.stderr
+    time.sleep(2.5)
+    sign_in(monkeypatch, None, token=write)
+    refused(lambda: client.get_run(world["run_b"]), "UNAUTHENTICATED")
+
+
+def test_expired_tokens_are_refused(world, monkeypatch):
+    short = token(world["server"], "--user", "bob", "--scope", "read", "--expires", "1s")
+    time.sleep(1.5)
+    r = requests.get(world["url"] + "/api/2.0/mlflow/experiments/search", headers={"Authorization": f"Bearer {short}"}, timeout=30)
+    assert r.status_code == 401 and "expired" in r.json()["message"]
+
+
+def test_wrong_passwords_are_rate_limited(world):
+    url = world["url"] + "/api/2.0/mlflow/experiments/search"
+    name = f"victim{uuid.uuid4().hex[:6]}"
+    statuses = [requests.get(url, auth=(name, "wrong-password"), timeout=30).status_code for _ in range(12)]
+    assert statuses[:10] == [401] * 10 and statuses[-1] == 429, statuses
+    r = requests.get(url, auth=(name, "wrong-password"), timeout=30)
+    assert "Retry-After" in r.headers
+
+
+def test_users_change_their_own_password_with_the_current_one(world, monkeypatch):
+    sign_in(monkeypatch, ADMIN, ADMIN_PASSWORD)
+    admin = get_app_client("basic-auth", tracking_uri=world["url"])
+    admin.create_user("carol", "carol-password-1")
+    sign_in(monkeypatch, "carol", "carol-password-1")
+    carol = get_app_client("basic-auth", tracking_uri=world["url"])
+    refused(lambda: carol.update_user_password("carol", "carol-password-2"), "INVALID_PARAMETER_VALUE")
+    refused(lambda: carol.update_user_password("carol", "carol-password-2", current_password="nope-nope"), "INVALID_PARAMETER_VALUE")
+    carol.update_user_password("carol", "carol-password-2", current_password="carol-password-1")
+    r = requests.get(world["url"] + "/api/2.0/mlflow/users/current", auth=("carol", "carol-password-1"), timeout=30)
+    assert r.status_code == 401, "the old password stops working at once"
+    sign_in(monkeypatch, ADMIN, ADMIN_PASSWORD)
+    admin.update_user_admin("carol", True)
+    assert admin.get_user("carol").is_admin
+    admin.delete_user("carol")
+    refused(lambda: admin.get_user("carol"), "RESOURCE_DOES_NOT_EXIST")
+    refused(lambda: admin.delete_user(ADMIN), "BAD_REQUEST")
+
+
+def test_roles_through_the_auth_client(world, monkeypatch):
+    sign_in(monkeypatch, ADMIN, ADMIN_PASSWORD)
+    auth = get_app_client("basic-auth", tracking_uri=world["url"])
+    role = auth.create_role("default", f"editors-{uuid.uuid4().hex[:6]}", "can edit B")
+    perm = auth.add_role_permission(role.id, "experiment", world["b"], "READ")
+    assert [p.permission for p in auth.list_role_permissions(role.id)] == ["READ"]
+    assert auth.update_role_permission(perm.id, "EDIT").permission == "EDIT"
+    assert auth.assign_role("alice", role.id).role_id == role.id
+    assert role.id in [r.id for r in auth.list_user_roles("alice")]
+    assert [a.role_id for a in auth.list_role_users(role.id)] == [role.id]
+    assert role.id in [r.id for r in auth.list_roles("default")] and auth.list_all_roles()
+    assert auth.update_role(role.id, description="changed").description == "changed"
+    assert auth.get_role(role.id).permissions[0].permission == "EDIT"
+    sign_in(monkeypatch, "alice")
+    MlflowClient(tracking_uri=world["url"]).log_metric(world["run_b"], "via-role", 1.0)
+    refused(lambda: get_app_client("basic-auth", tracking_uri=world["url"]).create_role("default", "x"))
+    sign_in(monkeypatch, ADMIN, ADMIN_PASSWORD)
+    auth.unassign_role("alice", role.id)
+    auth.remove_role_permission(perm.id)
+    auth.delete_role(role.id)
+    refused(lambda: auth.get_role(role.id), "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_a_non_loopback_bind_without_auth_is_refused(tmp_path):
+    out = subprocess.run(
+        [str(cairn_binary()), "server", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode != 0
+    assert "refusing to listen on 0.0.0.0 without authentication" in out.stderr
+    assert not (tmp_path / "cairn.db").exists(), "refused before touching anything"
