@@ -201,15 +201,28 @@ async fn upload(
     if target.rel.is_root() {
         return Err(ApiError::invalid(format!("Artifact path '{path}' names a directory, not a file")));
     }
+    store_file(artifacts, &actor, &target.run_id, &target.rel, body).await?;
+    Ok(Json(json!({})))
+}
+
+/// Streams `body` into the blob store and records it at `rel` in `owner`'s manifest (a run or
+/// logged model id); a body that breaks off leaves neither a blob nor a row.
+pub(super) async fn store_file(
+    artifacts: &Artifacts,
+    actor: &cairn_core::model::Actor,
+    owner: &str,
+    rel: &RelativePath,
+    body: Body,
+) -> ApiResult<()> {
     let staged = artifacts.blobs.stage(body.into_data_stream()).await.map_err(artifact_error)?;
     // Pinned until the manifest row is written, so this process's garbage collection cannot
     // delete a blob this upload deduplicated against before the row names it.
     let pinned = staged.commit_pinned().await.map_err(artifact_error)?;
     let blob = pinned.blob();
-    let file = NewArtifact { path: target.rel.as_str().to_owned(), digest: blob.digest.to_hex(), size: blob.size };
-    artifacts.manifest.put_artifact(&actor, &target.run_id, file).await?;
+    let file = NewArtifact { path: rel.as_str().to_owned(), digest: blob.digest.to_hex(), size: blob.size };
+    artifacts.manifest.put_artifact(actor, owner, file).await?;
     drop(pinned);
-    Ok(Json(json!({})))
+    Ok(())
 }
 
 async fn download(
@@ -219,15 +232,21 @@ async fn download(
 ) -> ApiResult<Response> {
     let artifacts = state.artifacts()?;
     let path = sanitize(&raw)?;
+    let file = find_file(&state, &path).await?;
+    super::download::attachment(artifacts, &file, path.as_str(), headers.get(header::RANGE)).await
+}
+
+/// The file at `path` below the `mlflow-artifacts:/` root, wherever Cairn keeps it (a run's or
+/// logged model's manifest, a version's pinned files), or `RESOURCE_DOES_NOT_EXIST`.
+pub(super) async fn find_file(state: &AppState, path: &RelativePath) -> ApiResult<ArtifactFile> {
+    let artifacts = state.artifacts()?;
     let missing = || ApiError::from(cairn_core::Error::not_found(format!("No artifact at '{path}'")));
-    if let Some(pinned) = pinned_path(&path)? {
+    if let Some(pinned) = pinned_path(path)? {
         let files = state.store.pinned_files(&pinned.pin_id, pinned.rel.as_str()).await?;
-        let file = files.into_iter().find(|f| f.path == pinned.rel.as_str()).ok_or_else(missing)?;
-        return stream_file(artifacts, &file, headers.get(header::RANGE)).await;
+        return files.into_iter().find(|f| f.path == pinned.rel.as_str()).ok_or_else(missing);
     }
-    let target = resolve(&state, &path).await?.ok_or_else(missing)?;
-    let file = artifacts.manifest.get_artifact(&target.run_id, target.rel.as_str()).await?.ok_or_else(missing)?;
-    stream_file(artifacts, &file, headers.get(header::RANGE)).await
+    let target = resolve(state, path).await?.ok_or_else(missing)?;
+    artifacts.manifest.get_artifact(&target.run_id, target.rel.as_str()).await?.ok_or_else(missing)
 }
 
 /// Streams one manifest file, whole or the requested range.
