@@ -4,6 +4,7 @@
 //! `ajax-api` and the tracking server's root-level download routes.
 
 mod artifact_list;
+mod artifact_location;
 mod artifacts;
 mod batch_body;
 mod datasets;

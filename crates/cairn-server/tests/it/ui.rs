@@ -56,8 +56,8 @@ async fn reserved_prefixes_keep_json_errors() {
         "/ajax-api/2.0/mlflow/nothing",
         "/api/cairn/v1/nothing",
         "/graphql",
-        "/get-artifact",
-        "/model-versions/get-artifact",
+        "/get-artifact/nothing",
+        "/model-versions/nothing",
     ] {
         app.get(path).await.error(404, "ENDPOINT_NOT_FOUND");
     }
