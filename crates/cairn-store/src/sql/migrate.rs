@@ -33,6 +33,11 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0006_history_order.sql"),
     },
     Migration { version: 7, name: "auth", sql: include_str!("../../migrations/sqlite/0007_auth.sql") },
+    Migration {
+        version: 8,
+        name: "root_artifacts",
+        sql: include_str!("../../migrations/sqlite/0008_root_artifacts.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -51,6 +56,11 @@ const POSTGRES: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0006_history_order.sql"),
     },
     Migration { version: 7, name: "auth", sql: include_str!("../../migrations/postgres/0007_auth.sql") },
+    Migration {
+        version: 8,
+        name: "root_artifacts",
+        sql: include_str!("../../migrations/postgres/0008_root_artifacts.sql"),
+    },
 ];
 
 /// The migrations of a dialect, in order.
