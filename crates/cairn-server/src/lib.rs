@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod gc;
 pub mod governance;
+mod graphql;
 pub mod guard;
 mod mlflow;
 mod native;
@@ -114,6 +115,7 @@ pub fn app(state: AppState) -> Router {
     let cors = state.guard.cors_layer();
     Router::new()
         .merge(mlflow::router())
+        .merge(graphql::router())
         .merge(native::router())
         .fallback(ui::fallback)
         .method_not_allowed_fallback(method_not_allowed)

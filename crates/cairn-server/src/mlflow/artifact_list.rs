@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::parse_query;
+use crate::extract::{Fields, parse_query};
 use crate::mlflow::artifacts::{directory_entries, sanitize};
 
 /// Route: `GET /artifacts/list` (under both MLflow prefixes).
@@ -18,7 +18,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
-    let args = parse_query(query.as_deref(), &[])?;
+    list_run_artifacts(&state, &parse_query(query.as_deref(), &[])?).await.map(Json)
+}
+
+/// The listing as MLflow's JSON (shared with GraphQL's `mlflowListArtifacts`).
+pub(crate) async fn list_run_artifacts(state: &AppState, args: &Fields) -> ApiResult<Value> {
     let run_id = args.run_id()?;
     let dir = sanitize(&args.str("path")?.unwrap_or_default())?;
     let run = state.store.get_run(&run_id).await?;
@@ -35,5 +39,5 @@ async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiRe
     if !entries.is_empty() {
         body["files"] = Value::Array(entries);
     }
-    Ok(Json(body))
+    Ok(body)
 }

@@ -10,7 +10,7 @@ use cairn_core::logged_models::DatasetSummary;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
+use crate::extract::{Fields, JsonBody};
 
 /// Most experiments one request may name (MLflow's `MAX_EXPERIMENT_IDS_PER_REQUEST`).
 pub const MAX_EXPERIMENT_IDS: usize = 20;
@@ -21,6 +21,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn search_datasets(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+    search(&state, &body).await.map(Json)
+}
+
+/// The search as MLflow's JSON (shared with GraphQL's `mlflowSearchDatasets`).
+pub(crate) async fn search(state: &AppState, body: &Fields) -> ApiResult<Value> {
     let experiment_ids = body.str_list("experiment_ids")?;
     if experiment_ids.is_empty() {
         return Err(ApiError::invalid("SearchDatasets request must specify at least one experiment_id."));
@@ -33,7 +38,7 @@ async fn search_datasets(State(state): State<AppState>, JsonBody(body): JsonBody
         )));
     }
     let summaries = state.store.search_datasets(&experiment_ids).await?;
-    Ok(Json(summaries_json(&summaries)))
+    Ok(summaries_json(&summaries))
 }
 
 /// The response as MLflow writes it: an empty list is no field at all, a missing context no key.

@@ -11,6 +11,7 @@ mod datasets;
 mod download;
 mod experiments;
 mod get_artifact;
+pub mod graphql_bridge;
 mod history_bulk;
 mod inputs;
 mod logged_model_files;

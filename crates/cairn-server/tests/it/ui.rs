@@ -55,7 +55,7 @@ async fn reserved_prefixes_keep_json_errors() {
         "/api/2.0/mlflow/nothing",
         "/ajax-api/2.0/mlflow/nothing",
         "/api/cairn/v1/nothing",
-        "/graphql",
+        "/graphql/nothing",
         "/get-artifact/nothing",
         "/model-versions/nothing",
     ] {

@@ -20,7 +20,7 @@ mod tests;
 mod version_tag;
 mod versions;
 
-pub use versions::artifact_uri;
+pub use versions::{artifact_uri, search as search_versions};
 
 use axum::Router;
 use axum::extract::{FromRequest, Request};
