@@ -57,7 +57,9 @@ class CairnServer:
         env.setdefault("RUST_LOG", "warn")
         log = open(self.workdir / "server.log", "w", encoding="utf-8")
         self.proc = subprocess.Popen(
-            cmd, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            # The test's own working directory, as MLflow's in-process server shares it: relative
+            # artifact locations resolve against it.
+            cmd, cwd=os.getcwd(), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECS

@@ -9,6 +9,11 @@ use serde::Serialize;
 use crate::Result;
 use crate::model::{Actor, Millis};
 
+/// The manifest owner of files uploaded under the artifact root outside any run's or logged
+/// model's folder (MLflow's proxied API accepts any path). It is the root's URI, so that audit
+/// ids of such files (`mlflow-artifacts:/dir/a.txt`) read as where the file is.
+pub const ROOT_OWNER: &str = "mlflow-artifacts:";
+
 /// One file in a run's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ArtifactFile {

@@ -28,6 +28,8 @@ pub mod entity {
     pub const RUN_TAG: &str = "run_tag";
     /// A file in a run's artifact manifest; its id is `run_id/path`.
     pub const ARTIFACT_FILE: &str = "artifact_file";
+    /// The artifact root, owner of files uploaded outside any run or logged model.
+    pub const ARTIFACT_ROOT: &str = "artifact_root";
     /// The metric rows one event wrote, removed together when their run is purged. Its id is
     /// that event's `seq`; it only ever appears as a removal.
     pub const METRIC_ROWS: &str = "metric_rows";
@@ -241,6 +243,7 @@ fn known_entity(name: &str) -> Option<&'static str> {
         entity::PARAM,
         entity::RUN_TAG,
         entity::ARTIFACT_FILE,
+        entity::ARTIFACT_ROOT,
         entity::METRIC_ROWS,
         entity::REGISTERED_MODEL,
         entity::REGISTERED_MODEL_TAG,

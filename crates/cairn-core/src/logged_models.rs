@@ -114,6 +114,23 @@ pub struct DatasetInput {
     pub tags: Vec<KeyValue>,
 }
 
+/// One dataset an experiment's runs used, in one context (MLflow's `DatasetSummary`, which its
+/// UI lists per experiment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetSummary {
+    pub experiment_id: String,
+    pub name: String,
+    pub digest: String,
+    /// The input's `mlflow.data.context` tag (training, eval, …), when it has one.
+    pub context: Option<String>,
+}
+
+/// The input tag that says what a dataset was used for.
+pub const DATASET_CONTEXT_TAG: &str = "mlflow.data.context";
+
+/// Most summaries one dataset search returns, as in MLflow.
+pub const MAX_DATASET_SUMMARIES: usize = 1000;
+
 /// A logged model a run produced, at a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelOutput {
@@ -315,6 +332,10 @@ pub trait LoggedModels: Send + Sync + 'static {
     async fn log_outputs(&self, actor: &Actor, run_id: &str, models: Vec<ModelOutput>) -> Result<()>;
     async fn run_inputs(&self, run_id: &str) -> Result<RunInputs>;
     async fn run_outputs(&self, run_id: &str) -> Result<RunOutputs>;
+    /// The distinct (dataset, context) pairs the runs of `experiment_ids` used, at most
+    /// [`MAX_DATASET_SUMMARIES`], ordered by experiment, name, digest and context. Ids that name
+    /// no experiment match nothing.
+    async fn search_datasets(&self, experiment_ids: &[String]) -> Result<Vec<DatasetSummary>>;
 }
 
 #[cfg(test)]

@@ -51,6 +51,11 @@ impl Fields {
         self.map.get(field).filter(|v| !v.is_null())
     }
 
+    /// The field's JSON as sent (absent and `null` are `None`), for values passed on whole.
+    pub fn raw(&self, field: &str) -> Option<&Value> {
+        self.present(field)
+    }
+
     /// The error MLflow gives when a field has the wrong JSON type.
     pub fn type_error(&self, field: &str, value: &Value) -> ApiError {
         ApiError::invalid(format!(

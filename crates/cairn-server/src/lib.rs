@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod gc;
 pub mod governance;
+mod graphql;
 pub mod guard;
 pub mod idempotency;
 mod mlflow;
@@ -140,6 +141,7 @@ pub fn app(state: AppState) -> Router {
         state.auth.clone().map(|auth| axum::middleware::from_fn_with_state(auth, auth::principal::authenticate));
     Router::new()
         .merge(mlflow::router())
+        .merge(graphql::router())
         .merge(native::router())
         .merge(auth::api::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize::authorize))

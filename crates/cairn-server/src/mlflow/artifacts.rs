@@ -1,16 +1,17 @@
 //! MLflow's proxied artifact API (`/api/2.0/mlflow-artifacts/...`), served from the
 //! content-addressed blob store and the per-run manifest.
 //!
-//! Paths are relative to the `mlflow-artifacts:/` root. Cairn keeps artifacts per owner, so a
-//! path is accepted only when it lies under the artifact root of an existing owner, checked
-//! against the root the store recorded for it:
+//! Paths are relative to the `mlflow-artifacts:/` root. Cairn keeps artifacts per owner, and a
+//! path belongs to the first owner whose artifact root contains it, checked against the root the
+//! store recorded for it:
 //! - `<experiment_id>/<run_id>/artifacts/<file>`: a run's files (its `artifact_uri`);
 //! - `<experiment_id>/models/<model_id>/artifacts/<file>`: a logged model's files (its
 //!   `artifact_location`), kept in the manifest under the model id;
 //! - `model-versions/<pin_id>/<file>`: the files pinned for a registered model version, served
-//!   read-only.
-//!
-//! Anything else is refused with `INVALID_PARAMETER_VALUE` on upload and lists as empty.
+//!   read-only;
+//! - any other path: a file of the artifact root itself (owner [`ROOT_OWNER`]), as MLflow's
+//!   proxy accepts any path. Such files are content-addressed and audited like the others, and
+//!   garbage collection keeps their blobs until they are deleted.
 //!
 //! Uploads stream the request body into the blob store (never buffering the file), then record
 //! the digest in the manifest; a body that breaks off leaves neither a blob nor a row.
@@ -26,7 +27,7 @@ use axum::{Json, Router};
 use cairn_artifacts::{ArtifactError, ByteRange, Digest, RelativePath, sanitize_artifact_path};
 use serde_json::{Value, json};
 
-use cairn_core::artifacts::{ArtifactFile, NewArtifact};
+use cairn_core::artifacts::{ArtifactFile, NewArtifact, ROOT_OWNER};
 use cairn_core::logged_models::is_model_id;
 use cairn_core::registry::PIN_ID_PREFIX;
 
@@ -44,10 +45,10 @@ pub fn router() -> Router<AppState> {
     Router::new().nest("/api/2.0/mlflow-artifacts", routes.clone()).nest("/ajax-api/2.0/mlflow-artifacts", routes)
 }
 
-/// A request path resolved to one run's or logged model's artifact tree.
+/// A request path resolved to one run's, logged model's or the root's artifact tree.
 #[derive(Debug)]
 pub(super) struct RunPath {
-    /// The manifest owner: a run id, or a logged model id (`m-…`).
+    /// The manifest owner: a run id, a logged model id (`m-…`) or [`ROOT_OWNER`].
     pub(super) run_id: String,
     /// The path below the run's artifact root (the root itself is empty).
     pub(super) rel: RelativePath,
@@ -58,13 +59,17 @@ fn looks_like_run_id(segment: &str) -> bool {
     segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Finds the run or logged model whose artifact root contains `path`, or `None` when none does.
-pub(super) async fn resolve(state: &AppState, path: &RelativePath) -> ApiResult<Option<RunPath>> {
+/// The manifest `path` belongs to: the run or logged model whose artifact root contains it,
+/// else the artifact root's own.
+pub(super) async fn resolve(state: &AppState, path: &RelativePath) -> ApiResult<RunPath> {
     let segments: Vec<&str> = path.segments().collect();
     if let Some(target) = resolve_run(state, &segments).await? {
-        return Ok(Some(target));
+        return Ok(target);
     }
-    resolve_model(state, &segments).await
+    if let Some(target) = resolve_model(state, &segments).await? {
+        return Ok(target);
+    }
+    Ok(RunPath { run_id: ROOT_OWNER.to_owned(), rel: path.clone() })
 }
 
 /// Whether the stored root `uri` ends with the request's `root` segments, so that
@@ -134,13 +139,6 @@ pub(super) fn sanitize(raw: &str) -> ApiResult<RelativePath> {
     sanitize_artifact_path(raw).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
-pub(super) fn not_a_run_path(path: &RelativePath) -> ApiError {
-    ApiError::invalid(format!(
-        "Artifact path '{path}' is not under the artifact root of an existing run or logged model; \
-         expected <experiment_id>/<run_id>/artifacts/<path> or <experiment_id>/models/<model_id>/artifacts/<path>"
-    ))
-}
-
 /// Maps a blob-store failure: the caller's fault is a 4xx, anything else a logged 500.
 pub fn artifact_error(e: ArtifactError) -> ApiError {
     match e {
@@ -197,20 +195,33 @@ async fn upload(
     if pinned_path(&path)?.is_some() {
         return Err(immutable());
     }
-    let target = resolve(&state, &path).await?.ok_or_else(|| not_a_run_path(&path))?;
+    let target = resolve(&state, &path).await?;
     if target.rel.is_root() {
         return Err(ApiError::invalid(format!("Artifact path '{path}' names a directory, not a file")));
     }
+    store_file(artifacts, &actor, &target.run_id, &target.rel, body).await?;
+    Ok(Json(json!({})))
+}
+
+/// Streams `body` into the blob store and records it at `rel` in `owner`'s manifest (a run or
+/// logged model id); a body that breaks off leaves neither a blob nor a row.
+pub(super) async fn store_file(
+    artifacts: &Artifacts,
+    actor: &cairn_core::model::Actor,
+    owner: &str,
+    rel: &RelativePath,
+    body: Body,
+) -> ApiResult<()> {
     let staged = artifacts.blobs.stage(body.into_data_stream()).await.map_err(artifact_error)?;
     // Pinned until the manifest row is written, so no garbage collection can delete a blob this
     // upload deduplicated against before the row names it (see `commit`).
     let committed = super::commit::commit(artifacts, staged).await?;
     let blob = committed.blob();
-    let file = NewArtifact { path: target.rel.as_str().to_owned(), digest: blob.digest.to_hex(), size: blob.size };
-    let recorded = artifacts.manifest.put_artifact(&actor, &target.run_id, file).await;
+    let file = NewArtifact { path: rel.as_str().to_owned(), digest: blob.digest.to_hex(), size: blob.size };
+    let recorded = artifacts.manifest.put_artifact(actor, owner, file).await;
     committed.release().await;
     recorded?;
-    Ok(Json(json!({})))
+    Ok(())
 }
 
 async fn download(
@@ -220,15 +231,21 @@ async fn download(
 ) -> ApiResult<Response> {
     let artifacts = state.artifacts()?;
     let path = sanitize(&raw)?;
+    let file = find_file(&state, &path).await?;
+    super::download::attachment(artifacts, &file, path.as_str(), headers.get(header::RANGE)).await
+}
+
+/// The file at `path` below the `mlflow-artifacts:/` root, wherever Cairn keeps it (a run's or
+/// logged model's manifest, a version's pinned files), or `RESOURCE_DOES_NOT_EXIST`.
+pub(super) async fn find_file(state: &AppState, path: &RelativePath) -> ApiResult<ArtifactFile> {
+    let artifacts = state.artifacts()?;
     let missing = || ApiError::from(cairn_core::Error::not_found(format!("No artifact at '{path}'")));
-    if let Some(pinned) = pinned_path(&path)? {
+    if let Some(pinned) = pinned_path(path)? {
         let files = state.store.pinned_files(&pinned.pin_id, pinned.rel.as_str()).await?;
-        let file = files.into_iter().find(|f| f.path == pinned.rel.as_str()).ok_or_else(missing)?;
-        return stream_file(artifacts, &file, headers.get(header::RANGE)).await;
+        return files.into_iter().find(|f| f.path == pinned.rel.as_str()).ok_or_else(missing);
     }
-    let target = resolve(&state, &path).await?.ok_or_else(missing)?;
-    let file = artifacts.manifest.get_artifact(&target.run_id, target.rel.as_str()).await?.ok_or_else(missing)?;
-    stream_file(artifacts, &file, headers.get(header::RANGE)).await
+    let target = resolve(state, path).await?;
+    artifacts.manifest.get_artifact(&target.run_id, target.rel.as_str()).await?.ok_or_else(missing)
 }
 
 /// Streams one manifest file, whole or the requested range.
@@ -315,7 +332,7 @@ async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiRe
         };
         (pinned.rel, files)
     } else {
-        let Some(target) = resolve(&state, &path).await? else { return Ok(Json(json!({}))) };
+        let target = resolve(&state, &path).await?;
         let files = artifacts.manifest.list_artifacts(&target.run_id, target.rel.as_str()).await?;
         (target.rel, files)
     };
@@ -359,7 +376,7 @@ async fn delete(
     if pinned_path(&path)?.is_some() {
         return Err(immutable());
     }
-    let target = resolve(&state, &path).await?.ok_or_else(|| not_a_run_path(&path))?;
+    let target = resolve(&state, &path).await?;
     artifacts.manifest.delete_artifacts(&actor, &target.run_id, target.rel.as_str()).await?;
     Ok(Json(json!({})))
 }

@@ -44,6 +44,10 @@ async fn create(
     if let Some(location) = &artifact_location {
         validation::validate_experiment_artifact_location(location)?;
     }
+    let artifact_location = match (artifact_location, std::env::current_dir()) {
+        (Some(location), Ok(cwd)) => Some(super::artifact_location::resolve(&location, &cwd)),
+        (location, _) => location,
+    };
     let tags = key_values(&body, "tags")?;
     let new = NewExperiment { name, artifact_location, tags };
     let experiment_id = state.store.create_experiment(&actor, new).await?;

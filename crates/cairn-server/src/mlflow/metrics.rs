@@ -9,7 +9,7 @@ use cairn_core::model::Metric;
 use cairn_core::store::{BulkIntervalQuery, HistoryQuery};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::parse_query;
+use crate::extract::{Fields, parse_query};
 use crate::sized_json::SizedJson;
 use crate::{AppState, wire};
 
@@ -60,6 +60,15 @@ fn history_page(metrics: &[Metric], next_offset: Option<u64>) -> wire::PageJson<
 
 async fn bulk_interval(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
     let args = parse_query(query.as_deref(), &["run_ids"])?;
+    let points = state.store.metric_history_bulk_interval(bulk_interval_query(&args)?).await?;
+    let mut body = Map::new();
+    wire::set_list(&mut body, "metrics", points.iter().map(wire::run_metric).collect());
+    Ok(Json(json!(body)))
+}
+
+/// A `get-history-bulk-interval` request as the store's query, with MLflow's validation
+/// (shared with GraphQL's `mlflowGetMetricHistoryBulkInterval`).
+pub(crate) fn bulk_interval_query(args: &Fields) -> ApiResult<BulkIntervalQuery> {
     let run_ids = args.str_list("run_ids")?;
     if run_ids.is_empty() {
         return Err(args.missing("run_ids"));
@@ -93,11 +102,7 @@ async fn bulk_interval(State(state): State<AppState>, RawQuery(query): RawQuery)
             return Err(ApiError::invalid("If either start step or end step are specified, both must be specified."));
         }
     };
-    let query = BulkIntervalQuery { run_ids, key, start_step, end_step, max_results };
-    let points = state.store.metric_history_bulk_interval(query).await?;
-    let mut body = Map::new();
-    wire::set_list(&mut body, "metrics", points.iter().map(wire::run_metric).collect());
-    Ok(Json(json!(body)))
+    Ok(BulkIntervalQuery { run_ids, key, start_step, end_step, max_results })
 }
 
 #[cfg(test)]

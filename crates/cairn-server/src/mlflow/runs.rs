@@ -223,25 +223,29 @@ async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiR
     if let Some(n) = body.i64("max_results")?.filter(|&n| n > SEARCH_MAX_RESULTS_THRESHOLD as i64) {
         return Err(body.type_error("max_results", &json!(n)));
     }
-    let (filter, order_by) = paging::filter_and_order(&body, parse_run_filter, parse_run_order_by)?;
-    let query = RunQuery {
-        experiment_ids: body.str_list("experiment_ids")?,
-        filter,
-        order_by,
-        view: body.enumeration("run_view_type", ViewType::parse)?.unwrap_or_default(),
-        max_results: paging::max_results(&body, SEARCH_MAX_RESULTS_DEFAULT)?,
-        offset: wire::decode_page_token(body.str("page_token")?.as_deref())?,
-    };
-    let page = state.store.search_runs(query).await?;
+    let page = state.store.search_runs(search_query(&body)?).await?;
     // A run's info and empty inputs take about 400 bytes, each param, tag or metric about 80.
     let entries: usize = page.items.iter().map(|r| r.params.len() + r.tags.len() + r.metrics.len()).sum();
     let capacity = page.items.len() * 400 + entries * 80 + 128;
     Ok(SizedJson::new(&search_page(&page.items, page.next_offset), capacity))
 }
 
+/// A `runs/search` request as the store's query (shared with GraphQL's `mlflowSearchRuns`).
+pub(crate) fn search_query(body: &Fields) -> ApiResult<RunQuery> {
+    let (filter, order_by) = paging::filter_and_order(body, parse_run_filter, parse_run_order_by)?;
+    Ok(RunQuery {
+        experiment_ids: body.str_list("experiment_ids")?,
+        filter,
+        order_by,
+        view: body.enumeration("run_view_type", ViewType::parse)?.unwrap_or_default(),
+        max_results: paging::max_results(body, SEARCH_MAX_RESULTS_DEFAULT)?,
+        offset: wire::decode_page_token(body.str("page_token")?.as_deref())?,
+    })
+}
+
 /// A page of runs, written one run at a time: built whole as a `Value` tree, a page of a
 /// thousand runs (a map per param, tag and metric) took tens of megabytes for a response of one.
-fn search_page(runs: &[Run], next_offset: Option<u64>) -> wire::PageJson<'_, Run, wire::RunJson<'_>> {
+pub(crate) fn search_page(runs: &[Run], next_offset: Option<u64>) -> wire::PageJson<'_, Run, wire::RunJson<'_>> {
     wire::PageJson { key: "runs", items: runs, write: wire::RunJson, next_offset }
 }
 

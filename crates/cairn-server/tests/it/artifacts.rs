@@ -154,14 +154,29 @@ async fn unsafe_or_foreign_paths_are_refused() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", reply.json());
         assert_eq!(reply.json()["error_code"], "INVALID_PARAMETER_VALUE", "{bad}");
     }
-    // A path under no run, and a run's id under the wrong experiment.
+    assert_eq!(app.blob_files(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_outside_every_run_belong_to_the_root_and_reach_no_run() {
+    let app = ArtifactApp::new().await;
+    let (_, root) = app.run().await;
+    // A path under no run, and a run's id under the wrong experiment: both are root files.
     let run_id = root.split('/').nth(1).unwrap();
     for foreign in ["0/loose/file.txt".to_owned(), format!("9/{run_id}/artifacts/f.txt")] {
-        let reply = app.put(&foreign, b"x").await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{foreign}");
-        assert!(reply.json()["message"].as_str().unwrap().contains("not under the artifact root"), "{foreign}");
+        let reply = app.put(&foreign, b"root bytes").await;
+        assert_eq!(reply.status, StatusCode::OK, "{foreign}: {:?}", reply.json());
+        let got = app.request(Method::GET, &format!("{ARTIFACTS}/{foreign}"), Body::empty()).await;
+        assert_eq!(&got.body[..], b"root bytes", "{foreign}");
     }
-    assert_eq!(app.blob_files(), 0);
+    let in_run = app.request(Method::GET, &format!("{ARTIFACTS}/{root}/f.txt"), Body::empty()).await;
+    assert_eq!(in_run.status, StatusCode::NOT_FOUND, "the run's own tree is untouched");
+    let listed = app.request(Method::GET, &format!("{ARTIFACTS}?path=0/loose"), Body::empty()).await;
+    assert_eq!(listed.json()["files"][0]["path"], "file.txt");
+    let gone = app.request(Method::DELETE, &format!("{ARTIFACTS}/0/loose"), Body::empty()).await;
+    assert_eq!(gone.status, StatusCode::OK);
+    let again = app.request(Method::GET, &format!("{ARTIFACTS}/0/loose/file.txt"), Body::empty()).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

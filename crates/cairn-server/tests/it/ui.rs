@@ -55,9 +55,9 @@ async fn reserved_prefixes_keep_json_errors() {
         "/api/2.0/mlflow/nothing",
         "/ajax-api/2.0/mlflow/nothing",
         "/api/cairn/v1/nothing",
-        "/graphql",
-        "/get-artifact",
-        "/model-versions/get-artifact",
+        "/graphql/nothing",
+        "/get-artifact/nothing",
+        "/model-versions/nothing",
     ] {
         app.get(path).await.error(404, "ENDPOINT_NOT_FOUND");
     }

@@ -1,13 +1,15 @@
-//! The artifact manifests of runs (`artifact_files`) and of logged models
-//! (`logged_model_files`): writes run by the writer with their audit events, reads, and the purge
-//! of long-deleted runs that garbage collection starts with.
+//! The artifact manifests of runs (`artifact_files`), of logged models (`logged_model_files`)
+//! and of the artifact root itself (`root_artifact_files`, files uploaded outside any run or
+//! model): writes run by the writer with their audit events, reads, and the purge of
+//! long-deleted runs that garbage collection starts with.
 //!
-//! Every function takes the owner's public id and dispatches on its shape: a logged model id
-//! (`m-` and 32 hex digits) selects the model's manifest, anything else a run's. A row's audit
-//! id is `owner/path` and its after-image names the owner by its public id (`run_id` or
-//! `model_id`), so the log stays meaningful without the internal keys.
+//! Every function takes the owner's public id and dispatches on its shape: [`ROOT_OWNER`]
+//! selects the root's manifest, a logged model id (`m-` and 32 hex digits) the model's,
+//! anything else a run's. A row's audit id is `owner/path` and its after-image names the owner
+//! by its public id (`run_id`, `model_id` or `root`), so the log stays meaningful without the
+//! internal keys.
 
-use cairn_core::artifacts::{ArtifactFile, NewArtifact, PurgeReport, RunArtifact};
+use cairn_core::artifacts::{ArtifactFile, NewArtifact, PurgeReport, ROOT_OWNER, RunArtifact};
 use cairn_core::audit::{Change, Payload, child_id, entity};
 use cairn_core::logged_models::is_model_id;
 use cairn_core::model::{Actor, LifecycleStage, Millis};
@@ -26,12 +28,16 @@ use crate::sql::writer::WriteTx;
 enum Owner {
     Run(i64),
     Model(i64),
+    Root,
 }
 
 impl Owner {
     /// Finds the run or logged model named by `id`; either must exist (in any lifecycle stage).
+    /// The root always exists.
     fn resolve(db: &mut dyn Db, id: &str) -> Result<Owner> {
-        if is_model_id(id) {
+        if id == ROOT_OWNER {
+            Ok(Owner::Root)
+        } else if is_model_id(id) {
             Ok(Owner::Model(models::get_row(db, id)?.model_pk))
         } else {
             Ok(Owner::Run(runs::get_row(db, id)?.run_pk))
@@ -43,6 +49,7 @@ impl Owner {
         match self {
             Owner::Run(pk) => ("artifact_files", "run_pk", pk),
             Owner::Model(pk) => ("logged_model_files", "model_pk", pk),
+            Owner::Root => ("root_artifact_files", "root_pk", 0),
         }
     }
 }
@@ -58,9 +65,19 @@ pub fn image(owner_id: &str, file: &ArtifactFile) -> Value {
         "size": file.size,
         "created_time": file.created_time,
     });
-    let field = if is_model_id(owner_id) { "model_id" } else { "run_id" };
-    image[field] = Value::String(owner_id.to_owned());
+    image[owner_field(owner_id)] = Value::String(owner_id.to_owned());
     image
+}
+
+/// The after-image field naming a manifest's owner.
+fn owner_field(owner_id: &str) -> &'static str {
+    if owner_id == ROOT_OWNER {
+        "root"
+    } else if is_model_id(owner_id) {
+        "model_id"
+    } else {
+        "run_id"
+    }
 }
 
 fn change(run_id: &str, file: &ArtifactFile) -> Change {
@@ -87,7 +104,11 @@ fn event<'a>(actor: &'a Actor, action: &'a str, owner_id: &'a str, changes: Vec<
     NewEvent {
         actor: &actor.0,
         action,
-        entity_type: if is_model_id(owner_id) { entity::LOGGED_MODEL } else { entity::RUN },
+        entity_type: match owner_field(owner_id) {
+            "root" => entity::ARTIFACT_ROOT,
+            "model_id" => entity::LOGGED_MODEL,
+            _ => entity::RUN,
+        },
         entity_id: owner_id,
         payload: Payload { changes, metrics: None },
     }
@@ -176,8 +197,11 @@ pub fn delete(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, owner_id: &str, 
         .map(|row| Ok(row.into_iter().next().unwrap_or(SqlValue::Null).into_text()?))
         .collect::<Result<_>>()?;
     if paths.is_empty() {
-        let what = if is_model_id(owner_id) { "logged model" } else { "run" };
-        return Err(Error::not_found(format!("No artifact at '{path}' in {what} {owner_id}")));
+        return Err(Error::not_found(match owner_field(owner_id) {
+            "root" => format!("No artifact at '{path}' under the artifact root"),
+            "model_id" => format!("No artifact at '{path}' in logged model {owner_id}"),
+            _ => format!("No artifact at '{path}' in run {owner_id}"),
+        }));
     }
     db.execute(&format!("DELETE FROM {table} WHERE {condition}"), &params)?;
     let changes = paths.iter().map(|p| removal(owner_id, p)).collect();
@@ -185,18 +209,21 @@ pub fn delete(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, owner_id: &str, 
     Ok(paths.len() as u64)
 }
 
-/// Every manifest row with its owner's public id: run files first, then logged model files
-/// (each row whose owner is gone is named `#key`, so that verification reports it).
+/// Every manifest row with its owner's public id: run files first, then logged model files,
+/// then the root's (each row whose run or model is gone is named `#key`, so that verification
+/// reports it).
 pub fn all(db: &mut dyn Db) -> Result<Vec<RunArtifact>> {
     let sources = [
         "SELECT a.path, a.digest, a.size, a.created_time, COALESCE(r.run_id, '#' || CAST(a.run_pk AS TEXT)) \
          FROM artifact_files a LEFT JOIN runs r ON r.run_pk = a.run_pk ORDER BY a.run_pk, a.path",
         "SELECT f.path, f.digest, f.size, f.created_time, COALESCE(m.model_id, '#m' || CAST(f.model_pk AS TEXT)) \
          FROM logged_model_files f LEFT JOIN logged_models m ON m.model_pk = f.model_pk ORDER BY f.model_pk, f.path",
+        "SELECT path, digest, size, created_time, CAST($1 AS TEXT) FROM root_artifact_files ORDER BY path",
     ];
     let mut out = Vec::new();
     for sql in sources {
-        for mut row in db.query(sql, &[])? {
+        let params: &[SqlValue] = if sql.contains("$1") { &[SqlValue::Text(ROOT_OWNER.to_owned())] } else { &[] };
+        for mut row in db.query(sql, params)? {
             let run_id = row.pop().unwrap_or(SqlValue::Null).into_text()?;
             out.push(RunArtifact { run_id, file: file_from_row(row)? });
         }
@@ -210,6 +237,7 @@ pub fn is_referenced(db: &mut dyn Db, digest: &str) -> Result<bool> {
     const SOURCES: &[&str] = &[
         "SELECT 1 FROM artifact_files WHERE digest = $1 LIMIT 1",
         "SELECT 1 FROM logged_model_files WHERE digest = $1 LIMIT 1",
+        "SELECT 1 FROM root_artifact_files WHERE digest = $1 LIMIT 1",
         // Files pinned by a registered model version (`sql::registry::pinning`).
         "SELECT 1 FROM model_version_files WHERE digest = $1 LIMIT 1",
     ];

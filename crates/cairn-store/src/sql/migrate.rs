@@ -35,6 +35,11 @@ const SQLITE: &[Migration] = &[
     Migration { version: 7, name: "auth", sql: include_str!("../../migrations/sqlite/0007_auth.sql") },
     Migration { version: 8, name: "coordination", sql: include_str!("../../migrations/sqlite/0008_coordination.sql") },
     Migration { version: 9, name: "idempotency", sql: include_str!("../../migrations/sqlite/0009_idempotency.sql") },
+    Migration {
+        version: 10,
+        name: "root_artifacts",
+        sql: include_str!("../../migrations/sqlite/0010_root_artifacts.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -59,6 +64,11 @@ const POSTGRES: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0008_coordination.sql"),
     },
     Migration { version: 9, name: "idempotency", sql: include_str!("../../migrations/postgres/0009_idempotency.sql") },
+    Migration {
+        version: 10,
+        name: "root_artifacts",
+        sql: include_str!("../../migrations/postgres/0010_root_artifacts.sql"),
+    },
 ];
 
 /// The migrations of a dialect, in order.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cairn_core::artifacts::{ArtifactManifest, NewArtifact};
+use cairn_core::artifacts::{ArtifactManifest, NewArtifact, ROOT_OWNER};
 use cairn_core::model::{Actor, Batch, KeyValue, Metric, NewRun};
 use cairn_core::store::Store;
 
@@ -79,6 +79,35 @@ pub async fn digests_are_referenced_while_any_run_names_them(store: Arc<dyn Stor
     assert!(files.is_referenced(&digest).await.unwrap());
     files.delete_artifacts(&actor(), &two, "").await.unwrap();
     assert!(!files.is_referenced(&digest).await.unwrap());
+}
+
+pub async fn root_files_are_kept_audited_and_referenced_until_deleted(store: Arc<dyn Store>) {
+    let files = manifest(&store);
+    let run = new_run(&store).await;
+    files.put_artifact(&actor(), ROOT_OWNER, file("dir/a.txt", 'e', 4)).await.unwrap();
+    files.put_artifact(&actor(), ROOT_OWNER, file("dir/sub/b.txt", 'f', 5)).await.unwrap();
+    files.put_artifact(&actor(), &run, file("dir/a.txt", 'g', 6)).await.unwrap();
+
+    let got = files.get_artifact(ROOT_OWNER, "dir/a.txt").await.unwrap().unwrap();
+    assert_eq!((got.digest, got.size), ("e".repeat(64), 4), "the root and a run keep separate trees");
+    let listed: Vec<String> =
+        files.list_artifacts(ROOT_OWNER, "dir").await.unwrap().into_iter().map(|f| f.path).collect();
+    assert_eq!(listed, ["dir/a.txt", "dir/sub/b.txt"]);
+    let all = files.all_artifacts().await.unwrap();
+    assert_eq!(all.iter().filter(|a| a.run_id == ROOT_OWNER).count(), 2, "GC and verification see root files");
+    let events = store.audit_events(0, 10_000).await.unwrap();
+    let put = events.iter().rev().find(|e| e.entity_id == ROOT_OWNER).expect("root writes are audited");
+    assert_eq!((put.entity_type.as_str(), put.action.as_str()), ("artifact_root", "log_artifact"));
+    assert!(store.verify_audit().await.unwrap().is_ok());
+
+    let (e, f) = ("e".repeat(64), "f".repeat(64));
+    assert!(files.is_referenced(&e).await.unwrap() && files.is_referenced(&f).await.unwrap());
+    assert_eq!(files.delete_artifacts(&actor(), ROOT_OWNER, "dir/sub").await.unwrap(), 1);
+    assert!(!files.is_referenced(&f).await.unwrap(), "a deleted root file no longer holds its blob");
+    assert!(files.is_referenced(&e).await.unwrap());
+    let missing = files.delete_artifacts(&actor(), ROOT_OWNER, "nothing").await.unwrap_err();
+    assert!(matches!(missing, cairn_core::Error::NotFound(_)), "{missing:?}");
+    assert!(store.verify_audit().await.unwrap().is_ok(), "removals verify too");
 }
 
 pub async fn purge_removes_only_runs_deleted_before_the_cutoff_and_keeps_the_log_verifiable(store: Arc<dyn Store>) {
@@ -166,6 +195,7 @@ macro_rules! all_artifact_cases {
             rewriting_a_path_replaces_it_and_is_audited,
             listing_and_deleting_follow_directories_not_string_prefixes,
             digests_are_referenced_while_any_run_names_them,
+            root_files_are_kept_audited_and_referenced_until_deleted,
             purge_removes_only_runs_deleted_before_the_cutoff_and_keeps_the_log_verifiable,
             upload_pins_and_deletion_claims_exclude_each_other,
         );

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use cairn_core::Error;
 use cairn_core::artifacts::NewArtifact;
 use cairn_core::logged_models::{
-    Dataset, DatasetFilter, DatasetInput, LoggedModelOrder, LoggedModelQuery, LoggedModelStatus, MetricLink,
-    ModelOutput, NewLoggedModel,
+    Dataset, DatasetFilter, DatasetInput, DatasetSummary, LoggedModelOrder, LoggedModelQuery, LoggedModelStatus,
+    MetricLink, ModelOutput, NewLoggedModel,
 };
 use cairn_core::model::{Actor, Batch, KeyValue, Metric, NewExperiment, NewRun};
 use cairn_core::search::{parse_logged_model_filter, parse_logged_model_order_field, parse_run_filter};
@@ -21,6 +21,7 @@ macro_rules! logged_model_cases {
             linked_metrics_are_atomic_with_the_batch,
             logged_model_search_filters_orders_and_pages,
             datasets_are_stored_once_and_searchable,
+            dataset_summaries_list_each_dataset_and_context_once,
             run_outputs_and_model_inputs,
             model_files_live_in_the_manifest,
             purging_a_run_removes_its_inputs_outputs_and_linked_points,
@@ -307,6 +308,35 @@ pub async fn datasets_are_stored_once_and_searchable(store: Arc<dyn Store>) {
     too_long.dataset.digest = "d".repeat(37);
     assert!(matches!(store.log_inputs(&actor(), &a, vec![too_long], vec![]).await, Err(Error::InvalidParameter(_))));
     assert_verified(&store).await;
+}
+
+pub async fn dataset_summaries_list_each_dataset_and_context_once(store: Arc<dyn Store>) {
+    let exp = experiment(&store, "lm-dataset-summaries").await;
+    let other = experiment(&store, "lm-dataset-summaries-other").await;
+    let (a, b, c) = (run(&store, &exp).await, run(&store, &exp).await, run(&store, &other).await);
+    store.log_inputs(&actor(), &a, vec![dataset_input("train", "d1", "training")], vec![]).await.unwrap();
+    store.log_inputs(&actor(), &b, vec![dataset_input("train", "d1", "training")], vec![]).await.unwrap();
+    store.log_inputs(&actor(), &b, vec![dataset_input("eval", "d2", "evaluation")], vec![]).await.unwrap();
+    let mut untagged = dataset_input("raw", "d3", "unused");
+    untagged.tags.clear();
+    store.log_inputs(&actor(), &c, vec![untagged], vec![]).await.unwrap();
+
+    let summary = |experiment_id: &str, name: &str, digest: &str, context: Option<&str>| DatasetSummary {
+        experiment_id: experiment_id.into(),
+        name: name.into(),
+        digest: digest.into(),
+        context: context.map(str::to_owned),
+    };
+    let got = store.search_datasets(std::slice::from_ref(&exp)).await.unwrap();
+    assert_eq!(
+        got,
+        vec![summary(&exp, "eval", "d2", Some("evaluation")), summary(&exp, "train", "d1", Some("training"))],
+        "one summary per dataset and context, however many runs used it"
+    );
+    let both = store.search_datasets(&[other.clone(), exp.clone(), "not-an-id".into(), "99999".into()]).await.unwrap();
+    assert_eq!(both.len(), 3);
+    assert!(both.contains(&summary(&other, "raw", "d3", None)), "an input without a context still counts");
+    assert!(store.search_datasets(&[]).await.unwrap().is_empty());
 }
 
 pub async fn run_outputs_and_model_inputs(store: Arc<dyn Store>) {

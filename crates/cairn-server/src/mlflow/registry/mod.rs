@@ -20,6 +20,8 @@ mod tests;
 mod version_tag;
 mod versions;
 
+pub use versions::{artifact_uri, search as search_versions};
+
 use axum::Router;
 use axum::extract::{FromRequest, Request};
 use axum::http::Method;

@@ -11,7 +11,7 @@ use cairn_core::registry::{ModelVersion, ModelVersionQuery, NewModelVersion, Sta
 use cairn_core::search::{parse_model_version_filter, parse_model_version_order_by_list};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::RequestActor;
+use crate::extract::{Fields, RequestActor};
 use crate::mlflow::experiments::key_values;
 use crate::mlflow::registry::source::{self, Claimed};
 use crate::mlflow::registry::version_tag;
@@ -107,8 +107,13 @@ async fn delete_version(
 }
 
 async fn search_versions(State(state): State<AppState>, Args { fields, .. }: Args) -> ApiResult<Json<Value>> {
-    let max_results = max_results(&fields, SEARCH_MAX_RESULTS, SEARCH_MAX_RESULTS)?;
-    let (filter, order_by) = filter_and_order(&fields, parse_model_version_filter, parse_model_version_order_by_list)?;
+    search(&state, &fields).await.map(Json)
+}
+
+/// A version search as MLflow's JSON (shared with GraphQL's `mlflowSearchModelVersions`).
+pub async fn search(state: &AppState, fields: &Fields) -> ApiResult<Value> {
+    let max_results = max_results(fields, SEARCH_MAX_RESULTS, SEARCH_MAX_RESULTS)?;
+    let (filter, order_by) = filter_and_order(fields, parse_model_version_filter, parse_model_version_order_by_list)?;
     let query = ModelVersionQuery {
         filter,
         order_by,
@@ -119,7 +124,7 @@ async fn search_versions(State(state): State<AppState>, Args { fields, .. }: Arg
     let mut body = Map::new();
     render::set_versions(&mut body, "model_versions", &page.items);
     wire::set_page_token(&mut body, page.next_offset);
-    Ok(Json(Value::Object(body)))
+    Ok(Value::Object(body))
 }
 
 async fn set_tag(

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use cairn_core::Result;
 use cairn_core::audit::{Change, Payload, entity};
-use cairn_core::logged_models::{Dataset, DatasetInput, ModelOutput, RunInputs, RunOutputs};
+use cairn_core::logged_models::{
+    Dataset, DatasetInput, DatasetSummary, MAX_DATASET_SUMMARIES, ModelOutput, RunInputs, RunOutputs,
+};
 use cairn_core::model::{Actor, KeyValue};
 
 use super::models;
@@ -216,6 +218,41 @@ pub fn of_run(db: &mut dyn Db, run_id: &str) -> Result<(RunInputs, RunOutputs)> 
     let mut io = RunIo::new();
     read_into(db, &[run.run_pk.into()], "$1", &mut io)?;
     Ok(io.remove(&run.run_pk).unwrap_or_default())
+}
+
+/// The distinct (dataset, context) pairs runs of `experiment_ids` used: a dataset input without
+/// an `mlflow.data.context` tag still counts, with no context.
+pub fn dataset_summaries(db: &mut dyn Db, experiment_ids: &[i64]) -> Result<Vec<DatasetSummary>> {
+    if experiment_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value FROM datasets d \
+         JOIN run_dataset_inputs i ON i.dataset_pk = d.dataset_pk \
+         LEFT JOIN run_input_tags t ON t.run_pk = i.run_pk AND t.dataset_pk = i.dataset_pk AND t.key = $1 \
+         WHERE d.experiment_id IN ({}) ORDER BY d.experiment_id, d.name, d.digest, t.value LIMIT {MAX_DATASET_SUMMARIES}",
+        placeholders(2, experiment_ids.len())
+    );
+    let mut params = vec![SqlValue::from(cairn_core::logged_models::DATASET_CONTEXT_TAG)];
+    params.extend(experiment_ids.iter().map(|&id| SqlValue::from(id)));
+    let mut summaries = Vec::new();
+    for row in db.query(&sql, &params)? {
+        let mut it = row.into_iter();
+        let mut next = || it.next().unwrap_or(SqlValue::Null);
+        let experiment_id = next().int()?.to_string();
+        let (name, digest) = (next().into_text()?, next().into_text()?);
+        let context = match next() {
+            SqlValue::Null => None,
+            value => Some(value.into_text()?),
+        };
+        summaries.push(DatasetSummary { experiment_id, name, digest, context });
+    }
+    // The backends order a missing context differently (SQLite first, PostgreSQL last).
+    summaries.sort_by(|a, b| {
+        let key = |s: &DatasetSummary| (s.experiment_id.parse::<i64>().unwrap_or(0), s.name.clone(), s.digest.clone());
+        key(a).cmp(&key(b)).then_with(|| a.context.cmp(&b.context))
+    });
+    Ok(summaries)
 }
 
 /// Removes what a run being purged consumed and produced (its dataset inputs with their tags,

@@ -16,8 +16,8 @@ pub mod verify;
 use async_trait::async_trait;
 use cairn_core::artifacts::ArtifactFile;
 use cairn_core::logged_models::{
-    DatasetInput, LoggedModel, LoggedModelQuery, LoggedModelStatus, LoggedModels, MetricLink, ModelOutput,
-    NewLoggedModel, RunInputs, RunOutputs, validate_dataset_inputs, validate_model_key_values,
+    DatasetInput, DatasetSummary, LoggedModel, LoggedModelQuery, LoggedModelStatus, LoggedModels, MetricLink,
+    ModelOutput, NewLoggedModel, RunInputs, RunOutputs, validate_dataset_inputs, validate_model_key_values,
     validate_new_logged_model,
 };
 use cairn_core::model::{Actor, Batch, KeyValue, Page, ViewType};
@@ -137,6 +137,11 @@ impl LoggedModels for SqlStore {
     async fn run_outputs(&self, run_id: &str) -> Result<RunOutputs> {
         let run_id = run_id.to_owned();
         self.read_consistent(move |db| Ok(inputs::of_run(db, &run_id)?.1)).await
+    }
+
+    async fn search_datasets(&self, experiment_ids: &[String]) -> Result<Vec<DatasetSummary>> {
+        let ids: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+        self.read_consistent(move |db| inputs::dataset_summaries(db, &ids)).await
     }
 }
 
