@@ -206,21 +206,7 @@ if [[ $RUN_UI -eq 1 ]]; then
     if cargo build -p cairn && (cd web && npm test); then
         section "browser tests (tests/ui, headless chromium)"
         export CAIRN_BIN="$ROOT/target/debug/cairn"
-        # Known failures, left open on issue 14 and listed in its note: three tests look for rows
-        # the virtualised grid has not drawn, one filter/sort flow times out, and the run page's
-        # Add-tag button is covered by the next card. Deselected by name, so the log shows them and
-        # every other browser test still gates the run; remove each line as it is fixed.
-        # Node ids are relative to tests/ui, which has its own pytest.ini.
-        KNOWN_FAILING=(
-            test_runs.py::test_runs_table_shows_runs_with_nested_children
-            test_runs.py::test_sort_by_a_metric_column_is_done_by_the_server_and_kept_in_the_address
-            test_runs.py::test_valid_filter_narrows_rows_and_a_wrong_one_shows_the_server_error
-            test_runs.py::test_column_picker_adds_param_and_metric_columns
-            test_run_page.py::test_tags_can_be_added_edited_and_deleted
-        )
-        DESELECT=()
-        for t in "${KNOWN_FAILING[@]}"; do DESELECT+=(--deselect "$t"); echo "known failure, deselected: $t"; done
-        if "$VENV/bin/python" -m pytest tests/ui -q "${DESELECT[@]}" "${PYTEST_ARGS[@]}"; then UI_STATUS="passed"; else UI_STATUS="FAILED"; FAILED=1; fi
+        if "$VENV/bin/python" -m pytest tests/ui -q "${PYTEST_ARGS[@]}"; then UI_STATUS="passed"; else UI_STATUS="FAILED"; FAILED=1; fi
     else
         UI_STATUS="FAILED (build or unit tests)"
         FAILED=1

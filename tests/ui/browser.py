@@ -72,6 +72,14 @@ class Browser:
         self.driver.save_screenshot(str(path))
         return path
 
+    def shot_element(self, css: str, name: str) -> Path:
+        """A screenshot of one element, scrolled into view (for plots below the fold)."""
+        element = self.find(css)
+        self.js("arguments[0].scrollIntoView({block: 'center'})", element)
+        path = self.screenshots / f"{name}.png"
+        element.screenshot(str(path))
+        return path
+
     def expect_console_error(self, pattern: str) -> None:
         """A console error this test causes on purpose (a 404 for an unknown id, say)."""
         self._expected.append(re.compile(pattern))

@@ -18,6 +18,8 @@ def test_compare_view_shows_tables_plots_and_charts(browser, dataset):
     browser.wait_mark("chart")
     assert browser.find_all(".chart-card canvas")
     browser.shot("compare")
+    browser.shot_element(".parallel", "compare-parallel")
+    browser.shot_element(".scatter", "compare-scatter")
 
 
 def test_only_differences_hides_equal_params(browser, dataset):

@@ -35,11 +35,20 @@ def test_tags_can_be_added_edited_and_deleted(browser, dataset):
     rid = dataset.run_ids[4]
     open_run(browser, dataset, rid)
     section = browser.find("#tags").find_element("xpath", "..")
-    key, value = section.find_elements("css selector", "form.inline-form:last-of-type input")
+    key, value = section.find_elements("css selector", "form.tag-add input")
     key.send_keys("reviewed")
     value.send_keys("yes")
-    section.find_element("css selector", "form.inline-form:last-of-type button[type=submit]").click()
-    browser.wait_text("#tags + label + table, .card", "reviewed")
+    add = section.find_element("css selector", "form.tag-add button[type=submit]")
+    # The button lies inside its own card (it once overflowed into the Datasets card).
+    assert browser.js(
+        "const b = arguments[0].getBoundingClientRect(), c = arguments[1].getBoundingClientRect();"
+        "return b.left >= c.left && b.right <= c.right && b.bottom <= c.bottom;",
+        add,
+        section,
+    ), "Add tag button outside the Tags card"
+    add.click()
+    browser.wait_until(lambda: "reviewed" in section.text and "yes" in section.text, "tag added")
+    browser.shot("run-tags")
     browser.wait("button[aria-label='Edit tag reviewed']").click()
     box = browser.wait("#tag-reviewed")
     box.clear()

@@ -9,7 +9,25 @@ from data import XSS
 
 
 def names(browser) -> list[str]:
-    return [r.find_element("css selector", ".cell:nth-child(2)").text for r in browser.find_all(".grid-row[data-run-id]")]
+    """The names of the run rows the virtualised grid has drawn, top to bottom (the link's text,
+    without the tree toggle)."""
+    rows = sorted(browser.find_all(".grid-row[data-run-id]"), key=lambda r: int(r.get_attribute("aria-rowindex")))
+    return [r.find_element("css selector", ".cell:nth-child(2) a").text for r in rows]
+
+
+def scroll_to_row(browser, run_id: str):
+    """Scrolls the grid down half a view per poll until the run's row is drawn, as a user would;
+    only rows near the view are in the DOM."""
+    browser.js("document.querySelector('.runs-grid').scrollTop = 0")
+
+    def drawn():
+        rows = browser.find_all(f".grid-row[data-run-id='{run_id}']")
+        if rows:
+            return rows[0]
+        browser.js("const g = document.querySelector('.runs-grid'); g.scrollTop += g.clientHeight / 2")
+        return None
+
+    return browser.wait_until(drawn, f"row {run_id} drawn")
 
 
 def test_runs_table_shows_runs_with_nested_children(browser, dataset):
@@ -17,9 +35,16 @@ def test_runs_table_shows_runs_with_nested_children(browser, dataset):
     browser.wait_mark("runs")
     browser.wait(".grid-row[data-run-id]")
     shown = names(browser)
-    assert "run-00" in shown and "sweep-parent" in shown and "long-series" in shown
+    # Newest first: the payload run, the long series, the parent, then the ordinary runs.
+    assert shown[:4] == [XSS, "long-series", "sweep-parent", "run-29"], shown[:4]
     # Children start folded under their parent.
     assert "sweep-child-0" not in shown
+    # The oldest run is the last row; it is drawn once scrolled to, and the rows at the top are
+    # then no longer in the DOM only if the grid is taller than the view.
+    scroll_to_row(browser, dataset.run_ids[0])
+    assert "run-00" in names(browser)
+    browser.js("document.querySelector('.runs-grid').scrollTop = 0")
+    browser.wait(f".grid-row[data-run-id='{dataset.parent_id}']")
     parent = browser.find(f".grid-row[data-run-id='{dataset.parent_id}']")
     parent.find_element("css selector", "button.tree-toggle").click()
     browser.wait(f".grid-row[data-run-id='{dataset.child_ids[0]}']")
@@ -43,7 +68,9 @@ def test_sort_by_a_metric_column_is_done_by_the_server_and_kept_in_the_address(b
     header = browser.find("button[aria-label='Sort by loss']")
     assert header.get_attribute("aria-sort") == "descending"
     browser.find("button[aria-label='Sort by loss']").click()
-    browser.wait_until(lambda: "order=metrics.loss" in browser.hash and names(browser)[0] == "sweep-child-1", "ascending")
+    # Ascending: run-00 ends lowest (1/50). The children (0.4, 0.5) are folded under their parent,
+    # which has no loss and so comes last.
+    browser.wait_until(lambda: "order=metrics.loss" in browser.hash and names(browser)[:2] == ["run-00", "run-01"], "ascending")
     browser.shot("runs-sorted")
     # Back returns to the descending order.
     browser.driver.back()
@@ -54,8 +81,7 @@ def test_valid_filter_narrows_rows_and_a_wrong_one_shows_the_server_error(browse
     browser.open(f"/experiments/{dataset.experiment_id}")
     browser.wait_mark("runs")
     box = browser.wait("#runs-filter")
-    box.send_keys("params.optimizer = 'adam' and metrics.loss < 0.1")
-    box.send_keys(Keys.ESCAPE, Keys.ENTER)
+    box.send_keys("params.optimizer = 'adam' and metrics.loss < 0.1", Keys.ENTER)
     browser.wait_until(lambda: "filter=" in browser.hash, "filter in the address")
     browser.wait_until(lambda: names(browser) and all(dataset.params.get(_id(browser, n), {}).get("optimizer") == "adam" for n in names(browser)), "only adam runs")
     expected = {n for rid, n in dataset.names.items() if dataset.params[rid]["optimizer"] == "adam" and 1 / 50 + int(n[4:]) * 0.01 < 0.1}
@@ -64,8 +90,7 @@ def test_valid_filter_narrows_rows_and_a_wrong_one_shows_the_server_error(browse
     browser.expect_console_error("status of 400")
     box = browser.find("#runs-filter")
     box.clear()
-    box.send_keys("metrics.loss <<< 3")
-    box.send_keys(Keys.ESCAPE, Keys.ENTER)
+    box.send_keys("metrics.loss <<< 3", Keys.ENTER)
     error = browser.wait("#filter-error")
     assert "Invalid" in error.text or "invalid" in error.text.lower(), error.text
     assert browser.find("#runs-filter").get_attribute("aria-invalid") == "true"
@@ -86,6 +111,12 @@ def test_filter_box_completes_keys(browser, dataset):
     assert option.text == "metrics.loss"
     box.send_keys(Keys.TAB)
     assert browser.find("#runs-filter").get_attribute("value") == "metrics.loss"
+    # Escape closes the suggestions and keeps what was typed.
+    box.send_keys(" < 1 and params.op")
+    browser.wait("#filter-suggestions [role=option]")
+    box.send_keys(Keys.ESCAPE)
+    browser.wait_until(lambda: not browser.find_all("#filter-suggestions"), "suggestions closed")
+    assert browser.find("#runs-filter").get_attribute("value") == "metrics.loss < 1 and params.op"
 
 
 def test_column_picker_adds_param_and_metric_columns(browser, dataset):
@@ -99,8 +130,8 @@ def test_column_picker_adds_param_and_metric_columns(browser, dataset):
     browser.wait_until(lambda: "cols=" in browser.hash, "columns in the address")
     headers = [h.text for h in browser.find_all(".grid-head [role=columnheader]")]
     assert any(h.startswith("acc") for h in headers) and any(h.startswith("optimizer") for h in headers), headers
-    row = browser.find(f".grid-row[data-run-id='{dataset.run_ids[1]}']")
-    assert "sgd" in row.text
+    row = scroll_to_row(browser, dataset.run_ids[1])
+    assert "sgd" in row.text and "0.979" in row.text, row.text  # run-01: optimizer sgd, final acc 49/50 - 0.001
     browser.shot("runs-columns")
 
 
@@ -167,15 +198,13 @@ def test_scrolling_follows_page_tokens(browser, dataset, server):
     browser.open(f"/experiments/{exp}")
     browser.wait_mark("runs")
     browser.wait_text(".view-header ~ .toolbar .muted, .toolbar .muted", "100 runs loaded")
-    for _ in range(10):
-        browser.js("const g = document.querySelector('.runs-grid'); g.scrollTop = g.scrollHeight")
-        if "All runs loaded" in browser.find(".grid-footer").text:
-            break
-        browser.wait_until(lambda: True, "")
-        import time
 
-        time.sleep(0.3)
-    browser.wait_text(".grid-footer", "All runs loaded")
+    def scrolled_to_the_end() -> bool:
+        # Each poll scrolls to the bottom of what is loaded; reaching it asks for the next page.
+        browser.js("const g = document.querySelector('.runs-grid'); g.scrollTop = g.scrollHeight")
+        return "All runs loaded" in browser.find(".grid-footer").text
+
+    browser.wait_until(scrolled_to_the_end, "every page loaded by scrolling")
     assert "250 runs" in browser.find(".toolbar .muted").text
     # Only the rows in view are in the DOM.
     assert len(browser.find_all(".grid-row")) < 80

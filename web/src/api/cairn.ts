@@ -1,13 +1,21 @@
 // Cairn's native routes (`/api/cairn/v1/...`) the UI uses. `NATIVE_ROUTES` lists each one as
 // openapi.json spells it; a unit test checks every entry against the committed document.
 
-import { request, withQuery } from "./client";
+import { request, withQuery, type Query } from "./client";
 
+/** Each route with the query parameters the UI sends; the URL helper accepts no others. */
 export const NATIVE_ROUTES = {
-  runArtifacts: { method: "get", path: "/api/cairn/v1/runs/{run_id}/artifacts" },
-  lineageUpstream: { method: "get", path: "/api/cairn/v1/lineage/upstream" },
-  sampledMetrics: { method: "get", path: "/api/cairn/v1/metrics/sampled" },
+  runArtifacts: { method: "get", path: "/api/cairn/v1/runs/{run_id}/artifacts", query: [] },
+  lineageUpstream: { method: "get", path: "/api/cairn/v1/lineage/upstream", query: ["node", "depth"] },
+  sampledMetrics: { method: "get", path: "/api/cairn/v1/metrics/sampled", query: ["run_id", "key", "points", "start_step", "end_step"] },
 } as const;
+
+type NativeRoute = (typeof NATIVE_ROUTES)[keyof typeof NATIVE_ROUTES];
+
+/** The URL of a native route: only the query names the route lists type-check. */
+function nativeUrl<R extends NativeRoute>(route: R, query: { [K in R["query"][number]]?: Query[string] }): string {
+  return withQuery(route.path, query as Query);
+}
 
 function fill(path: string, params: Record<string, string>): string {
   return path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? ""));
@@ -46,7 +54,7 @@ export interface Subgraph {
 }
 
 export function lineageUpstream(node: string, depth = 3): Promise<Subgraph> {
-  return request("GET", withQuery(NATIVE_ROUTES.lineageUpstream.path, { node, depth }));
+  return request("GET", nativeUrl(NATIVE_ROUTES.lineageUpstream, { node, depth }));
 }
 
 /** One downsampled series: per bucket the last point, plus the bucket's min and max. */
@@ -71,7 +79,7 @@ export interface SampledQuery {
 }
 
 export async function sampledMetrics(q: SampledQuery, signal?: AbortSignal): Promise<SampledSeries[]> {
-  const url = withQuery(NATIVE_ROUTES.sampledMetrics.path, {
+  const url = nativeUrl(NATIVE_ROUTES.sampledMetrics, {
     run_id: q.runIds,
     key: q.key,
     points: q.points,

@@ -20,7 +20,7 @@ export class ApiError extends Error {
   }
 }
 
-type Query = Record<string, string | number | boolean | undefined | readonly (string | number)[]>;
+export type Query = Record<string, string | number | boolean | undefined | readonly (string | number)[]>;
 
 /** `path?query`, with repeated keys for arrays and undefined values left out. */
 export function withQuery(path: string, query?: Query): string {

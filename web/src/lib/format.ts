@@ -59,6 +59,14 @@ export function formatValue(value: WireNumber | undefined): string {
   return String(Number(n.toPrecision(5)));
 }
 
+/** A number with 3 significant digits, for cells that show several numbers side by side. */
+export function formatShort(n: number): string {
+  if (!Number.isFinite(n)) return formatValue(n);
+  const abs = Math.abs(n);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return n.toExponential(2);
+  return String(Number(n.toPrecision(3)));
+}
+
 export function formatBytes(n: number | undefined): string {
   if (n === undefined || !Number.isFinite(n)) return "";
   if (n < 1024) return `${n} B`;

@@ -27,7 +27,7 @@ const tag = (run: Run, key: string) => tagValue(run.data.tags, key);
 export const FIXED_COLUMNS: Column[] = [
   { id: "attributes.run_name", kind: "attribute", label: "Run name", width: 220, numeric: false, orderKey: "attributes.run_name", text: (r) => r.info.run_name ?? tag(r, "mlflow.runName") ?? r.info.run_id },
   { id: "attributes.status", kind: "attribute", label: "Status", width: 90, numeric: false, orderKey: "attributes.status", text: (r) => r.info.status },
-  { id: "attributes.start_time", kind: "attribute", label: "Started", width: 150, numeric: false, orderKey: "attributes.start_time", text: (r) => formatTime(r.info.start_time) },
+  { id: "attributes.start_time", kind: "attribute", label: "Started", width: 170, numeric: false, orderKey: "attributes.start_time", text: (r) => formatTime(r.info.start_time) },
   { id: "duration", kind: "attribute", label: "Duration", width: 80, numeric: true, orderKey: null, text: (r) => formatDuration(runDuration(r.info.start_time, r.info.end_time)) },
   { id: "attributes.user_id", kind: "attribute", label: "User", width: 100, numeric: false, orderKey: "attributes.user_id", text: (r) => r.info.user_id || tag(r, "mlflow.user") || "" },
   { id: "tags.mlflow.source.name", kind: "attribute", label: "Source", width: 140, numeric: false, orderKey: "tags.`mlflow.source.name`", text: (r) => (tag(r, "mlflow.source.name") ?? "").split("/").pop() ?? "" },

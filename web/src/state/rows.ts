@@ -45,6 +45,19 @@ export function nestedRows(runs: readonly Run[], expanded: ReadonlySet<string>):
     out.push({ type: "run", run, depth, childCount: kids.length, expanded: open });
     if (open) kids.forEach((k) => visit(k, depth + 1));
   };
+  // Runs on a cycle of parent tags have no root above them; they become roots rather than vanish.
+  const reached = new Set<string>();
+  const reach = (id: string) => {
+    if (reached.has(id)) return;
+    reached.add(id);
+    (children.get(id) ?? []).forEach((k) => reach(k.info.run_id));
+  };
+  roots.forEach((r) => reach(r.info.run_id));
+  for (const run of runs) {
+    if (reached.has(run.info.run_id)) continue;
+    roots.push(run);
+    reach(run.info.run_id);
+  }
   roots.forEach((r) => visit(r, 0));
   return out;
 }

@@ -98,6 +98,9 @@ function ParallelCoordinates({ runs, params, metric }: { runs: Run[]; params: st
           </g>
         ))}
       </svg>
+      <figcaption class="muted">
+        One line per run, coloured by {metric}: low values blue, high values orange. Hover a line for its run.
+      </figcaption>
     </figure>
   );
 }

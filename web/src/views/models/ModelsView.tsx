@@ -4,10 +4,15 @@
 import * as mlflow from "../../api/mlflow";
 import { Guard } from "../../components/Status";
 import { formatTime } from "../../lib/format";
+import { markReady } from "../../lib/marks";
 import { useAsync } from "../../lib/useAsync";
+import { useEffect } from "preact/hooks";
 
 export function ModelsView() {
   const models = useAsync(() => mlflow.searchRegisteredModels(), []);
+  useEffect(() => {
+    if (models.data) markReady("models", { count: models.data.length });
+  }, [models.data]);
   return (
     <section aria-labelledby="models-title">
       <h1 id="models-title">Registered models</h1>

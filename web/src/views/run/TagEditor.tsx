@@ -70,7 +70,7 @@ export function TagEditor({ runId, tags, onChanged }: { runId: string; tags: Key
         </tbody>
       </table>
       <form
-        class="inline-form"
+        class="inline-form tag-add"
         onSubmit={(e) => {
           e.preventDefault();
           if (adding.key.trim()) void act(() => mlflow.setRunTag(runId, adding.key.trim(), adding.value)).then(() => setAdding({ key: "", value: "" }));

@@ -79,7 +79,9 @@ export function FilterBox({ value, error, keys, onApply }: { value: string; erro
           } else if (options.length && (e.key === "Tab" || (e.key === "Enter" && open))) {
             e.preventDefault();
             accept(options[active]!);
-          } else if (e.key === "Escape") {
+          } else if (e.key === "Escape" && options.length) {
+            // Escape closes the suggestions; without this a search input would also clear itself.
+            e.preventDefault();
             setOpen(false);
           } else if (e.key === "Enter") {
             e.preventDefault();

@@ -6,7 +6,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Column } from "../../state/columns";
 import type { Row } from "../../state/rows";
-import { formatValue } from "../../lib/format";
+import { formatShort, formatValue } from "../../lib/format";
 import { runHref } from "../../state/route";
 import { navigate } from "../../lib/router";
 import { parseRoute } from "../../state/route";
@@ -169,8 +169,8 @@ export function RunsTable(props: RunsTableProps) {
                         </span>
                       </>
                     ) : row.aggregates[c.id] ? (
-                      <span title="min / mean / max">
-                        {formatValue(row.aggregates[c.id]!.min)} / {formatValue(row.aggregates[c.id]!.mean)} / {formatValue(row.aggregates[c.id]!.max)}
+                      <span title={`min ${formatValue(row.aggregates[c.id]!.min)} / mean ${formatValue(row.aggregates[c.id]!.mean)} / max ${formatValue(row.aggregates[c.id]!.max)}`}>
+                        {formatShort(row.aggregates[c.id]!.min)} / {formatShort(row.aggregates[c.id]!.mean)} / {formatShort(row.aggregates[c.id]!.max)}
                       </span>
                     ) : null}
                   </div>

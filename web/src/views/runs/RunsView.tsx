@@ -20,6 +20,7 @@ import { usePagedRuns } from "./usePagedRuns";
 
 /** Without a selection, the chart tab shows the first runs of the table. */
 const DEFAULT_CHARTED = 10;
+const GROUPED_METRIC_WIDTH = 190;
 
 export function RunsView({ experimentIds, state }: { experimentIds: string[]; state: RunsState }) {
   const experiments = useAsync((signal) => Promise.all(experimentIds.map((id) => mlflow.getExperiment(id, signal))), [experimentIds.join(",")]);
@@ -42,7 +43,11 @@ function RunsOf({ experiments, state }: { experiments: Experiment[]; state: Runs
   const [actionError, setActionError] = useState<unknown>(null);
   const startedAt = useRef(performance.now());
 
-  const columns = useMemo(() => columnsFor(state.columns), [state.columns.join(",")]);
+  // A group row shows min / mean / max in each metric column, which needs room for three numbers.
+  const columns = useMemo(
+    () => columnsFor(state.columns).map((c) => (state.groupBy && c.kind === "metrics" ? { ...c, width: Math.max(c.width, GROUPED_METRIC_WIDTH) } : c)),
+    [state.columns.join(","), state.groupBy],
+  );
   const keys = useMemo(() => knownKeys(paged.runs.slice(0, 1000)), [paged.runs.length > 0 ? paged.runs[0] : null, Math.min(paged.runs.length, 1000)]);
   const rows = useMemo(() => {
     if (state.groupBy) {
