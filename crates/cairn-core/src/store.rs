@@ -98,6 +98,9 @@ pub trait Store:
     async fn log_batch(&self, actor: &Actor, run_id: &str, batch: Batch) -> Result<()>;
     async fn delete_tag(&self, actor: &Actor, run_id: &str, key: &str) -> Result<()>;
     async fn search_runs(&self, query: RunQuery) -> Result<Page<Run>>;
+    /// How many runs of each of `experiment_ids` are visible under `view`, in the order given;
+    /// an experiment without runs counts 0. Unknown ids are an error.
+    async fn count_runs(&self, experiment_ids: Vec<String>, view: ViewType) -> Result<Vec<(String, u64)>>;
 
     // Metrics.
     async fn metric_history(&self, query: HistoryQuery) -> Result<Page<Metric>>;

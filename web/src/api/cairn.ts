@@ -8,6 +8,7 @@ export const NATIVE_ROUTES = {
   runArtifacts: { method: "get", path: "/api/cairn/v1/runs/{run_id}/artifacts", query: [] },
   lineageUpstream: { method: "get", path: "/api/cairn/v1/lineage/upstream", query: ["node", "depth"] },
   sampledMetrics: { method: "get", path: "/api/cairn/v1/metrics/sampled", query: ["run_id", "key", "points", "start_step", "end_step"] },
+  runCounts: { method: "get", path: "/api/cairn/v1/experiments/run-counts", query: ["experiment_ids", "view_type"] },
 } as const;
 
 type NativeRoute = (typeof NATIVE_ROUTES)[keyof typeof NATIVE_ROUTES];
@@ -19,6 +20,17 @@ function nativeUrl<R extends NativeRoute>(route: R, query: { [K in R["query"][nu
 
 function fill(path: string, params: Record<string, string>): string {
   return path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? ""));
+}
+
+/** How many active runs each experiment has, in the order asked (at most 100 at once). */
+export async function runCounts(experimentIds: string[], signal?: AbortSignal): Promise<Map<string, number>> {
+  const body = await request<{ counts: { experiment_id: string; runs: number }[] }>(
+    "GET",
+    nativeUrl(NATIVE_ROUTES.runCounts, { experiment_ids: experimentIds }),
+    undefined,
+    signal,
+  );
+  return new Map(body.counts.map((c) => [c.experiment_id, c.runs]));
 }
 
 export interface ManifestFile {

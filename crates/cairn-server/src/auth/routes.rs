@@ -124,6 +124,7 @@ pub const ROUTES: &[Entry] = &[
     r("POST", "/mlflow/runs/create", Need(Edit, ExperimentId)),
     // A run under a client-chosen id (the Python package's offline sync): as runs/create.
     r("PUT", "/api/cairn/v1/runs/{run_id}", Need(Edit, ExperimentId)),
+    r("GET", "/api/cairn/v1/experiments/run-counts", Need(Read, ExperimentIds)),
     r("GET", "/mlflow/runs/get", Need(Read, RunId)),
     r("POST", "/mlflow/runs/update", Need(Edit, RunId)),
     r("POST", "/mlflow/runs/delete", Need(Manage, RunId)),

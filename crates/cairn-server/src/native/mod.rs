@@ -1,5 +1,5 @@
 //! Cairn's own routes: liveness, version, the audit log, run artifact manifests, the registry's
-//! history, runs created under a client-chosen id, downsampled metric histories, the lineage graph, predictions, OpenLineage in, and the OpenAPI document of them all.
+//! history, runs created under a client-chosen id, run counts per experiment, downsampled metric histories, the lineage graph, predictions, OpenLineage in, and the OpenAPI document of them all.
 
 mod artifacts;
 mod audit;
@@ -10,6 +10,7 @@ mod models;
 mod openapi;
 mod openlineage;
 mod predictions;
+mod run_counts;
 mod runs;
 
 use axum::Router;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .merge(metrics::router())
         .merge(predictions::router())
         .merge(runs::router())
+        .merge(run_counts::router())
         .merge(openlineage::router())
         .merge(openapi::router())
 }

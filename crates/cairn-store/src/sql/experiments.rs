@@ -281,3 +281,34 @@ pub fn get_by_name(db: &mut dyn Db, name: &str) -> Result<Experiment> {
         None => Err(Error::not_found(format!("Could not find experiment with name '{name}'"))),
     }
 }
+
+/// How many runs of each experiment in `ids` are visible under `view`, in the order given. Each
+/// experiment must exist (in any stage); one grouped count over the runs index answers them all.
+pub fn run_counts(db: &mut dyn Db, ids: &[i64], view: cairn_core::model::ViewType) -> Result<Vec<(i64, u64)>> {
+    use cairn_core::model::ViewType;
+    for id in ids {
+        get(db, *id)?;
+    }
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let stage = match view {
+        ViewType::ActiveOnly => " AND lifecycle_stage = 'active'",
+        ViewType::DeletedOnly => " AND lifecycle_stage = 'deleted'",
+        ViewType::All => "",
+    };
+    let sql = format!(
+        "SELECT experiment_id, count(*) FROM runs WHERE experiment_id IN ({}){stage} GROUP BY experiment_id",
+        placeholders.join(", ")
+    );
+    let params: Vec<SqlValue> = ids.iter().map(|id| SqlValue::from(*id)).collect();
+    let mut counted = std::collections::HashMap::new();
+    for row in db.query(&sql, &params)? {
+        let mut it = row.into_iter();
+        let id = it.next().unwrap_or(SqlValue::Null).int()?;
+        let n = it.next().unwrap_or(SqlValue::Null).int()?;
+        counted.insert(id, u64::try_from(n).unwrap_or(0));
+    }
+    Ok(ids.iter().map(|id| (*id, counted.get(id).copied().unwrap_or(0))).collect())
+}

@@ -163,6 +163,16 @@ impl Store for SqlStore {
         self.writer.write(move |db, tx| runs::delete_tag(db, tx, &actor, &run_id, &key)).await
     }
 
+    async fn count_runs(
+        &self,
+        experiment_ids: Vec<String>,
+        view: cairn_core::model::ViewType,
+    ) -> Result<Vec<(String, u64)>> {
+        let ids = experiment_ids.iter().map(|id| parse_experiment_id(id)).collect::<Result<Vec<i64>>>()?;
+        let counts = self.read_consistent(move |db| experiments::run_counts(db, &ids, view)).await?;
+        Ok(counts.into_iter().map(|(id, n)| (id.to_string(), n)).collect())
+    }
+
     async fn search_runs(&self, query: RunQuery) -> Result<Page<Run>> {
         self.read_consistent(move |db| {
             let page = search::search_runs(db, &query)?;

@@ -22,6 +22,7 @@ macro_rules! conformance_cases {
             experiments_lifecycle,
             experiment_tags,
             deleting_an_experiment_deletes_its_runs,
+            run_counts_per_experiment_follow_the_view,
             runs_lifecycle,
             run_names,
             runs_with_a_chosen_id_and_replayed_batches,
@@ -190,6 +191,23 @@ pub async fn experiment_tags(store: Arc<dyn Store>) {
         "No Experiment with id=77 exists",
     );
     assert_verifies(&store).await;
+}
+
+pub async fn run_counts_per_experiment_follow_the_view(store: Arc<dyn Store>) {
+    let (busy, empty) = (new_experiment(&store, "counted").await, new_experiment(&store, "no runs").await);
+    let runs = [new_run(&store, &busy).await, new_run(&store, &busy).await, new_run(&store, &busy).await];
+    store.delete_run(&actor(), &runs[0]).await.unwrap();
+    let count = |view| {
+        let store = store.clone();
+        let ids = vec![empty.clone(), busy.clone()];
+        async move { store.count_runs(ids, view).await.unwrap() }
+    };
+    assert_eq!(count(ViewType::ActiveOnly).await, vec![(empty.clone(), 0), (busy.clone(), 2)], "in the order asked");
+    assert_eq!(count(ViewType::DeletedOnly).await, vec![(empty.clone(), 0), (busy.clone(), 1)]);
+    assert_eq!(count(ViewType::All).await, vec![(empty.clone(), 0), (busy.clone(), 3)]);
+    let unknown = store.count_runs(vec!["987654".into()], ViewType::All).await.unwrap_err();
+    assert!(matches!(unknown, Error::NotFound(_)), "{unknown:?}");
+    assert!(matches!(store.count_runs(vec!["x".into()], ViewType::All).await, Err(Error::InvalidParameter(_))));
 }
 
 pub async fn deleting_an_experiment_deletes_its_runs(store: Arc<dyn Store>) {
