@@ -179,15 +179,6 @@ impl BlobStore {
         Ok(staged)
     }
 
-    /// Deletes one staged part (one that a retried part request replaced). A missing part is
-    /// not an error.
-    pub async fn delete_part(&self, part: &StagedPart) -> Result<()> {
-        match self.store.delete(&part.key).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(other) => Err(other.into()),
-        }
-    }
-
     /// Deletes every staged part of `upload` (completed, aborted or expired) and returns how
     /// many objects went.
     pub async fn discard_upload(&self, upload: &str) -> Result<usize> {

@@ -22,13 +22,19 @@ async fn capture(State(received): State<Received>, Json(event): Json<Value>) -> 
     "ok"
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_are_reported_when_they_start_and_end() {
+/// An OpenLineage endpoint on a free port that keeps every event it is sent.
+async fn collector() -> (Received, std::net::SocketAddr) {
     let received: Received = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let collector = Router::new().route("/api/v1/lineage", post(capture)).with_state(received.clone());
     tokio::spawn(async move { axum::serve(listener, collector).await });
+    (received, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_reported_when_they_start_and_end() {
+    let (received, address) = collector().await;
 
     let app = TestApp::new().await;
     let actor = Actor("ol".into());
@@ -78,11 +84,7 @@ async fn runs_are_reported_when_they_start_and_end() {
 /// time to live, and still sends each event once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_servers_send_each_event_once_and_take_over_from_a_dead_leader() {
-    let received: Received = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let collector = Router::new().route("/api/v1/lineage", post(capture)).with_state(received.clone());
-    tokio::spawn(async move { axum::serve(listener, collector).await });
+    let (received, address) = collector().await;
 
     let app = TestApp::new().await;
     let actor = Actor("ol".into());
@@ -137,16 +139,18 @@ async fn several_servers_send_each_event_once_and_take_over_from_a_dead_leader()
     }
 
     let events = received.lock().unwrap().clone();
-    let mut seen: Vec<(String, OpenLineageEventType)> = events
+    let mut seen: Vec<(String, String)> = events
         .iter()
         .map(|e| parse_openlineage_event(e).expect("a valid run event"))
-        .map(|e| (e.run_id, e.event_type))
+        .map(|e| (e.run_id, format!("{:?}", e.event_type)))
         .collect();
-    seen.sort_by(|a, b| (a.0.as_str(), format!("{:?}", a.1)).cmp(&(b.0.as_str(), format!("{:?}", b.1))));
-    let mut expected: Vec<(String, OpenLineageEventType)> = runs
+    seen.sort();
+    let mut expected: Vec<(String, String)> = runs
         .iter()
-        .flat_map(|id| [(run_uuid(id), OpenLineageEventType::Complete), (run_uuid(id), OpenLineageEventType::Start)])
+        .flat_map(|id| {
+            [OpenLineageEventType::Start, OpenLineageEventType::Complete].map(|t| (run_uuid(id), format!("{t:?}")))
+        })
         .collect();
-    expected.sort_by(|a, b| (a.0.as_str(), format!("{:?}", a.1)).cmp(&(b.0.as_str(), format!("{:?}", b.1))));
+    expected.sort();
     assert_eq!(seen, expected, "each run's start and end exactly once");
 }
