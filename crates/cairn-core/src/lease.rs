@@ -22,9 +22,10 @@ pub trait Leases: Send + Sync + 'static {
     /// while another holder's lease is live.
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Millis) -> Result<Option<LeaseState>>;
 
-    /// Records `cursor` for lease `name`; `false`, recording nothing, unless `holder` still holds
-    /// a live lease (it expired and another holder may have taken over).
-    async fn advance_lease(&self, name: &str, holder: &str, cursor: i64) -> Result<bool>;
+    /// Records `cursor` for lease `name` and renews it for `ttl` milliseconds; `false`, recording
+    /// nothing, unless `holder` still holds a live lease (it expired and another holder may have
+    /// taken over).
+    async fn advance_lease(&self, name: &str, holder: &str, cursor: i64, ttl: Millis) -> Result<bool>;
 
     /// Gives the lease up early, keeping its cursor, so another holder need not wait for `ttl`.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;

@@ -287,10 +287,11 @@ impl Leadership {
         }
     }
 
-    /// Records that events up to `seq` were handled; `false` if the lease was lost meanwhile.
+    /// Records that events up to `seq` were handled, renewing the lease, so that the lease only
+    /// lapses while one event is being sent; `false` if it was lost meanwhile.
     async fn record(&mut self, seq: i64) -> bool {
         let Some(leases) = &self.leases else { return true };
-        match leases.advance_lease(LEASE, &self.holder, seq).await {
+        match leases.advance_lease(LEASE, &self.holder, seq, self.ttl).await {
             Ok(true) => true,
             Ok(false) => {
                 tracing::warn!("the OpenLineage emitter's lease expired; another server may carry on");

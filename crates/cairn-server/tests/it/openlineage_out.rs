@@ -97,7 +97,9 @@ async fn several_servers_send_each_event_once_and_take_over_from_a_dead_leader()
         url: format!("http://{address}"),
         namespace: "team-a".into(),
         poll: Duration::from_millis(20),
-        lease_ttl: Duration::from_millis(400),
+        // Long enough that a busy machine's slow send does not outlast it (a lapse lets the other
+        // emitter send that event again), short enough to take over quickly.
+        lease_ttl: Duration::from_secs(2),
     };
     let mut emitters = vec![spawn(app.store.clone(), config.clone()), spawn(app.store.clone(), config)];
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -30,10 +30,10 @@ pub fn acquire(db: &mut dyn Db, name: &str, holder: &str, now: Millis, ttl: Mill
     Ok(Some(LeaseState { cursor }))
 }
 
-pub fn advance(db: &mut dyn Db, name: &str, holder: &str, now: Millis, cursor: i64) -> Result<bool> {
+pub fn advance(db: &mut dyn Db, name: &str, holder: &str, now: Millis, cursor: i64, ttl: Millis) -> Result<bool> {
     let advanced = db.execute(
-        "UPDATE leases SET cursor = $3 WHERE name = $1 AND holder = $2 AND expires_at > $4",
-        &[name.into(), holder.into(), cursor.into(), now.into()],
+        "UPDATE leases SET cursor = $3, expires_at = $5 WHERE name = $1 AND holder = $2 AND expires_at > $4",
+        &[name.into(), holder.into(), cursor.into(), now.into(), now.saturating_add(ttl).into()],
     )?;
     Ok(advanced == 1)
 }

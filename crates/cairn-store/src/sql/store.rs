@@ -225,9 +225,9 @@ impl Leases for SqlStore {
         self.writer.write(move |db, tx| leases::acquire(db, &name, &holder, tx.now(), ttl)).await
     }
 
-    async fn advance_lease(&self, name: &str, holder: &str, cursor: i64) -> Result<bool> {
+    async fn advance_lease(&self, name: &str, holder: &str, cursor: i64, ttl: Millis) -> Result<bool> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.writer.write(move |db, tx| leases::advance(db, &name, &holder, tx.now(), cursor)).await
+        self.writer.write(move |db, tx| leases::advance(db, &name, &holder, tx.now(), cursor, ttl)).await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {

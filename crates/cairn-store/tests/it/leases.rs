@@ -18,16 +18,16 @@ pub async fn one_holder_at_a_time_and_the_cursor_outlives_holders(store: Arc<dyn
     assert_eq!(leases.acquire_lease("job", "b", minute).await.unwrap(), None, "a holds it");
     assert_eq!(leases.acquire_lease("other-job", "b", minute).await.unwrap(), fresh, "leases are per name");
     assert_eq!(leases.acquire_lease("job", "a", minute).await.unwrap(), fresh, "a renews");
-    assert!(leases.advance_lease("job", "a", 41).await.unwrap());
-    assert!(!leases.advance_lease("job", "b", 99).await.unwrap(), "only the holder moves the cursor");
+    assert!(leases.advance_lease("job", "a", 41, minute).await.unwrap());
+    assert!(!leases.advance_lease("job", "b", 99, minute).await.unwrap(), "only the holder moves the cursor");
     leases.release_lease("job", "b").await.unwrap();
     assert_eq!(leases.acquire_lease("job", "b", minute).await.unwrap(), None, "b cannot release a's lease");
 
     leases.release_lease("job", "a").await.unwrap();
-    assert!(!leases.advance_lease("job", "a", 50).await.unwrap(), "released");
+    assert!(!leases.advance_lease("job", "a", 50, minute).await.unwrap(), "released");
     assert_eq!(leases.acquire_lease("job", "b", 0).await.unwrap(), Some(LeaseState { cursor: Some(41) }));
     // b's lease of no length has already expired, as a crashed holder's does.
-    assert!(!leases.advance_lease("job", "b", 60).await.unwrap());
+    assert!(!leases.advance_lease("job", "b", 60, minute).await.unwrap());
     assert_eq!(leases.acquire_lease("job", "a", minute).await.unwrap(), Some(LeaseState { cursor: Some(41) }));
     assert!(store.verify_audit().await.unwrap().is_ok());
 }
