@@ -12,11 +12,10 @@
 
 use std::collections::HashMap;
 
-use postgres::error::SqlState;
-use postgres::types::ToSql;
+use tokio_postgres::types::ToSql;
 
 use crate::postgres::db::{PgDb, map_err};
-use crate::sql::db::{DbError, MetricInsert};
+use crate::sql::db::{Db, DbError, MetricInsert};
 
 /// Points per statement: large enough to amortise the round trip, small enough to keep each
 /// message to a few hundred KiB.
@@ -79,23 +78,25 @@ pub fn insert(db: &mut PgDb, rows: &[MetricInsert]) -> Result<Vec<bool>, DbError
 /// table as it was. Outside a transaction (no savepoint possible) it does nothing and answers
 /// `false`, since a failure after the first chunk could not be undone there.
 fn try_insert_all(db: &mut PgDb, rows: &[MetricInsert]) -> Result<bool, DbError> {
-    match db.raw_client()?.batch_execute(SAVEPOINT) {
-        Ok(()) => {}
-        Err(e) if e.code() == Some(&SqlState::NO_ACTIVE_SQL_TRANSACTION) => return Ok(false),
-        Err(e) => return Err(map_err(e)),
+    if !db.in_transaction() {
+        return Ok(false);
     }
+    // The savepoint travels with the first chunk's insert.
+    db.defer_batch(SAVEPOINT)?;
     for chunk in rows.chunks(CHUNK) {
         let statement = db.prepared(INSERT_ALL)?;
-        match db.raw_client()?.execute(&statement, &Columns::of(chunk).params()) {
+        match db.execute_raw(&statement, &Columns::of(chunk).params()) {
             Ok(_) => {}
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                db.raw_client()?.batch_execute(UNDO).map_err(map_err)?;
+            Err(DbError::UniqueViolation(_)) => {
+                db.batch(UNDO)?;
                 return Ok(false);
             }
-            Err(e) => return Err(map_err(e)),
+            Err(e) => return Err(e),
         }
     }
-    db.raw_client()?.batch_execute(RELEASE).map_err(map_err)?;
+    // Nothing can make the release fail that would not also fail the next statement, so it
+    // travels with that one.
+    db.defer_batch(RELEASE)?;
     Ok(true)
 }
 
@@ -132,7 +133,7 @@ impl Columns {
 fn insert_new(db: &mut PgDb, rows: &[MetricInsert]) -> Result<Vec<PointKey>, DbError> {
     let columns = Columns::of(rows);
     let statement = db.prepared(INSERT_NEW)?;
-    let returned = db.raw_client()?.query(&statement, &columns.params()).map_err(map_err)?;
+    let returned = db.query_raw(&statement, &columns.params())?;
     returned
         .iter()
         .map(|row| {

@@ -1,8 +1,8 @@
-//! The PostgreSQL backend: [`PgDb`] implements [`Db`] over the synchronous `postgres` client,
-//! and [`open`] starts a [`SqlStore`] on a database named by a `postgresql://` URI.
+//! The PostgreSQL backend: [`PgDb`] implements [`Db`] over the `tokio-postgres` client, and
+//! [`open`] starts a [`SqlStore`] on a database named by a `postgresql://` URI.
 //!
-//! The synchronous client runs its own small runtime and must never be called on a thread that
-//! is running async tasks; the store only calls it from its writer thread and from
+//! Each connection blocks on a small runtime of its own and must never be called on a thread
+//! that is running async tasks; the store only calls it from its writer thread and from
 //! `spawn_blocking`, and [`PgDb`] takes care to be closed safely wherever it is dropped.
 //!
 //! Several server processes may share one database. Migrations are applied under an advisory
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use cairn_core::store::Store;
 use cairn_core::{Error, Result};
-use postgres::Config;
+use tokio_postgres::Config;
 
 pub use self::db::{PgDb, Role};
 use crate::StoreConfig;
@@ -55,8 +55,8 @@ fn describe(config: &Config) -> String {
         .get_hosts()
         .iter()
         .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            postgres::config::Host::Unix(path) => path.display().to_string(),
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
         })
         .collect();
     let port = config.get_ports().first().copied().unwrap_or(5432);

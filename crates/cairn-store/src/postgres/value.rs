@@ -8,7 +8,7 @@
 
 use std::error::Error as StdError;
 
-use postgres::types::{FromSql, ToSql, Type};
+use tokio_postgres::types::{FromSql, ToSql, Type};
 
 use crate::sql::db::SqlValue;
 

@@ -47,7 +47,7 @@ impl AuditHead {
     /// Persists the head before COMMIT where the dialect keeps it in its own row.
     pub fn save(&self, db: &mut dyn Db) -> Result<()> {
         if db.dialect() == Dialect::Postgres {
-            db.execute(
+            db.defer(
                 "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
                 &[self.seq.into(), self.hash.as_str().into()],
             )?;
@@ -73,7 +73,9 @@ pub fn append(db: &mut dyn Db, head: &mut AuditHead, time: Millis, event: NewEve
     let digest = sha256_hex(payload.as_bytes());
     let hash =
         chain_hash(&head.hash, seq, time, event.actor, event.action, event.entity_type, event.entity_id, &digest);
-    db.execute(
+    // Nothing but a broken database refuses this insert (the head is locked and `seq` is the
+    // next one), so it may travel with the request's next statement.
+    db.defer(
         "INSERT INTO audit_events (seq, time, actor, action, entity_type, entity_id, payload, digest, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[

@@ -40,8 +40,13 @@ fn log_params(db: &mut dyn Db, run: &RunRow, params: &[KeyValue], seq: i64, payl
             run.run_id
         )));
     }
-    for p in params.iter().filter(|p| !stored.contains_key(&p.key)) {
-        db.execute(
+    for p in params.iter() {
+        // A key repeated in one batch with the same value is stored once.
+        if stored.insert(p.key.clone(), p.value.clone()).is_some() {
+            continue;
+        }
+        // Conflicts were ruled out above, so the insert can travel with the next statement.
+        db.defer(
             "INSERT INTO params (run_pk, key, value, seq) VALUES ($1, $2, $3, $4)",
             &[run.run_pk.into(), p.key.as_str().into(), p.value.as_str().into(), seq.into()],
         )?;

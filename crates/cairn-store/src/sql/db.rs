@@ -161,6 +161,24 @@ pub trait Db: Send {
     }
     /// Runs several statements with no parameters (migrations, BEGIN/COMMIT).
     fn batch(&mut self, sql: &str) -> Result<(), DbError>;
+    /// Runs a statement whose row count nobody needs and which cannot fail on a condition the
+    /// caller would handle (a unique violation, say): audit appends, upserts, inserts of rows
+    /// checked beforehand. A backend may hold it back and send it together with the next
+    /// statement, so that a request that writes ten rows waits for the server once rather than
+    /// ten times (PostgreSQL pipelines them; SQLite, in-process, runs it at once). An error it
+    /// raises is then reported by that later call, or by [`Db::flush`], and is never a
+    /// [`DbError::UniqueViolation`], so no caller mistakes it for a conflict of its own.
+    fn defer(&mut self, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
+        self.execute(sql, params).map(drop)
+    }
+    /// [`Db::batch`], held back like [`Db::defer`] (savepoints around a request).
+    fn defer_batch(&mut self, sql: &str) -> Result<(), DbError> {
+        self.batch(sql)
+    }
+    /// Sends whatever [`Db::defer`] held back and waits for it; the first error wins.
+    fn flush(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
     /// Inserts metric rows, skipping exact duplicates; returns, for each input row, whether it
     /// was new. This is the ingest hot path, so each backend may do it its own fastest way.
     fn insert_metrics(&mut self, rows: &[MetricInsert]) -> Result<Vec<bool>, DbError>;

@@ -140,7 +140,7 @@ fn update_latest(db: &mut dyn Db, rows: &[MetricInsert]) -> Result<()> {
     for summary in keys.values_mut() {
         let row = summary.best;
         let in_order = keeps_history_order(&mut summary.points);
-        db.execute(
+        db.defer(
             UPSERT_LATEST,
             &[
                 row.run_pk.into(),

@@ -42,7 +42,7 @@ pub fn get_active_row(db: &mut dyn Db, run_id: &str) -> Result<RunRow> {
 
 /// Rewrites every column of an existing run.
 pub fn write_row(db: &mut dyn Db, row: &RunRow, seq: i64) -> Result<()> {
-    db.execute(
+    db.defer(
         // Setting run_pk to itself keeps placeholders in ascending order of first appearance.
         "UPDATE runs SET run_pk = $1, run_id = $2, experiment_id = $3, name = $4, user_id = $5, status = $6, start_time = $7, \
          end_time = $8, lifecycle_stage = $9, deleted_time = $10, artifact_uri = $11, seq = $12 WHERE run_pk = $1",
@@ -59,7 +59,7 @@ pub fn mark_stage(row: &mut RunRow, stage: LifecycleStage, now: Millis) {
 
 /// Sets (or replaces) a run tag and returns the row as written.
 pub fn upsert_tag(db: &mut dyn Db, run: &RunRow, key: &str, value: &str, seq: i64) -> Result<ChildRow> {
-    db.execute(
+    db.defer(
         "INSERT INTO run_tags (run_pk, key, value, seq) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value, seq = excluded.seq",
         &[run.run_pk.into(), key.into(), value.into(), seq.into()],
@@ -123,7 +123,9 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewRun) ->
         deleted_time: None,
     };
     let seq = tx.seq();
-    db.execute(
+    // The id is new (checked above, or random) and the key the next one under the writer's
+    // lock, so the insert can wait to travel with the next statement.
+    db.defer(
         &format!("INSERT INTO runs ({}, seq) VALUES ({})", RunRow::COLUMNS, placeholders(1, 12)),
         &row.insert_params(seq),
     )?;

@@ -100,6 +100,8 @@ impl WriteTx {
 trait Job: Send {
     /// Runs the request; returns whether it succeeded.
     fn run(&mut self, db: &mut dyn Db, tx: &mut WriteTx) -> bool;
+    /// Marks a request that succeeded as failed after all: a statement it deferred was refused.
+    fn fail(&mut self, error: Error);
     /// Sends the reply once the group's fate is known.
     fn finish(self: Box<Self>, group: Result<()>);
 }
@@ -123,6 +125,10 @@ where
         let ok = result.is_ok();
         self.result = Some(result);
         ok
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.result = Some(Err(error));
     }
 
     fn finish(self: Box<Self>, group: Result<()>) {
@@ -224,16 +230,29 @@ fn commit_group(db: &mut dyn Db, tx: &mut WriteTx, group: &mut [Box<dyn Job>]) -
     db.batch(begin).map_err(|e| failed("cannot begin a write transaction", e))?;
     tx.head = AuditHead::load(db)?;
     for job in group.iter_mut() {
-        db.batch("SAVEPOINT request")?;
+        // The savepoint travels with the request's first statement, and what the request
+        // deferred (see `Db::defer`) is sent with its release at the latest, so that an error
+        // a deferred statement raises fails this request and no other.
+        db.defer_batch("SAVEPOINT request")?;
         let before = tx.start_request();
-        if job.run(db, tx) {
-            db.batch("RELEASE SAVEPOINT request")?;
+        let mut ok = job.run(db, tx);
+        if ok {
+            db.defer_batch("RELEASE SAVEPOINT request")?;
+            if let Err(e) = db.flush() {
+                job.fail(Error::from(e));
+                ok = false;
+            }
         } else {
+            // The request failed on its own; whatever it deferred is undone with it below.
+            let _ = db.flush();
+        }
+        if !ok {
             tx.undo_request(before);
             db.batch("ROLLBACK TO SAVEPOINT request")?;
             db.batch("RELEASE SAVEPOINT request")?;
         }
     }
+    // The head's update travels with the COMMIT.
     tx.head.save(db)?;
     db.batch("COMMIT").map_err(|e| failed("commit failed", e))?;
     Ok(())
