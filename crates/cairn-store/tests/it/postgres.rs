@@ -96,6 +96,38 @@ async fn read_connections_refuse_writes() {
     assert!(matches!(result, Err(DbError::Other(ref m)) if m.contains("read-only")), "{result:?}");
 }
 
+/// What `Db::defer` promises: deferred statements run in order before the next call, which
+/// sees their rows; a failing one is reported by that call (or by `flush`) as an ordinary
+/// error, never as a unique violation a caller could take for its own conflict; and nothing
+/// deferred is left behind after the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_statements_run_in_order_and_report_their_errors_later() {
+    let url = fresh_database().await;
+    let (seen, failed, flushed, after) = with_db(&url, Role::Write, |db| {
+        db.batch("CREATE TABLE d (k INT PRIMARY KEY, v TEXT)").unwrap();
+        db.batch("BEGIN").unwrap();
+        db.defer("INSERT INTO d (k, v) VALUES ($1, $2)", &[1i64.into(), "a".into()]).unwrap();
+        db.defer("UPDATE d SET v = $1 WHERE k = $2", &["b".into(), 1i64.into()]).unwrap();
+        let seen = db.query("SELECT v FROM d WHERE k = 1", &[]).unwrap();
+        db.defer_batch("SAVEPOINT s").unwrap();
+        db.defer("INSERT INTO d (k, v) VALUES ($1, $2)", &[1i64.into(), "again".into()]).unwrap();
+        let failed = db.query("SELECT count(*) FROM d", &[]);
+        db.batch("ROLLBACK TO SAVEPOINT s").unwrap();
+        db.defer("INSERT INTO d (k, v) VALUES ($1, $2)", &[1i64.into(), "and again".into()]).unwrap();
+        let flushed = db.flush();
+        db.batch("ROLLBACK TO SAVEPOINT s").unwrap();
+        db.flush().unwrap();
+        db.batch("COMMIT").unwrap();
+        let after = db.query("SELECT k, v FROM d ORDER BY k", &[]).unwrap();
+        (seen, failed, flushed, after)
+    })
+    .await;
+    assert_eq!(seen, vec![vec![SqlValue::Text("b".into())]], "the query saw both deferred writes, in order");
+    assert!(matches!(failed, Err(DbError::Other(ref m)) if m.contains("duplicate key")), "{failed:?}");
+    assert!(matches!(flushed, Err(DbError::Other(ref m)) if m.contains("duplicate key")), "{flushed:?}");
+    assert_eq!(after, vec![vec![SqlValue::Int(1), SqlValue::Text("b".into())]]);
+}
+
 fn point(run_pk: i64, step: i64, value: f64) -> MetricInsert {
     MetricInsert { run_pk, key_id: 1, step, timestamp: 5, value, is_nan: false, seq: 1 }
 }
