@@ -245,6 +245,21 @@ impl MlflowClient {
         Ok(())
     }
 
+    /// Logs metrics, params and tags in one `log-batch` call.
+    pub async fn log_batch_with_tags(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[(String, String)],
+    ) -> Result<(), CallError> {
+        let tags: Vec<serde_json::Value> =
+            tags.iter().map(|(key, value)| json!({ "key": key, "value": value })).collect();
+        let body = json!({ "run_id": run_id, "metrics": metrics, "params": params, "tags": tags });
+        let _: IgnoredAny = self.post("runs/log-batch", &body).await?;
+        Ok(())
+    }
+
     /// Marks a run finished.
     pub async fn finish_run(&self, run_id: &str) -> Result<(), CallError> {
         let body = json!({ "run_id": run_id, "status": "FINISHED", "end_time": now_ms() });

@@ -10,6 +10,7 @@ pub mod client;
 pub mod data;
 pub mod history;
 pub mod ingest;
+pub mod large;
 pub mod lineage;
 pub mod raw_postgres;
 pub mod raw_sqlite;

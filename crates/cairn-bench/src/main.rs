@@ -7,11 +7,12 @@ use clap::{Parser, Subcommand};
 
 use cairn_bench::history::{CLIENT_PAGE_SIZE, HistoryConfig};
 use cairn_bench::ingest::IngestConfig;
+use cairn_bench::large::{FillConfig, QueriesConfig};
 use cairn_bench::lineage::LineageConfig;
 use cairn_bench::raw_postgres::RawPostgresConfig;
 use cairn_bench::raw_sqlite::RawSqliteConfig;
 use cairn_bench::search::{DEFAULT_FILTER, DEFAULT_ORDER_BY, SearchConfig};
-use cairn_bench::{history, ingest, lineage, raw_postgres, raw_sqlite, report, search};
+use cairn_bench::{history, ingest, large, lineage, raw_postgres, raw_sqlite, report, search};
 
 /// Load generator for any server that speaks MLflow's REST API. Each subcommand prints one JSON
 /// object on stdout.
@@ -77,6 +78,49 @@ enum Command {
         #[arg(long, default_value_t = CLIENT_PAGE_SIZE)]
         page_size: u32,
         #[arg(long, default_value_t = 3)]
+        repeat: u32,
+    },
+    /// Fills a store for the large-store measurements: E experiments, R runs spread over them
+    /// (each with P params, M metrics of one point and T tags in one log-batch), and a `loss`
+    /// series of S steps on the first few runs. Shows progress on a terminal.
+    Fill {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 100)]
+        experiments: u32,
+        #[arg(long, default_value_t = 100_000)]
+        runs: u64,
+        #[arg(long, default_value_t = 20)]
+        params: u32,
+        #[arg(long, default_value_t = 10)]
+        metrics: u32,
+        #[arg(long, default_value_t = 10)]
+        tags: u32,
+        /// Runs that also get the long series.
+        #[arg(long, default_value_t = 2)]
+        series: u32,
+        #[arg(long, default_value_t = 1_000_000)]
+        series_steps: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: u32,
+        #[arg(long, default_value = "large")]
+        prefix: String,
+    },
+    /// Times the large-store queries (searches with each kind of filter ordered by a metric,
+    /// first page and all pages; a search across experiments; experiment listing; a long
+    /// history read whole and downsampled) on a store `fill` made.
+    Queries {
+        #[arg(long)]
+        url: String,
+        /// The experiments of the fill (repeat the flag, or comma-separated); the
+        /// per-experiment searches use the first.
+        #[arg(long, value_delimiter = ',', required = true)]
+        experiment_id: Vec<String>,
+        #[arg(long)]
+        series_run_id: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
+        #[arg(long, default_value_t = 5)]
         repeat: u32,
     },
     /// Cairn only: bulk prediction ingest through the native API (predictions/s), then the
@@ -162,6 +206,15 @@ async fn run(command: Command) -> anyhow::Result<serde_json::Value> {
         }
         Command::History { url, run_id, key, steps, batch_size, page_size, repeat } => {
             history::run(&HistoryConfig { url, run_id, key, steps, batch_size, page_size, repeat }).await
+        }
+        Command::Fill { url, experiments, runs, params, metrics, tags, series, series_steps, concurrency, prefix } => {
+            let config =
+                FillConfig { url, experiments, runs, params, metrics, tags, series, series_steps, concurrency, prefix };
+            large::fill(&config).await
+        }
+        Command::Queries { url, experiment_id, series_run_id, page_size, repeat } => {
+            large::queries(&QueriesConfig { url, experiment_ids: experiment_id, series_run_id, page_size, repeat })
+                .await
         }
         Command::Lineage { url, predictions, batch_size, writers, depth, repeat } => {
             lineage::run(&LineageConfig { url, predictions, batch_size, writers, depth, repeat }).await
