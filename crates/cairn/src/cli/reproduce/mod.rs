@@ -148,7 +148,7 @@ async fn reproduce(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
         eprintln!("cairn: environment {} {how} in {env_secs:.1} s ({})", plan.environment.digest, venv.root.display());
     }
 
-    let launch = reproduction_launch(&plan, &venv, cwd)?;
+    let launch = reproduction_launch(&plan, &venv, cwd, args.json)?;
     let outcome = launch_run(&tracking, launch).await?;
     let reproduction = tracking.get_run(&outcome.run_id).await?;
     let verdict = verdict::compare(&plan.run, &reproduction, &tolerances);
@@ -172,7 +172,7 @@ async fn reproduce(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
 
 /// The recorded command in the work folder and the new environment: the interpreter is the
 /// environment's, its `bin` comes first on `PATH`, the allow-listed variables are set again.
-fn reproduction_launch(plan: &Plan, venv: &venv::Venv, cwd: PathBuf) -> anyhow::Result<Launch> {
+fn reproduction_launch(plan: &Plan, venv: &venv::Venv, cwd: PathBuf, json: bool) -> anyhow::Result<Launch> {
     let mut command = plan.command.clone();
     if is_python(&command[0]) {
         command[0] = venv.python.display().to_string();
@@ -198,6 +198,7 @@ fn reproduction_launch(plan: &Plan, venv: &venv::Venv, cwd: PathBuf) -> anyhow::
         inputs: plan.inputs.clone(),
         repository: Some(plan.code.repository.clone()),
         require_clean: false,
+        stdout_to_stderr: json,
     })
 }
 

@@ -87,6 +87,8 @@ pub struct Launch {
     /// fresh clone of the code the original run recorded).
     pub repository: Option<String>,
     pub require_clean: bool,
+    /// Show the command's standard output on standard error (the caller prints JSON).
+    pub stdout_to_stderr: bool,
 }
 
 /// How a launched command ended.
@@ -122,6 +124,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         inputs: declared,
         repository: None,
         require_clean: args.require_clean,
+        stdout_to_stderr: false,
     };
     let outcome = launch_run(&tracking, launch).await?;
     eprintln!("cairn: run {} {}", outcome.run_id, outcome.status);
@@ -248,6 +251,7 @@ async fn execute(
         artifact_uri.to_owned(),
         child.stdout.take().context("no stdout pipe")?,
         child.stderr.take().context("no stderr pipe")?,
+        launch.stdout_to_stderr,
     )?;
     let mut interrupts = signal(SignalKind::interrupt())?;
     let mut terminations = signal(SignalKind::terminate())?;

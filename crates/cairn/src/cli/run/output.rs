@@ -45,11 +45,14 @@ pub struct Logs {
 
 impl Logs {
     /// Starts copying `stdout` and `stderr` to the terminal and to local files, and uploading.
+    /// With `stdout_to_stderr` the command's output is shown on standard error, leaving standard
+    /// output to the caller (`cairn reproduce --json`).
     pub fn start(
         tracking: Tracking,
         artifact_uri: String,
         stdout: impl AsyncRead + Unpin + Send + 'static,
         stderr: impl AsyncRead + Unpin + Send + 'static,
+        stdout_to_stderr: bool,
     ) -> anyhow::Result<Logs> {
         let dir = tempfile::Builder::new().prefix("cairn-run-logs-").tempdir()?;
         let stream = |artifact: &'static str, name: &str| Stream {
@@ -58,8 +61,14 @@ impl Logs {
             written: Arc::new(AtomicU64::new(0)),
         };
         let streams = Arc::new(vec![stream(STDOUT_ARTIFACT, "stdout.log"), stream(STDERR_ARTIFACT, "stderr.log")]);
+        let (file, written) = (streams[0].file.clone(), streams[0].written.clone());
+        let first = if stdout_to_stderr {
+            tokio::spawn(pump(stdout, Box::new(tokio::io::stderr()) as Box<dyn AsyncWrite + Unpin + Send>, file, written))
+        } else {
+            tokio::spawn(pump(stdout, Box::new(tokio::io::stdout()), file, written))
+        };
         let pumps = vec![
-            tokio::spawn(pump(stdout, tokio::io::stdout(), streams[0].file.clone(), streams[0].written.clone())),
+            first,
             tokio::spawn(pump(stderr, tokio::io::stderr(), streams[1].file.clone(), streams[1].written.clone())),
         ];
         let (stop, stopped) = watch::channel(false);
