@@ -290,6 +290,13 @@ def test_a_seeded_dirty_run_reproduces_cold_then_warm(env: Env, original) -> Non
         assert new.data.tags["cairn.environment.digest"] == env.client.get_run(run_id).data.tags["cairn.environment.digest"]
         stored = json.loads(env.artifact(new.info.run_id, "cairn/reproduction/verdict.json"))
         assert stored["reproduced"] is True
+        upstream = requests.get(
+            f"{env.server.url}/api/cairn/v1/lineage/upstream", params={"node": f"run:{new.info.run_id}", "depth": 1},
+            timeout=30,
+        ).json()
+        assert {"source": f"run:{new.info.run_id}", "kind": "was_informed_by", "target": f"run:{run_id}"} in [
+            {k: e[k] for k in ("source", "kind", "target")} for e in upstream["edges"]
+        ]
     print(f"\nreproduction: cold {timings['cold']:.1f} s, warm {timings['warm']:.1f} s")
     assert timings["warm"] < timings["cold"]
 

@@ -332,8 +332,16 @@ mod tests {
     #[test]
     fn artifact_routes_follow_the_run_root() {
         let check = |uri: &str, path: &str, want: &str| assert_eq!(artifact_path(uri, path).unwrap(), want);
-        check("mlflow-artifacts:/1/abc/artifacts", "cairn/run/stdout.log", "/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/cairn/run/stdout.log");
-        check("mlflow-artifacts://h:5000/1/abc/artifacts", "a b", "/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/a%20b");
+        check(
+            "mlflow-artifacts:/1/abc/artifacts",
+            "cairn/run/stdout.log",
+            "/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/cairn/run/stdout.log",
+        );
+        check(
+            "mlflow-artifacts://h:5000/1/abc/artifacts",
+            "a b",
+            "/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/a%20b",
+        );
         assert!(artifact_path("s3://bucket/1/abc", "x").is_err());
     }
 

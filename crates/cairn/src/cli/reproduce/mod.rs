@@ -107,7 +107,8 @@ async fn reproduce(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = plan::plan(original, packages.as_deref(), inputs_json.as_deref())?;
     let cache = cache_dir(args.cache_dir.as_deref())?;
-    let installer = venv::Installer { cache: cache.clone(), find_links: args.find_links.clone(), no_index: args.no_index };
+    let installer =
+        venv::Installer { cache: cache.clone(), find_links: args.find_links.clone(), no_index: args.no_index };
     if args.dry_run {
         let cached = cache.join("envs").join(&plan.environment.digest).join(".cairn-complete").is_file();
         if args.json {
@@ -150,6 +151,10 @@ async fn reproduce(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
 
     let launch = reproduction_launch(&plan, &venv, cwd, args.json)?;
     let outcome = launch_run(&tracking, launch).await?;
+    // The lineage link: the reproduction was informed by the run it re-ran.
+    tracking
+        .add_edge(&format!("run:{}", outcome.run_id), "was_informed_by", &format!("run:{}", plan.run.run_id))
+        .await?;
     let reproduction = tracking.get_run(&outcome.run_id).await?;
     let verdict = verdict::compare(&plan.run, &reproduction, &tolerances);
     let mut stored = verdict.to_json();
@@ -218,7 +223,13 @@ async fn check_inputs(tracking: &Tracking, declared: &[Input], cwd: &Path) -> an
         let in_tree = cwd.join(&local.path);
         let found = if in_tree.exists() { in_tree.clone() } else { local.location.clone() };
         if !found.exists() {
-            bail!("input {} ({}) is gone: nothing at {} or {}", input.dataset, local.path, in_tree.display(), local.location.display());
+            bail!(
+                "input {} ({}) is gone: nothing at {} or {}",
+                input.dataset,
+                local.path,
+                in_tree.display(),
+                local.location.display()
+            );
         }
         let digest = inputs::digest_path(&found)?;
         if digest != input.digest {

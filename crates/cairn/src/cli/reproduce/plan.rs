@@ -71,9 +71,8 @@ pub fn code(run: &RunRecord) -> anyhow::Result<Code> {
             run.run_id
         );
     }
-    let diff = tag("cairn.source.git.diff_digest").map(|d| {
-        (d.to_owned(), tag("cairn.source.git.diff_artifact").unwrap_or(PATCH_ARTIFACT).to_owned())
-    });
+    let diff = tag("cairn.source.git.diff_digest")
+        .map(|d| (d.to_owned(), tag("cairn.source.git.diff_artifact").unwrap_or(PATCH_ARTIFACT).to_owned()));
     Ok(Code { repository: repository.to_owned(), commit: commit.to_owned(), diff })
 }
 
@@ -83,7 +82,9 @@ pub fn command(run: &RunRecord) -> anyhow::Result<Vec<String>> {
     let parse = |tag: &str| -> anyhow::Result<Option<Vec<String>>> {
         match run.tags.get(tag) {
             None => Ok(None),
-            Some(text) => Ok(Some(serde_json::from_str(text).with_context(|| format!("tag {tag} is not a JSON list"))?)),
+            Some(text) => {
+                Ok(Some(serde_json::from_str(text).with_context(|| format!("tag {tag} is not a JSON list"))?))
+            }
         }
     };
     let command = match parse(TAG_COMMAND)? {
@@ -92,7 +93,9 @@ pub fn command(run: &RunRecord) -> anyhow::Result<Vec<String>> {
             Some(argv) if argv.first().is_some_and(|a| !a.is_empty() && a != "-c" && a != "-") => {
                 std::iter::once("python".to_owned()).chain(argv).collect()
             }
-            Some(_) => bail!("run {} ran interactively or from `python -c`: there is no script to run again", run.run_id),
+            Some(_) => {
+                bail!("run {} ran interactively or from `python -c`: there is no script to run again", run.run_id)
+            }
             None => bail!("run {} recorded no command (tag {TAG_COMMAND} or {TAG_ENTRY_POINT})", run.run_id),
         },
     };
@@ -121,7 +124,10 @@ pub fn environment(run: &RunRecord, packages_txt: Option<&[u8]>) -> anyhow::Resu
     };
     let found = sha256_hex(text);
     if &found != digest {
-        bail!("run {}'s {PACKAGES_ARTIFACT} has digest {found}, not the recorded environment digest {digest}", run.run_id);
+        bail!(
+            "run {}'s {PACKAGES_ARTIFACT} has digest {found}, not the recorded environment digest {digest}",
+            run.run_id
+        );
     }
     let python = run.tags.get("cairn.environment.python").and_then(|v| v.split_whitespace().last()).map(str::to_owned);
     Ok(Environment { digest: digest.clone(), python, packages: parse_packages(&String::from_utf8_lossy(text)) })

@@ -126,7 +126,9 @@ async fn build(env: &Environment, installer: &Installer, root: &Path) -> anyhow:
     let pins: String = env.packages.iter().map(|(n, v)| format!("{n}=={v}\n")).collect();
     std::fs::write(&requirements, &pins)?;
     let mut args = match &uv {
-        Some(_) => vec!["pip".into(), "install".into(), "--quiet".into(), "--python".into(), python.display().to_string()],
+        Some(_) => {
+            vec!["pip".into(), "install".into(), "--quiet".into(), "--python".into(), python.display().to_string()]
+        }
         None => ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"].map(String::from).to_vec(),
     };
     args.extend(["--no-deps".into(), "-r".into(), requirements.display().to_string()]);
@@ -140,7 +142,10 @@ async fn build(env: &Environment, installer: &Installer, root: &Path) -> anyhow:
     if let Err(e) = run(&program, &args, "installing the recorded packages").await {
         let missing = unavailable(&e.to_string());
         if !missing.is_empty() {
-            bail!("packages that cannot be had: {} (the package index has no such version; give wheels with --find-links)", missing.join(", "));
+            bail!(
+                "packages that cannot be had: {} (the package index has no such version; give wheels with --find-links)",
+                missing.join(", ")
+            );
         }
         bail!("installing the recorded packages failed: {e}");
     }
@@ -152,7 +157,10 @@ async fn build(env: &Environment, installer: &Installer, root: &Path) -> anyhow:
 async fn remove_extras(env: &Environment, python: &Path, uv: Option<&Path>) -> anyhow::Result<()> {
     let listed = run(
         python,
-        &["-c".into(), "import importlib.metadata as m; print('\\n'.join(d.name for d in m.distributions() if d.name))".into()],
+        &[
+            "-c".into(),
+            "import importlib.metadata as m; print('\\n'.join(d.name for d in m.distributions() if d.name))".into(),
+        ],
         "listing packages",
     )
     .await?;
@@ -162,7 +170,9 @@ async fn remove_extras(env: &Environment, python: &Path, uv: Option<&Path>) -> a
         return Ok(());
     }
     let (program, mut args) = match uv {
-        Some(uv) => (uv.to_path_buf(), vec!["pip".into(), "uninstall".into(), "--python".into(), python.display().to_string()]),
+        Some(uv) => {
+            (uv.to_path_buf(), vec!["pip".into(), "uninstall".into(), "--python".into(), python.display().to_string()])
+        }
         None => (python.to_path_buf(), ["-m", "pip", "uninstall", "--yes", "--quiet"].map(String::from).to_vec()),
     };
     args.extend(extras);

@@ -55,11 +55,14 @@ impl Tolerances {
     pub fn parse(args: &[String]) -> anyhow::Result<Tolerances> {
         let mut out = Tolerances::default();
         for arg in args {
-            let (key, rule) = arg.split_once('=').with_context(|| format!("--tolerance {arg}: expected KEY=abs:X, KEY=rel:X or KEY=exact"))?;
+            let (key, rule) = arg
+                .split_once('=')
+                .with_context(|| format!("--tolerance {arg}: expected KEY=abs:X, KEY=rel:X or KEY=exact"))?;
             let tolerance = match rule.split_once(':') {
                 _ if rule == "exact" => Tolerance::Exact,
                 Some((kind @ ("abs" | "rel"), value)) => {
-                    let t: f64 = value.parse().with_context(|| format!("--tolerance {arg}: '{value}' is not a number"))?;
+                    let t: f64 =
+                        value.parse().with_context(|| format!("--tolerance {arg}: '{value}' is not a number"))?;
                     if !(t.is_finite() && t >= 0.0) {
                         bail!("--tolerance {arg}: a tolerance is a finite number of at least 0");
                     }
@@ -171,7 +174,8 @@ impl Verdict {
     pub fn render(&self) -> String {
         let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x}"));
         let short = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x:.3e}"));
-        let mut rows = vec![["metric", "original", "reproduced", "abs diff", "rel diff", "tolerance", ""].map(String::from)];
+        let mut rows =
+            vec![["metric", "original", "reproduced", "abs diff", "rel diff", "tolerance", ""].map(String::from)];
         for m in &self.metrics {
             rows.push([
                 m.key.clone(),
@@ -246,7 +250,10 @@ mod tests {
             run_name: id.into(),
             status: "FINISHED".into(),
             artifact_uri: String::new(),
-            tags: BTreeMap::from([("cairn.environment.digest".into(), "e".into()), ("cairn.code.node".into(), "code:r@c".into())]),
+            tags: BTreeMap::from([
+                ("cairn.environment.digest".into(), "e".into()),
+                ("cairn.code.node".into(), "code:r@c".into()),
+            ]),
             params: params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
             metrics: metrics.iter().map(|(k, v)| ((*k).into(), *v)).collect(),
         }

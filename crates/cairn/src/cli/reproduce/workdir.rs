@@ -31,8 +31,9 @@ pub fn source(recorded: &str, repo: Option<&Path>) -> String {
 /// Clones `source` into `dest` (which must not exist), checks out `commit` and applies `patch`.
 pub fn prepare(source: &str, commit: &str, patch: Option<&[u8]>, dest: &Path) -> anyhow::Result<()> {
     let dest_text = dest.display().to_string();
-    git(None, &["clone", "--quiet", "--no-checkout", source, &dest_text])
-        .with_context(|| format!("cannot clone the recorded repository from {source} (give a local clone with --repo)"))?;
+    git(None, &["clone", "--quiet", "--no-checkout", source, &dest_text]).with_context(|| {
+        format!("cannot clone the recorded repository from {source} (give a local clone with --repo)")
+    })?;
     if git(Some(dest), &["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_err() {
         bail!(
             "commit {commit} is not in {source}: it was rewritten, never pushed, or this is another repository; \

@@ -108,7 +108,11 @@ fn parse_status(status: &[u8]) -> (Option<String>, Option<String>, Vec<String>) 
 }
 
 /// The tracked diff plus untracked source files; whether it was cut; files left out.
-fn uncommitted_patch(root: &Path, tracked: Vec<u8>, untracked: &[String]) -> anyhow::Result<(Vec<u8>, bool, Vec<String>)> {
+fn uncommitted_patch(
+    root: &Path,
+    tracked: Vec<u8>,
+    untracked: &[String],
+) -> anyhow::Result<(Vec<u8>, bool, Vec<String>)> {
     let mut patch = tracked;
     let mut skipped = Vec::new();
     for rel in untracked {
@@ -148,9 +152,11 @@ fn new_file_hunk(rel: &str, data: &[u8]) -> Vec<u8> {
     if data.is_empty() {
         return format!("diff --git a/{rel} b/{rel}\nnew file mode 100644\n").into_bytes();
     }
-    let mut out =
-        format!("diff --git a/{rel} b/{rel}\nnew file mode 100644\n--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1,{} @@\n", lines.len())
-            .into_bytes();
+    let mut out = format!(
+        "diff --git a/{rel} b/{rel}\nnew file mode 100644\n--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1,{} @@\n",
+        lines.len()
+    )
+    .into_bytes();
     for line in lines {
         out.push(b'+');
         out.extend_from_slice(line);

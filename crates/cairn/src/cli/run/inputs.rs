@@ -71,7 +71,13 @@ impl Input {
             }),
             _ => None,
         };
-        Ok(Input { spec: text("spec")?, dataset: text("dataset")?, used: text("used")?, digest: text("digest")?, local })
+        Ok(Input {
+            spec: text("spec")?,
+            dataset: text("dataset")?,
+            used: text("used")?,
+            digest: text("digest")?,
+            local,
+        })
     }
 }
 
@@ -115,7 +121,8 @@ fn walk(base: &Path, dir: &Path, rows: &mut Vec<(String, String, u64)>) -> anyho
             walk(base, &path, rows)?;
         } else if meta.is_file() {
             let (digest, size) = file_digest(&path)?;
-            let rel = path.strip_prefix(base)?.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>();
+            let rel =
+                path.strip_prefix(base)?.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>();
             rows.push((rel.join("/"), digest, size));
         }
     }
@@ -158,8 +165,10 @@ async fn named_dataset(tracking: &Tracking, spec: &str, named: &str) -> anyhow::
         bail!("--input {spec}: a dataset input is dataset:NAME@VERSION or dataset:NAME@VERSION#SLICE");
     }
     let dataset = format!("dataset:{version}");
-    let node = tracking.get_node(&dataset).await?.with_context(|| format!("--input {spec}: {dataset} is not registered"))?;
-    let digest = node["digest"].as_str().with_context(|| format!("--input {spec}: {dataset} has no digest"))?.to_owned();
+    let node =
+        tracking.get_node(&dataset).await?.with_context(|| format!("--input {spec}: {dataset} is not registered"))?;
+    let digest =
+        node["digest"].as_str().with_context(|| format!("--input {spec}: {dataset} has no digest"))?.to_owned();
     let used = match slice {
         None => dataset.clone(),
         Some(s) => {
@@ -181,10 +190,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("part=1")).unwrap();
         std::fs::write(dir.path().join("part=1/a.csv"), b"x,y\n").unwrap();
         std::fs::write(dir.path().join("b.csv"), b"1\n").unwrap();
-        let rows = json!([
-            ["b.csv", sha256_hex(b"1\n"), 2],
-            ["part=1/a.csv", sha256_hex(b"x,y\n"), 4],
-        ]);
+        let rows = json!([["b.csv", sha256_hex(b"1\n"), 2], ["part=1/a.csv", sha256_hex(b"x,y\n"), 4],]);
         assert_eq!(digest_path(dir.path()).unwrap(), sha256_hex(canonical_json(&rows).as_bytes()));
         assert_eq!(digest_path(&dir.path().join("b.csv")).unwrap(), sha256_hex(b"1\n"));
         let empty = tempfile::tempdir().unwrap();
@@ -198,7 +204,11 @@ mod tests {
             dataset: "dataset:train.csv@ab".into(),
             used: "dataset:train.csv@ab".into(),
             digest: "ab".into(),
-            local: Some(LocalInput { path: "data/train.csv".into(), location: "/w/data/train.csv".into(), folder: false }),
+            local: Some(LocalInput {
+                path: "data/train.csv".into(),
+                location: "/w/data/train.csv".into(),
+                folder: false,
+            }),
         };
         assert_eq!(Input::from_json(&input.to_json()).unwrap(), input);
     }

@@ -233,7 +233,8 @@ async fn execute(
     env.push(("MLFLOW_TRACKING_URI".into(), tracking.uri().to_owned()));
     env.push(("MLFLOW_RUN_ID".into(), run_id.to_owned()));
     env.push(("MLFLOW_EXPERIMENT_ID".into(), launch.experiment_id.clone()));
-    let path_var = env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).or_else(|| std::env::var("PATH").ok());
+    let path_var =
+        env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).or_else(|| std::env::var("PATH").ok());
     let capture = capture::interpreter(&launch.command, path_var.as_deref()).map(|python| {
         let (cwd, env) = (launch.cwd.clone(), env.clone());
         tokio::spawn(async move { capture::capture(&python, &cwd, &env).await })
@@ -269,7 +270,10 @@ async fn execute(
     let mut end_tags = BTreeMap::new();
     match capture {
         None => {
-            end_tags.insert(TAG_CAPTURE_ERROR.to_owned(), "environment: no Python interpreter on the command's PATH".into());
+            end_tags.insert(
+                TAG_CAPTURE_ERROR.to_owned(),
+                "environment: no Python interpreter on the command's PATH".into(),
+            );
         }
         Some(task) => match task.await? {
             Ok(found) => {

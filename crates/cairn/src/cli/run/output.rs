@@ -63,7 +63,12 @@ impl Logs {
         let streams = Arc::new(vec![stream(STDOUT_ARTIFACT, "stdout.log"), stream(STDERR_ARTIFACT, "stderr.log")]);
         let (file, written) = (streams[0].file.clone(), streams[0].written.clone());
         let first = if stdout_to_stderr {
-            tokio::spawn(pump(stdout, Box::new(tokio::io::stderr()) as Box<dyn AsyncWrite + Unpin + Send>, file, written))
+            tokio::spawn(pump(
+                stdout,
+                Box::new(tokio::io::stderr()) as Box<dyn AsyncWrite + Unpin + Send>,
+                file,
+                written,
+            ))
         } else {
             tokio::spawn(pump(stdout, Box::new(tokio::io::stdout()), file, written))
         };
