@@ -195,7 +195,9 @@ mod tests {
 
     #[test]
     fn status_gives_commit_branch_and_untracked_files() {
-        let status = b"# branch.oid abc\0# branch.head main\0? b.py\0? a.py\01 .M N... x\0";
+        // `\x31` is `1`, the start of a changed tracked file's entry (written so because `\0`
+        // followed by a digit would read as an octal escape).
+        let status = b"# branch.oid abc\0# branch.head main\0? b.py\0? a.py\0\x31 .M N... x\0";
         let (commit, branch, untracked) = parse_status(status);
         assert_eq!(commit.as_deref(), Some("abc"));
         assert_eq!(branch.as_deref(), Some("main"));
