@@ -14,7 +14,7 @@ from cairn._transport import Transport
 from cairn.digest import dataset_digest
 
 API = "/api/cairn/v1"
-EDGE_KINDS = ("used", "was_generated_by", "was_derived_from", "served")
+EDGE_KINDS = ("used", "was_generated_by", "was_derived_from", "served", "was_informed_by")
 
 
 def node_path(ref: str) -> str:
@@ -140,7 +140,7 @@ class Client:
 
     def add_edge(self, source: str, kind: str, target: str) -> dict[str, Any]:
         """Records `source --kind--> target` (`used`, `was_generated_by`, `was_derived_from`,
-        `served`); edges that would close a cycle are refused."""
+        `served`, `was_informed_by`); edges that would close a cycle are refused."""
         if kind not in EDGE_KINDS:
             raise ValueError(f"edge kind must be one of {', '.join(EDGE_KINDS)}, got {kind!r}")
         body = {"source": source, "kind": kind, "target": target}

@@ -52,12 +52,14 @@ pub enum EdgeKind {
     WasDerivedFrom,
     /// A deployment served the target model version (for the edge's validity interval).
     Served,
+    /// The source run was informed by the target run: a reproduction re-ran the original.
+    WasInformedBy,
 }
 
 impl EdgeKind {
     /// Every edge kind.
-    pub const ALL: [EdgeKind; 4] =
-        [EdgeKind::Used, EdgeKind::WasGeneratedBy, EdgeKind::WasDerivedFrom, EdgeKind::Served];
+    pub const ALL: [EdgeKind; 5] =
+        [EdgeKind::Used, EdgeKind::WasGeneratedBy, EdgeKind::WasDerivedFrom, EdgeKind::Served, EdgeKind::WasInformedBy];
 
     /// The storage and wire spelling.
     pub fn as_str(self) -> &'static str {
@@ -66,6 +68,7 @@ impl EdgeKind {
             EdgeKind::WasGeneratedBy => "was_generated_by",
             EdgeKind::WasDerivedFrom => "was_derived_from",
             EdgeKind::Served => "served",
+            EdgeKind::WasInformedBy => "was_informed_by",
         }
     }
 

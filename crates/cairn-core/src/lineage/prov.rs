@@ -58,6 +58,7 @@ fn relation(edge: &Edge) -> (&'static str, Value) {
         (EdgeKind::WasGeneratedBy, _) | (EdgeKind::WasDerivedFrom, true) => {
             ("wasGeneratedBy", json!({ "prov:entity": source, "prov:activity": target }))
         }
+        (EdgeKind::WasInformedBy, _) => ("wasInformedBy", json!({ "prov:informed": source, "prov:informant": target })),
         (EdgeKind::WasDerivedFrom, false) => {
             ("wasDerivedFrom", json!({ "prov:generatedEntity": source, "prov:usedEntity": target }))
         }

@@ -257,6 +257,8 @@ pub async fn bad_lineage_input_is_refused_and_stores_nothing(store: Arc<dyn Stor
             "does not exist",
         ),
         (NewEdge { source: a.clone(), kind: EdgeKind::Used, target: b.clone() }, "does not make sense"),
+        // Only a run is informed by a run.
+        (NewEdge { source: a.clone(), kind: EdgeKind::WasInformedBy, target: b.clone() }, "does not make sense"),
         (NewEdge { source: a.clone(), kind: EdgeKind::Served, target: b.clone() }, "deployments"),
     ];
     for (bad, needle) in cases {

@@ -10,6 +10,9 @@ pub mod logging;
 pub mod models;
 pub mod predictions;
 pub mod progress;
+pub mod reproduce;
+pub mod run;
+pub mod tracking;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +63,10 @@ pub enum Command {
     /// Grants of users on experiments and registered models.
     #[command(subcommand)]
     Permissions(access::PermissionsCommand),
+    /// Run a command as a tracked run: code, environment, inputs, output and exit status recorded.
+    Run(Box<run::RunArgs>),
+    /// Re-execute a recorded run from its record and say, metric by metric, whether it reproduced.
+    Reproduce(Box<reproduce::ReproduceArgs>),
 }
 
 /// Which store a command-line tool opens: the same defaults and variables as `cairn server`.
@@ -98,7 +105,9 @@ impl Cli {
             | Command::Attest(_)
             | Command::Users(_)
             | Command::Tokens(_)
-            | Command::Permissions(_) => LogFormat::Text,
+            | Command::Permissions(_)
+            | Command::Run(_)
+            | Command::Reproduce(_) => LogFormat::Text,
         }
     }
 }
@@ -121,6 +130,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users(command) => runtime(Some(1))?.block_on(access::users(command)),
         Command::Tokens(command) => runtime(Some(1))?.block_on(access::tokens(command)),
         Command::Permissions(command) => runtime(Some(1))?.block_on(access::permissions(command)),
+        Command::Run(args) => runtime(Some(2))?.block_on(run::run(*args)),
+        Command::Reproduce(args) => runtime(Some(2))?.block_on(reproduce::run(*args)),
     }
 }
 

@@ -186,6 +186,12 @@ def _environment_tags(nodes: dict[str, tuple[str, dict[str, object]]]) -> dict[s
     return tags
 
 
+def environment_tags(nodes: dict[str, tuple[str, dict[str, object]]]) -> dict[str, str]:
+    """The environment's tags alone (and its node into `nodes`, its files kept for
+    `take_files`), for a launcher that records the code itself (`cairn.capture.record`)."""
+    return {k: v[:MAX_TAG_VALUE] for k, v in _environment_tags(nodes).items()}
+
+
 def _seed_tags(nodes: dict[str, tuple[str, dict[str, object]]]) -> dict[str, str]:
     return {"cairn.seed.pythonhashseed": seeds.STARTUP_HASH_SEED, **seeds.seed_tags()}
 

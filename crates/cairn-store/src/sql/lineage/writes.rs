@@ -170,6 +170,7 @@ fn check_edge_kinds(edge: &NewEdge) -> Result<()> {
         EdgeKind::Used => s.is_activity() && entity(t) && t != NodeKind::Prediction,
         EdgeKind::WasGeneratedBy => entity(s) && t.is_activity(),
         EdgeKind::WasDerivedFrom => entity(s) && (entity(t) || t == NodeKind::Run),
+        EdgeKind::WasInformedBy => s == NodeKind::Run && t == NodeKind::Run,
         EdgeKind::Served => {
             return Err(Error::invalid(
                 "Served edges are time-bound: point a deployment at a model version with the deployments endpoint",
@@ -186,6 +187,7 @@ fn check_edge_kinds(edge: &NewEdge) -> Result<()> {
             match edge.kind {
                 EdgeKind::Used => "an activity (run, deployment) to the entity it read",
                 EdgeKind::WasGeneratedBy => "an entity to the activity (run) that produced it",
+                EdgeKind::WasInformedBy => "a run to the run it re-ran or followed",
                 _ => "an entity to the entity or run it was made from",
             }
         )));
