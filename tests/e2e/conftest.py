@@ -80,7 +80,8 @@ def make_server(tmp_path_factory: pytest.TempPathFactory, reference: bool, reque
     """A factory for servers that are stopped at the end of the session.
 
     `make_server(backend, kind=None)` returns a started `Server` with fresh, empty storage;
-    `artifacts_destination` and `env` are passed to the `Server` (see there).
+    `artifacts_destination`, `env`, `args` (Cairn's flags) and `mlflow_args` (MLflow's, in
+    reference mode) are passed to the `Server` (see there).
     """
     started: list[Server] = []
 
@@ -91,6 +92,7 @@ def make_server(tmp_path_factory: pytest.TempPathFactory, reference: bool, reque
         artifacts_destination: str | None = None,
         env: dict[str, str] | None = None,
         args: list[str] | None = None,
+        mlflow_args: list[str] | None = None,
         nofile: int | None = None,
         sqlite_dir: Path | None = None,
     ) -> Server:
@@ -114,6 +116,7 @@ def make_server(tmp_path_factory: pytest.TempPathFactory, reference: bool, reque
             artifacts_destination=artifacts_destination,
             env=dict(env or {}),
             args=list(args or []),
+            mlflow_args=list(mlflow_args or []),
             nofile=nofile,
         )
         started.append(server)

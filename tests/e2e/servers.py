@@ -109,6 +109,8 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     # Extra `cairn server` flags (Cairn only), such as timeouts.
     args: list[str] = field(default_factory=list)
+    # Extra `mlflow server` flags (reference mode only), such as `--app-name basic-auth`.
+    mlflow_args: list[str] = field(default_factory=list)
     # An open-file limit (soft and hard) for the server process, to test descriptor exhaustion.
     nofile: int | None = None
     # A port kept across restarts (a load balancer's configuration names it); a free one per
@@ -142,6 +144,7 @@ class Server:
             "1",
             "--artifacts-destination",
             self.artifacts_destination or str(self.workdir / "artifacts"),
+            *self.mlflow_args,
         ]
 
     def start(self) -> "Server":

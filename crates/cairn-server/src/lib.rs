@@ -110,6 +110,18 @@ impl AppState {
         self
     }
 
+    /// Reloads the access-control snapshot after a change that moved grants as a side effect
+    /// (a registered model renamed or deleted), so this server applies the new grants at once
+    /// rather than within `auth::RELOAD_AFTER`. The change is committed, so a failed reload is
+    /// logged, not answered: the next periodic reload catches up.
+    pub async fn access_changed(&self) {
+        if let Some(auth) = &self.auth
+            && let Err(e) = auth.reload().await
+        {
+            tracing::warn!(error = %e, "cannot reload access control after a change to grants");
+        }
+    }
+
     /// The artifact storage, or the error MLflow gives when artifact serving is off.
     pub fn artifacts(&self) -> Result<&Artifacts, ApiError> {
         self.artifacts.as_ref().ok_or_else(|| {

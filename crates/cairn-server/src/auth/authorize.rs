@@ -357,14 +357,23 @@ fn empty() -> Params {
     Params { fields: Fields::default(), body: Map::new() }
 }
 
-/// Predictions: a `predictions:` token only for its own deployment; anyone else who may write.
+/// Predictions: a `predictions:` token only for its own deployment; anyone else who may write
+/// (not a `read` token).
 async fn predictions(principal: &Principal, request: Request, next: Next) -> Checked {
     let Some((_, TokenScope::Predictions(deployment))) = &principal.token else {
+        if !principal.may_write() {
+            return Err(denied("This API token's scope does not allow this request").into_response());
+        }
         return Ok(next.run(request).await);
     };
     let (params, request) = params(request).await?;
     let items = params.body.get("predictions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let own = |item: &Value| item.get("deployment").and_then(Value::as_str) == Some(deployment.as_str());
+    // The handler takes the deployment as `deployment:NAME` or `NAME`; the store refuses an
+    // item naming a model version as well, so the deployment alone decides what it is about.
+    let own = |item: &Value| {
+        let named = item.get("deployment").and_then(Value::as_str).unwrap_or_default();
+        named.strip_prefix("deployment:").unwrap_or(named) == deployment.as_str()
+    };
     if items.is_empty() || !items.iter().all(own) {
         return Err(
             denied(format!("This token may only post predictions of deployment '{deployment}'")).into_response()

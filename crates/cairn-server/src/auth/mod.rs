@@ -2,7 +2,10 @@
 //! needs ([`routes`]), the check between the two ([`authorize`]), and MLflow's auth API
 //! ([`api`]). Users, roles, grants and tokens live in the store (`cairn_core::auth`); the server
 //! keeps a snapshot of them in memory, reloaded after each change it makes and at most
-//! [`RELOAD_AFTER`] after a change made elsewhere (the command line).
+//! [`RELOAD_AFTER`] after a change made elsewhere (the command line, another server on the same
+//! database). That is the staleness bound of a scale-out deployment: a revoked token, a changed
+//! password, a deleted user or a changed grant is honoured by every server within it, because
+//! remembered sign-ins are checked against the snapshot's password hash and token rows.
 
 pub mod api;
 pub mod authorize;
@@ -107,8 +110,11 @@ impl Auth {
 
     /// Reads the snapshot again (after a change this server made).
     pub async fn reload(&self) -> cairn_core::Result<Arc<AuthData>> {
+        // Dated from before the read, so a snapshot is never older than its age says: a change
+        // committed anywhere is applied by every request that starts [`RELOAD_AFTER`] later.
+        let started = Instant::now();
         let data = Arc::new(self.store.auth_data().await?);
-        *self.snapshot.write().expect("auth snapshot lock") = (Instant::now(), data.clone());
+        *self.snapshot.write().expect("auth snapshot lock") = (started, data.clone());
         Ok(data)
     }
 

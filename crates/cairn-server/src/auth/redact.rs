@@ -3,12 +3,20 @@
 //! "kind": …, "redacted": true}`, and edges point at the placeholder, so the graph keeps its
 //! shape without leaking a name, parameter or digest. Datasets, code, environments and
 //! deployments are not under per-resource permissions and stay as they are.
+//!
+//! JSON answers are redacted after the handler, wherever they name nodes: a graph (`nodes`,
+//! `edges`, a `node`, a trace's `lineage`), a comparison's node lists (`shared`, `only_left`,
+//! …) and a prediction's model version. One answer numbers its placeholders once, so a hidden
+//! node has the same placeholder everywhere in it (both sides of a diff). Answers that are not
+//! JSON graphs (DOT, PROV-JSON exports) are redacted before they are drawn, by
+//! [`redact_subgraph`], with a placeholder node of the same kind keyed `redacted:N`.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
 use cairn_core::auth::{AuthData, Permission, ResourceType};
+use cairn_core::lineage::{Node, NodeRef, Subgraph};
 
 use super::{Auth, Principal};
 
@@ -18,6 +26,11 @@ pub async fn redact(auth: &Auth, data: &AuthData, principal: &Principal, answer:
     let mut placeholders = HashMap::new();
     redact_graph(auth, data, principal, answer, &mut placeholders).await;
 }
+
+/// Fields of an answer that hold one node id (a diff's sides, a completeness answer's node).
+const ID_FIELDS: &[&str] = &["left", "right"];
+/// Fields of an answer that hold a list of node ids (a diff's comparison).
+const ID_LIST_FIELDS: &[&str] = &["shared", "only_left", "only_right"];
 
 async fn redact_graph(
     auth: &Auth,
@@ -29,8 +42,30 @@ async fn redact_graph(
     if let Some(Value::Object(inner)) = graph.get_mut("lineage") {
         Box::pin(redact_graph(auth, data, principal, inner, placeholders)).await;
     }
-    if let Some(node) = graph.get_mut("node") {
-        redact_node(auth, data, principal, node, placeholders).await;
+    match graph.get_mut("node") {
+        Some(Value::String(id)) => redact_id(auth, data, principal, id, placeholders).await,
+        Some(node) => redact_node(auth, data, principal, node, placeholders).await,
+        None => {}
+    }
+    // A prediction's trace names the model version that made it.
+    if let Some(Value::Object(prediction)) = graph.get_mut("prediction")
+        && let Some(Value::String(id)) = prediction.get_mut("model_version")
+    {
+        redact_id(auth, data, principal, id, placeholders).await;
+    }
+    for field in ID_FIELDS {
+        if let Some(Value::String(id)) = graph.get_mut(*field) {
+            redact_id(auth, data, principal, id, placeholders).await;
+        }
+    }
+    for field in ID_LIST_FIELDS {
+        if let Some(Value::Array(ids)) = graph.get_mut(*field) {
+            for id in ids.iter_mut() {
+                if let Value::String(id) = id {
+                    redact_id(auth, data, principal, id, placeholders).await;
+                }
+            }
+        }
     }
     if let Some(Value::Array(nodes)) = graph.get_mut("nodes") {
         for node in nodes.iter_mut() {
@@ -41,14 +76,61 @@ async fn redact_graph(
         for edge in edges.iter_mut() {
             for end in ["source", "target"] {
                 if let Some(Value::String(id)) = edge.get_mut(end) {
-                    if let Some(placeholder) = placeholders.get(id.as_str()) {
-                        *id = placeholder.clone();
-                    } else if !readable(auth, data, principal, id).await {
-                        let placeholder = format!("redacted:{}", placeholders.len() + 1);
-                        placeholders.insert(id.clone(), placeholder.clone());
-                        *id = placeholder;
-                    }
+                    redact_id(auth, data, principal, id, placeholders).await;
                 }
+            }
+        }
+    }
+}
+
+/// Replaces a node id the caller may not read with its placeholder.
+async fn redact_id(
+    auth: &Auth,
+    data: &AuthData,
+    principal: &Principal,
+    id: &mut String,
+    placeholders: &mut HashMap<String, String>,
+) {
+    if let Some(placeholder) = placeholders.get(id.as_str()) {
+        *id = placeholder.clone();
+    } else if !readable(auth, data, principal, id).await {
+        let placeholder = format!("redacted:{}", placeholders.len() + 1);
+        placeholders.insert(id.clone(), placeholder.clone());
+        *id = placeholder;
+    }
+}
+
+/// Redacts a subgraph before it is drawn in a format that is not a JSON graph: each node the
+/// caller may not read becomes a node of its kind keyed `redacted:N`, labelled "redacted",
+/// without digest, attributes or recording time, and edges point at it.
+pub async fn redact_subgraph(auth: &Auth, data: &AuthData, principal: &Principal, graph: &mut Subgraph) {
+    // Each node is judged once: an edge end is usually a node of the graph too.
+    let mut verdicts: HashMap<NodeRef, Option<NodeRef>> = HashMap::new();
+    let judge = async |node: &NodeRef, verdicts: &mut HashMap<NodeRef, Option<NodeRef>>| -> Option<NodeRef> {
+        if let Some(verdict) = verdicts.get(node) {
+            return verdict.clone();
+        }
+        let hidden = verdicts.values().filter(|v| v.is_some()).count();
+        let verdict = (!readable(auth, data, principal, &node.to_string()).await)
+            .then(|| NodeRef { kind: node.kind, key: format!("redacted:{}", hidden + 1) });
+        verdicts.insert(node.clone(), verdict.clone());
+        verdict
+    };
+    for node in graph.nodes.iter_mut() {
+        if let Some(placeholder) = judge(&node.node, &mut verdicts).await {
+            *node = Node {
+                node: placeholder,
+                label: "redacted".to_owned(),
+                digest: None,
+                attributes: Map::from_iter([("redacted".to_owned(), Value::Bool(true))]),
+                recorded_at: 0,
+            };
+        }
+    }
+    for edge in graph.edges.iter_mut() {
+        for end in [&mut edge.source, &mut edge.target] {
+            if let Some(placeholder) = judge(end, &mut verdicts).await {
+                *end = placeholder;
             }
         }
     }

@@ -225,9 +225,10 @@ pub const ROUTES: &[Entry] = &[
     r("GET", "/api/cairn/v1/models/{name}/aliases/{alias}", Need(Read, ModelPath)),
     r("GET", "/api/cairn/v1/metrics/sampled", Need(Read, RunIdRepeated)),
     r("GET", "/api/cairn/v1/openapi.json", Public),
-    // Traversals are redacted node by node; answers that compare or summarise the graph (diff,
-    // export, health, completeness, a prediction's trace) are not yet, so they are for admins.
-    // Recording into the graph is for any writer (nodes name things, they do not change them).
+    // Lineage answers are for any reader, redacted node by node (`Lineage`): traversals, a
+    // node, a diff, an export in each format, a model version's completeness and a prediction's
+    // trace. Recording into the graph is for any writer (nodes name things, they do not change
+    // them).
     r("PUT", "/api/cairn/v1/lineage/nodes/{kind}/{*key}", SignedInWrite),
     r("GET", "/api/cairn/v1/lineage/nodes/{kind}/{*key}", Lineage),
     r("POST", "/api/cairn/v1/lineage/slices", SignedInWrite),
@@ -235,12 +236,13 @@ pub const ROUTES: &[Entry] = &[
     r("POST", "/api/cairn/v1/deployments/{name}", SignedInWrite),
     r("GET", "/api/cairn/v1/lineage/upstream", Lineage),
     r("GET", "/api/cairn/v1/lineage/downstream", Lineage),
-    r("GET", "/api/cairn/v1/lineage/diff", Admin),
-    r("GET", "/api/cairn/v1/lineage/export", Admin),
-    r("GET", "/api/cairn/v1/lineage/health", Admin),
-    r("GET", "/api/cairn/v1/lineage/completeness", Admin),
+    r("GET", "/api/cairn/v1/lineage/diff", Lineage),
+    r("GET", "/api/cairn/v1/lineage/export", Lineage),
+    // Counts over the whole graph, naming nothing.
+    r("GET", "/api/cairn/v1/lineage/health", SignedIn),
+    r("GET", "/api/cairn/v1/lineage/completeness", Lineage),
     r("POST", "/api/cairn/v1/predictions", Predictions),
-    r("GET", "/api/cairn/v1/predictions/{id}/trace", Admin),
+    r("GET", "/api/cairn/v1/predictions/{id}/trace", Lineage),
     r("POST", "/api/v1/lineage", SignedInWrite),
 ];
 

@@ -12,7 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
 use cairn_core::lineage::{
@@ -23,6 +23,8 @@ use cairn_core::model::Millis;
 use cairn_core::time::parse_instant;
 
 use crate::AppState;
+use crate::auth::Principal;
+use crate::auth::redact::redact_subgraph;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Fields, JsonBytes, RequestActor, parse_query};
 
@@ -315,7 +317,14 @@ impl Format {
 
 /// `node`, `direction` (upstream), `depth`, `as_of`, `format` (json): a subgraph as PROV-JSON,
 /// Graphviz DOT or Cairn's JSON.
-async fn export(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
+///
+/// With access control on, the route's rule redacts the JSON format after this handler like
+/// every lineage answer; the other formats are drawn here, so their nodes are redacted first.
+async fn export(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
     let args = parse_query(query.as_deref(), &[])?;
     let format = Format::parse(args.str("format")?.as_deref().unwrap_or("json"))?;
     let direction = match args.str("direction")?.as_deref() {
@@ -327,7 +336,14 @@ async fn export(State(state): State<AppState>, RawQuery(query): RawQuery) -> Api
             )));
         }
     };
-    let graph = state.store.traverse(traversal(&args, direction)?).await?;
+    let mut graph = state.store.traverse(traversal(&args, direction)?).await?;
+    if format != Format::Json
+        && let (Some(auth), Some(Extension(principal))) = (&state.auth, &principal)
+        && !principal.is_admin
+    {
+        let data = auth.data().await?;
+        redact_subgraph(auth, &data, principal, &mut graph).await;
+    }
     Ok(match format {
         Format::Json => Json(graph).into_response(),
         Format::ProvJson => Json(to_prov_json(&graph)).into_response(),

@@ -370,3 +370,165 @@ async fn a_model_version_cannot_take_files_its_creator_may_not_read() {
     let from_run = json!({"name": "secret-model", "source": format!("runs:/{run}/model"), "run_id": run});
     assert_eq!(s.post("alice", "/model-versions/create", from_run).await.status, 200);
 }
+
+/// A chain alice owns: dataset `d@1` used by a run in her experiment `secret`, version 1 of her
+/// model `secret-model` made from the run, deployment `prod` serving it and prediction `p1`.
+/// Returns the run id.
+async fn secret_chain(s: &Secured) -> String {
+    let v1 = "/api/cairn/v1";
+    let exp = s.post("alice", "/experiments/create", json!({"name": "secret"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let steps = [
+        (Method::PUT, format!("{v1}/lineage/nodes/dataset/d@1"), json!({"digest": "aa"})),
+        (
+            Method::POST,
+            format!("{v1}/lineage/edges"),
+            json!({"source": format!("run:{run}"), "kind": "used", "target": "dataset:d@1"}),
+        ),
+        (Method::POST, format!("{API}/registered-models/create"), json!({"name": "secret-model"})),
+        (
+            Method::POST,
+            format!("{API}/model-versions/create"),
+            json!({"name": "secret-model", "source": format!("runs:/{run}/model"), "run_id": run}),
+        ),
+        (Method::POST, format!("{v1}/deployments/prod"), json!({"model_version": "secret-model/1"})),
+        (
+            Method::POST,
+            format!("{v1}/predictions"),
+            json!({"predictions": [{"prediction_id": "p1", "deployment": "prod", "input_digest": "ab"}]}),
+        ),
+    ];
+    for (method, path, body) in steps {
+        let r = s.as_user("alice", method, &path, Some(body)).await;
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+    }
+    for (kind, id) in [("experiment", exp.as_str()), ("registered_model", "secret-model")] {
+        let deny = json!({"username": "bob", "resource_type": kind, "resource_id": id, "permission": "DENY"});
+        let r = s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    run
+}
+
+/// The answer's text, JSON or not (a DOT export is text).
+async fn text_of(s: &Secured, user: &str, path: &str) -> (u16, String) {
+    let request = Request::get(path).header(header::AUTHORIZATION, basic(user, &format!("{user}-password")));
+    let response = s.router.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn diffs_exports_completeness_and_traces_are_redacted_for_readers() {
+    let s = Secured::new().await;
+    let run = secret_chain(&s).await;
+    let v1 = "/api/cairn/v1";
+    let paths = [
+        format!("{v1}/lineage/diff?left=prediction:p1&right=deployment:prod"),
+        format!("{v1}/lineage/export?node=prediction:p1&format=json"),
+        format!("{v1}/lineage/export?node=prediction:p1&format=dot"),
+        format!("{v1}/lineage/export?node=prediction:p1&format=prov-json"),
+        format!("{v1}/lineage/completeness?node=secret-model/1"),
+        format!("{v1}/predictions/p1/trace"),
+    ];
+    for path in &paths {
+        let (status, alice) = text_of(&s, "alice", path).await;
+        assert_eq!(status, 200, "{path}: {alice}");
+        assert!(alice.contains("secret-model") && !alice.contains("redacted"), "{path}: alice sees it all: {alice}");
+        let (status, bob) = text_of(&s, "bob", path).await;
+        assert_eq!(status, 200, "{path}: {bob}");
+        for secret in [run.as_str(), "secret-model", "runs:/"] {
+            assert!(!bob.contains(secret), "{path} leaks {secret} to bob: {bob}");
+        }
+        assert!(bob.contains("redacted"), "{path}: {bob}");
+        assert!(bob.contains("d@1") || path.contains("completeness"), "{path}: readable nodes stay: {bob}");
+    }
+    // A hidden node keeps one placeholder throughout an answer: on both sides of a diff.
+    let diff = s.as_user("bob", Method::GET, &paths[0], None).await.body;
+    let shared: Vec<&str> = diff["shared"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(shared, ["dataset:d@1", "redacted:1", "redacted:2"], "{diff}");
+    assert_eq!(diff["same_data"], true);
+    let trace = s.as_user("bob", Method::GET, &paths[5], None).await.body;
+    let placeholder = trace["prediction"]["model_version"].as_str().unwrap();
+    let hidden = trace["lineage"]["nodes"].as_array().unwrap().iter().find(|n| n["id"] == placeholder);
+    assert_eq!(hidden.map(|n| n["kind"].clone()), Some(json!("model-version")), "{trace}");
+    let (_, dot) = text_of(&s, "bob", &paths[2]).await;
+    assert!(dot.contains(r#""model-version:redacted:"#) && dot.contains(r#""run:redacted:"#), "{dot}");
+    // Counts over the whole graph name nothing; every reader may see them.
+    assert_eq!(s.as_user("bob", Method::GET, &format!("{v1}/lineage/health"), None).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_predictions_token_posts_for_its_own_deployment_only() {
+    let s = Secured::new().await;
+    secret_chain(&s).await;
+    let mut bearers = Vec::new();
+    for scope in [TokenScope::Predictions("prod".into()), TokenScope::Read] {
+        let t = generate_token().unwrap();
+        let new =
+            NewToken { id: t.id.clone(), username: "bob".into(), scope, secret_digest: t.digest, expires_at: None };
+        s.store.create_token(&Actor("admin".into()), new).await.unwrap();
+        bearers.push(format!("Bearer {}", t.token));
+    }
+    let path = "/api/cairn/v1/predictions";
+    let one = |id: &str, deployment: &str| json!({"prediction_id": id, "deployment": deployment, "input_digest": "ab"});
+    let secured = &s;
+    let post = |bearer: &str, items: Vec<Value>| {
+        let body = json!({ "predictions": items });
+        let bearer = bearer.to_owned();
+        async move { secured.call(Method::POST, path, Some(&bearer), Some(body)).await }
+    };
+    let serving = &bearers[0];
+    assert_eq!(post(serving, vec![one("p2", "prod")]).await.status, 200);
+    assert_eq!(post(serving, vec![one("p3", "deployment:prod")]).await.status, 200, "the node form names it too");
+    let refused = post(serving, vec![one("p4", "staging")]).await;
+    assert_eq!((refused.status, refused.body["error_code"].as_str()), (403, Some("PERMISSION_DENIED")));
+    assert_eq!(post(serving, vec![one("p5", "prod"), one("p6", "staging")]).await.status, 403, "one stray item");
+    let by_version = json!({"prediction_id": "p7", "model_version": "secret-model/1", "input_digest": "ab"});
+    assert_eq!(post(serving, vec![by_version]).await.status, 403, "a version, not the deployment");
+    assert_eq!(post(serving, vec![]).await.status, 403);
+    // Nothing else: not reading, not other writes.
+    let trace = s.call(Method::GET, "/api/cairn/v1/predictions/p2/trace", Some(serving), None).await;
+    assert_eq!(trace.status, 403, "{trace:?}");
+    let deploy = json!({"model_version": "secret-model/1"});
+    assert_eq!(s.call(Method::POST, "/api/cairn/v1/deployments/prod", Some(serving), Some(deploy)).await.status, 403);
+    assert_eq!(s.call(Method::GET, &format!("{API}/experiments/search"), Some(serving), None).await.status, 403);
+    // A read token posts no predictions.
+    assert_eq!(post(&bearers[1], vec![one("p8", "prod")]).await.status, 403);
+    let stored = s.as_user("admin", Method::GET, "/api/cairn/v1/predictions/p3/trace", None).await;
+    assert_eq!(stored.body["prediction"]["deployment"], "prod", "{stored:?}");
+    for id in ["p4", "p5", "p6", "p7", "p8"] {
+        let r = s.as_user("admin", Method::GET, &format!("/api/cairn/v1/predictions/{id}/trace"), None).await;
+        assert_eq!(r.status, 404, "{id} was not stored");
+    }
+}
+
+#[tokio::test]
+async fn grants_follow_a_renamed_model_at_once() {
+    let s = Secured::new().await;
+    assert_eq!(s.post("alice", "/registered-models/create", json!({"name": "churn"})).await.status, 200);
+    let grant = json!({"username": "bob", "resource_type": "registered_model", "resource_id": "churn", "permission": "EDIT"});
+    assert_eq!(s.as_user("alice", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(grant)).await.status, 200);
+    let rename = s.post("alice", "/registered-models/rename", json!({"name": "churn", "new_name": "churn-2"})).await;
+    assert_eq!(rename.status, 200, "{rename:?}");
+    let describe = |name: &str| Some(json!({"name": name, "description": "by bob"}));
+    let update = format!("{API}/registered-models/update");
+    // No wait: this server reloaded its grants with the rename.
+    assert_eq!(s.as_user("bob", Method::PATCH, &update, describe("churn-2")).await.status, 200, "bob's EDIT moved");
+    let r = s.as_user("alice", Method::DELETE, &format!("{API}/registered-models/delete"), describe("churn-2")).await;
+    assert_eq!(r.status, 200, "alice's MANAGE moved: {r:?}");
+    // A new model under the old name owes nothing to the grants of the renamed one.
+    assert_eq!(s.post("admin", "/registered-models/create", json!({"name": "churn"})).await.status, 200);
+    assert_eq!(s.as_user("bob", Method::PATCH, &update, describe("churn")).await.status, 403);
+    assert_eq!(s.as_user("alice", Method::PATCH, &update, describe("churn")).await.status, 403);
+    let path = "/api/3.0/mlflow/users/permissions/get?username=bob&resource_type=registered_model&resource_id=churn-2";
+    let left = s.as_user("admin", Method::GET, path, None).await;
+    assert_eq!(left.body["permission"], "READ", "deleting the model dropped bob's EDIT: {left:?}");
+}

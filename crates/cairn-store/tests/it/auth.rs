@@ -6,6 +6,7 @@ use std::sync::Arc;
 use cairn_core::Error;
 use cairn_core::auth::{NewToken, NewUser, Permission, ResourceType, RoleUpdate, TokenScope};
 use cairn_core::model::Actor;
+use cairn_core::registry::NewRegisteredModel;
 use cairn_core::store::Store;
 
 /// Generates one `#[tokio::test]` per access-control case for a backend fixture.
@@ -15,6 +16,7 @@ macro_rules! auth_cases {
             users_lifecycle_and_cascade,
             roles_permissions_and_assignments,
             grants_decide_permissions,
+            grants_follow_a_renamed_model_and_go_with_a_deleted_one,
             tokens_expire_revoke_and_record_use,
         );
     };
@@ -150,6 +152,44 @@ pub async fn grants_decide_permissions(store: Arc<dyn Store>) {
     assert!(matches!(store.revoke(&admin(), "dave", exp, "1").await, Err(Error::NotFound(_))));
     let data = store.auth_data().await.unwrap();
     assert_eq!(data.permission(data.user("dave").unwrap(), exp, "1", Permission::Read), Permission::Read);
+    assert_verifies(&store).await;
+}
+
+pub async fn grants_follow_a_renamed_model_and_go_with_a_deleted_one(store: Arc<dyn Store>) {
+    let model = ResourceType::RegisteredModel;
+    let new_model = |name: &str| NewRegisteredModel { name: name.to_owned(), ..NewRegisteredModel::default() };
+    store.create_user(&admin(), new_user("fay")).await.unwrap();
+    store.create_user(&admin(), new_user("gus")).await.unwrap();
+    store.create_registered_model(&admin(), new_model("churn")).await.unwrap();
+    store.grant(&admin(), "fay", model, "churn", Permission::Edit).await.unwrap();
+    store.grant(&admin(), "gus", model, "churn", Permission::Deny).await.unwrap();
+    // Left from a deleted model of the new name: it must not reach the renamed model.
+    store.grant(&admin(), "gus", model, "churn-v2", Permission::Manage).await.unwrap();
+    let role = store.create_role(&admin(), "default", "churners", None).await.unwrap();
+    store.add_role_permission(&admin(), role.id, model, "churn", Permission::Read).await.unwrap();
+    let everything = store.add_role_permission(&admin(), role.id, model, "*", Permission::Read).await.unwrap();
+
+    store.rename_registered_model(&admin(), "churn", "churn-v2").await.unwrap();
+    let data = store.auth_data().await.unwrap();
+    let (fay, gus) = (data.user("fay").unwrap(), data.user("gus").unwrap());
+    assert_eq!(data.permission(fay, model, "churn-v2", Permission::Read), Permission::Edit);
+    assert_eq!(data.permission(gus, model, "churn-v2", Permission::Read), Permission::Deny, "the veto moved too");
+    assert_eq!(data.permission(fay, model, "churn", Permission::NoPermissions), Permission::NoPermissions);
+    assert!(data.grants.iter().all(|g| g.resource_id == "churn-v2"), "{:?}", data.grants);
+    let patterns: Vec<&str> = data.roles[0].permissions.iter().map(|p| p.resource_pattern.as_str()).collect();
+    assert_eq!(patterns, ["churn-v2", "*"], "an exact-name role permission follows, a pattern stays");
+    let events = store.audit_events(0, 10_000).await.unwrap();
+    let rename = events.iter().rev().find(|e| e.action == "rename_registered_model").expect("the rename's event");
+    let grant_changes = rename.payload.matches(&format!("\"{}\"", cairn_core::audit::entity::AUTH_GRANT)).count();
+    assert_eq!(grant_changes, 5, "the stale grant's removal, and each moved grant's removal and addition");
+
+    store.delete_registered_model(&admin(), "churn-v2").await.unwrap();
+    let data = store.auth_data().await.unwrap();
+    assert!(data.grants.is_empty(), "{:?}", data.grants);
+    assert_eq!(data.roles[0].permissions.iter().map(|p| p.id).collect::<Vec<_>>(), [everything.id]);
+    store.create_registered_model(&admin(), new_model("churn-v2")).await.unwrap();
+    let gus = data.user("gus").unwrap();
+    assert_eq!(data.permission(gus, model, "churn-v2", Permission::Read), Permission::Read, "a new model starts afresh");
     assert_verifies(&store).await;
 }
 

@@ -63,6 +63,7 @@ async fn rename(
     let name = fields.required_str("name")?;
     let new_name = fields.required_str("new_name")?;
     let model = state.store.rename_registered_model(&actor, &name, &new_name).await?;
+    state.access_changed().await;
     Ok(model_response(&model))
 }
 
@@ -84,6 +85,7 @@ async fn delete_model(
     Args { fields, .. }: Args,
 ) -> ApiResult<Json<Value>> {
     state.store.delete_registered_model(&actor, &fields.required_str("name")?).await?;
+    state.access_changed().await;
     Ok(Json(json!({})))
 }
 

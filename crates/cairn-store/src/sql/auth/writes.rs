@@ -424,3 +424,58 @@ pub fn touch_token(db: &mut dyn Db, token_id: &str, at: Millis) -> Result<()> {
     db.execute("INSERT INTO auth_token_use (token_id, last_used_at) VALUES ($1, $2)", &[token_id.into(), at.into()])?;
     Ok(())
 }
+
+/// Moves the grants and exact-name role permissions on registered model `name` to `new_name`,
+/// in the rename's transaction, as MLflow's auth app does: a model is granted by name, so
+/// without this a rename would strip everyone but admins of their access, and whoever next
+/// creates a model under the old name would inherit it. Whatever still named `new_name` (left
+/// from a deleted model of that name) is replaced, so the renamed model keeps exactly the
+/// access it had. Returns the audit changes, for the rename's event.
+pub fn follow_model_rename(db: &mut dyn Db, seq: i64, name: &str, new_name: &str) -> Result<Vec<Change>> {
+    let mut changes = drop_model_access(db, new_name)?;
+    let model = ResourceType::RegisteredModel;
+    for mut g in reads::grants(db)?.into_iter().filter(|g| g.resource_type == model && g.resource_id == name) {
+        changes.push(rows::removed(rows::grant_change(&g)));
+        g.resource_id = new_name.to_owned();
+        db.execute(
+            "UPDATE auth_grants SET resource_id = $1, seq = $2 WHERE user_id = $3 AND resource_type = $4 AND resource_id = $5",
+            &[new_name.into(), seq.into(), g.user_id.into(), model.as_str().into(), name.into()],
+        )?;
+        changes.push(rows::grant_change(&g));
+    }
+    for mut p in reads::role_permissions(db)?.into_iter().filter(|p| p.resource_type == model && p.resource_pattern == name)
+    {
+        p.resource_pattern = new_name.to_owned();
+        db.execute(
+            "UPDATE auth_role_permissions SET resource_pattern = $1, seq = $2 WHERE role_permission_id = $3",
+            &[new_name.into(), seq.into(), p.id.into()],
+        )?;
+        changes.push(rows::role_permission_change(&p));
+    }
+    Ok(changes)
+}
+
+/// Removes the grants and exact-name role permissions on registered model `name`, in its
+/// deletion's transaction (as MLflow's auth app does): names are reused, and a new model under
+/// the name must not inherit the access the old one gave. Returns the audit changes.
+pub fn drop_model_access(db: &mut dyn Db, name: &str) -> Result<Vec<Change>> {
+    let model = ResourceType::RegisteredModel;
+    let mut changes = Vec::new();
+    for g in reads::grants(db)?.iter().filter(|g| g.resource_type == model && g.resource_id == name) {
+        changes.push(rows::removed(rows::grant_change(g)));
+    }
+    for p in reads::role_permissions(db)?.iter().filter(|p| p.resource_type == model && p.resource_pattern == name) {
+        changes.push(rows::removed(rows::role_permission_change(p)));
+    }
+    if !changes.is_empty() {
+        db.execute(
+            "DELETE FROM auth_grants WHERE resource_type = $1 AND resource_id = $2",
+            &[model.as_str().into(), name.into()],
+        )?;
+        db.execute(
+            "DELETE FROM auth_role_permissions WHERE resource_type = $1 AND resource_pattern = $2",
+            &[model.as_str().into(), name.into()],
+        )?;
+    }
+    Ok(changes)
+}

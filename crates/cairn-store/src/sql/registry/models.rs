@@ -148,8 +148,8 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewRegiste
     hydrate_one(db, row)
 }
 
-/// Renames a model; its versions, tags and aliases follow (they hang off its key), and its
-/// versions' update times move, as in MLflow.
+/// Renames a model; its versions, tags and aliases follow (they hang off its key), its
+/// versions' update times move, and the access granted on it moves to the new name, as in MLflow.
 pub fn rename(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, name: &str, new_name: &str) -> Result<RegisteredModel> {
     validate_new_model_name(new_name)?;
     let mut row = get_row(db, name)?;
@@ -165,6 +165,9 @@ pub fn rename(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, name: &str, new_
         version.last_updated_time = now;
         versions::write_row(db, &version, seq, false)?;
         changes.push(version.change());
+    }
+    if new_name != name {
+        changes.extend(crate::sql::auth::writes::follow_model_rename(db, seq, name, new_name)?);
     }
     let detail = Detail { previous_name: Some(name.to_owned()), ..Detail::default() };
     changes.push(Recorder::new(tx, actor).record(db, row.model_pk, new_name, HistoryKind::ModelRenamed, detail)?);
@@ -189,8 +192,8 @@ pub fn update(
     hydrate_one(db, row)
 }
 
-/// Deletes a model with its tags, versions (with their tags and pinned files) and aliases. The
-/// history stays, closed by alias removals and a `model_deleted` entry.
+/// Deletes a model with its tags, versions (with their tags and pinned files), aliases and the
+/// access granted on it. The history stays, closed by alias removals and a `model_deleted` entry.
 pub fn delete(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, name: &str) -> Result<()> {
     let row = get_row(db, name)?;
     let pk = [SqlValue::from(row.model_pk)];
@@ -213,6 +216,7 @@ pub fn delete(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, name: &str) -> R
         // `table` is one of the constants above.
         db.execute(&format!("DELETE FROM {table} WHERE model_pk = $1"), &pk)?;
     }
+    changes.extend(crate::sql::auth::writes::drop_model_access(db, name)?);
     changes.push(recorder.record(db, row.model_pk, name, HistoryKind::ModelDeleted, Detail::default())?);
     tx.append(db, event(actor, "delete_registered_model", name, changes))
 }
