@@ -1,11 +1,12 @@
 //! Access control in the server: who a request comes from ([`principal`]), what each route
-//! needs ([`routes`]), the check between the two ([`authorize`]), and MLflow's auth API
-//! ([`api`]). Users, roles, grants and tokens live in the store (`cairn_core::auth`); the server
-//! keeps a snapshot of them in memory, reloaded after each change it makes and at most
+//! needs ([`routes`]), the check between the two ([`authorize`]), MLflow's auth API ([`api`]),
+//! and keeping browsers' own sign-in dialog away from the web UI ([`challenge`]). Users, roles,
+//! grants and tokens live in the store (`cairn_core::auth`); the server keeps a snapshot of them in memory, reloaded after each change it makes and at most
 //! [`RELOAD_AFTER`] after a change made elsewhere (the command line).
 
 pub mod api;
 pub mod authorize;
+pub mod challenge;
 pub mod limiter;
 pub mod principal;
 pub mod redact;

@@ -225,6 +225,9 @@ pub const ROUTES: &[Entry] = &[
     r("GET", "/api/cairn/v1/models/{name}/aliases/{alias}", Need(Read, ModelPath)),
     r("GET", "/api/cairn/v1/metrics/sampled", Need(Read, RunIdRepeated)),
     r("GET", "/api/cairn/v1/openapi.json", Public),
+    // Who the caller is: answered without credentials too (`user: null`), so the web UI can ask
+    // before signing in; wrong credentials are still refused by authentication.
+    r("GET", "/api/cairn/v1/session", Public),
     // Traversals are redacted node by node; answers that compare or summarise the graph (diff,
     // export, health, completeness, a prediction's trace) are not yet, so they are for admins.
     // Recording into the graph is for any writer (nodes name things, they do not change them).
