@@ -1,7 +1,9 @@
-// The shell: a header with navigation, and the view the address names.
+// The shell: a header with navigation and the signed-in user, and the view the address names;
+// on a server with access control and nobody signed in, the sign-in page instead.
 
 import { useEffect } from "preact/hooks";
-import { NotFound } from "./components/Status";
+import { endedByServer } from "./api/credentials";
+import { ErrorBox, Loading, NotFound } from "./components/Status";
 import { useRoute } from "./lib/router";
 import type { Route } from "./state/route";
 import { ExperimentsView } from "./views/experiments/ExperimentsView";
@@ -9,6 +11,9 @@ import { RunsView } from "./views/runs/RunsView";
 import { RunView } from "./views/run/RunView";
 import { CompareView } from "./views/compare/CompareView";
 import { ModelsView } from "./views/models/ModelsView";
+import { LoginView } from "./views/login/LoginView";
+import { Account } from "./session/Account";
+import { SessionProvider, useSessionLoader } from "./session/session";
 
 function View({ route }: { route: Route }) {
   switch (route.name) {
@@ -46,11 +51,23 @@ function title(route: Route): string {
 
 export function App() {
   const route = useRoute();
+  const session = useSessionLoader();
+  const signingIn = session.data?.auth === "basic" && !session.data.user;
   useEffect(() => {
-    document.title = `${title(route)} · Cairn`;
-  }, [route]);
+    document.title = `${signingIn ? "Sign in" : title(route)} · Cairn`;
+  }, [route, signingIn]);
+  if (!session.data) {
+    return <main id="main">{session.error ? <ErrorBox what="the server's sign-in settings" error={session.error} retry={session.retry} /> : <Loading what="Cairn" />}</main>;
+  }
+  if (signingIn) {
+    return (
+      <main id="main">
+        <LoginView ended={endedByServer()} />
+      </main>
+    );
+  }
   return (
-    <>
+    <SessionProvider session={session.data}>
       <header class="app-header">
         <a class="brand" href="#/experiments">
           Cairn
@@ -63,10 +80,11 @@ export function App() {
             Models
           </a>
         </nav>
+        <Account />
       </header>
       <main id="main">
         <View route={route} />
       </main>
-    </>
+    </SessionProvider>
   );
 }

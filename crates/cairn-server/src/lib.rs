@@ -164,6 +164,8 @@ pub fn app(state: AppState) -> Router {
         .layer(idempotency)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(tower::util::option_layer(authenticate))
+        // Outside authentication, so its 401s lose the challenge too when the UI asked.
+        .layer(axum::middleware::from_fn(auth::challenge::quiet_for_scripts))
         // The guard runs before routing, so a refused request reaches no handler; CORS wraps it
         // so that preflights for allowed origins are answered and refusals still carry headers.
         .layer(axum::middleware::from_fn_with_state(state.guard.clone(), guard::check))

@@ -9,6 +9,7 @@ export const NATIVE_ROUTES = {
   lineageUpstream: { method: "get", path: "/api/cairn/v1/lineage/upstream", query: ["node", "depth"] },
   sampledMetrics: { method: "get", path: "/api/cairn/v1/metrics/sampled", query: ["run_id", "key", "points", "start_step", "end_step"] },
   runCounts: { method: "get", path: "/api/cairn/v1/experiments/run-counts", query: ["experiment_ids", "view_type"] },
+  session: { method: "get", path: "/api/cairn/v1/session", query: ["experiment_id", "registered_model"] },
 } as const;
 
 type NativeRoute = (typeof NATIVE_ROUTES)[keyof typeof NATIVE_ROUTES];
@@ -22,7 +23,10 @@ function fill(path: string, params: Record<string, string>): string {
   return path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? ""));
 }
 
-/** How many active runs each experiment has, in the order asked (at most 100 at once). */
+/** Experiments per run-count request: the route's limit. */
+export const RUN_COUNTS_MAX = 100;
+
+/** How many active runs each experiment has, in the order asked (at most `RUN_COUNTS_MAX` at once). */
 export async function runCounts(experimentIds: string[], signal?: AbortSignal): Promise<Map<string, number>> {
   const body = await request<{ counts: { experiment_id: string; runs: number }[] }>(
     "GET",
@@ -31,6 +35,25 @@ export async function runCounts(experimentIds: string[], signal?: AbortSignal): 
     signal,
   );
   return new Map(body.counts.map((c) => [c.experiment_id, c.runs]));
+}
+
+/** MLflow's permission levels, as the server reports them. */
+export type Permission = "MANAGE" | "EDIT" | "USE" | "READ" | "NO_PERMISSIONS" | "DENY";
+
+/** Who the caller is and what they may do on the resources asked. */
+export interface Session {
+  auth: "none" | "basic";
+  user: { username: string; is_admin: boolean; token: { id: string; scope: string } | null } | null;
+  may_write: boolean;
+  experiments: { experiment_id: string; permission: Permission }[];
+  registered_models: { name: string; permission: Permission }[];
+}
+
+/** The session of the stored credentials, or of `authorization` when given (signing in). */
+export function session(q: { experimentIds?: string[]; registeredModels?: string[]; authorization?: string }, signal?: AbortSignal): Promise<Session> {
+  const url = nativeUrl(NATIVE_ROUTES.session, { experiment_id: q.experimentIds, registered_model: q.registeredModels });
+  const headers = q.authorization ? { Accept: "application/json", "X-Requested-With": "XMLHttpRequest", Authorization: q.authorization } : undefined;
+  return request("GET", url, undefined, signal, headers);
 }
 
 export interface ManifestFile {

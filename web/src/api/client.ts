@@ -1,6 +1,10 @@
-// The one place the UI talks to the server. Every request goes through `request`, so adding
-// credentials (a token header, say) later is a change here only. Requests are same-origin and
-// JSON bodies carry `Content-Type: application/json`, which the server's CSRF guard expects.
+// The one place the UI talks to the server. Every request goes through `send`, which adds the
+// signed-in user's credentials (see `credentials.ts`) and marks the request as a script's, so a
+// 401 comes back without the Basic challenge that would raise the browser's own dialog.
+// Requests are same-origin and JSON bodies carry `Content-Type: application/json`, which the
+// server's CSRF guard expects.
+
+import { authorizationHeader, signedOut } from "./credentials";
 
 /** An error answered by the server (MLflow's `{error_code, message}`) or a failed connection. */
 export class ApiError extends Error {
@@ -17,6 +21,11 @@ export class ApiError extends Error {
 
   get notFound(): boolean {
     return this.status === 404 || this.code === "RESOURCE_DOES_NOT_EXIST";
+  }
+
+  /** The server refused the caller (403 `PERMISSION_DENIED`, or a token's scope). */
+  get denied(): boolean {
+    return this.status === 403;
   }
 }
 
@@ -35,18 +44,31 @@ export function withQuery(path: string, query?: Query): string {
   return text ? `${path}?${text}` : path;
 }
 
-async function send(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-  const init: RequestInit = { method, credentials: "same-origin", signal, headers: { Accept: "application/json" } };
+/** The headers every request carries: the script marker and, when signed in, the credentials. */
+export function baseHeaders(extra: Record<string, string> = {}): Record<string, string> {
+  const headers: Record<string, string> = { "X-Requested-With": "XMLHttpRequest", ...extra };
+  const authorization = authorizationHeader();
+  if (authorization) headers["Authorization"] = authorization;
+  return headers;
+}
+
+async function send(method: string, url: string, body?: unknown, signal?: AbortSignal, headers?: Record<string, string>): Promise<Response> {
+  const init: RequestInit = { method, credentials: "same-origin", signal, headers: headers ?? baseHeaders({ Accept: "application/json" }) };
   if (body !== undefined) {
     init.headers = { ...init.headers, "Content-Type": "application/json" };
     init.body = JSON.stringify(body);
   }
+  let response: Response;
   try {
-    return await fetch(url, init);
+    response = await fetch(url, init);
   } catch (e) {
     if (e instanceof DOMException && e.name === "AbortError") throw e;
     throw new ApiError(0, "NETWORK_ERROR", `Could not reach the server (${method} ${url.split("?")[0]})`);
   }
+  // Credentials that worked stopped working (a changed password, a revoked token): sign out,
+  // so the app shows the sign-in page instead of a view full of errors.
+  if (response.status === 401 && headers === undefined) signedOut(true);
+  return response;
 }
 
 async function failure(response: Response): Promise<ApiError> {
@@ -59,9 +81,10 @@ async function failure(response: Response): Promise<ApiError> {
   }
 }
 
-/** A JSON request; resolves to the parsed body, rejects with an `ApiError`. */
-export async function request<T>(method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  const response = await send(method, url, body, signal);
+/** A JSON request; resolves to the parsed body, rejects with an `ApiError`. `headers`, when
+ * given, replace the usual ones (signing in sends credentials that are not stored yet). */
+export async function request<T>(method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", url: string, body?: unknown, signal?: AbortSignal, headers?: Record<string, string>): Promise<T> {
+  const response = await send(method, url, body, signal, headers);
   if (!response.ok) throw await failure(response);
   const text = await response.text();
   return (text ? JSON.parse(text) : {}) as T;
@@ -72,11 +95,12 @@ export async function fetchBytes(url: string, limit?: number, signal?: AbortSign
   const response = await fetch(url, {
     credentials: "same-origin",
     signal,
-    headers: limit !== undefined ? { Range: `bytes=0-${limit - 1}` } : {},
+    headers: baseHeaders(limit !== undefined ? { Range: `bytes=0-${limit - 1}` } : {}),
   }).catch((e) => {
     if (e instanceof DOMException && e.name === "AbortError") throw e;
     throw new ApiError(0, "NETWORK_ERROR", "Could not reach the server");
   });
+  if (response.status === 401) signedOut(true);
   if (!response.ok && response.status !== 206) throw await failure(response);
   const bytes = new Uint8Array(await response.arrayBuffer());
   const range = response.headers.get("Content-Range");

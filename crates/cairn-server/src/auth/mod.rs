@@ -1,14 +1,16 @@
 //! Access control in the server: who a request comes from ([`principal`]), what each route
-//! needs ([`routes`]), the check between the two ([`authorize`]), and MLflow's auth API
-//! ([`api`]). Users, roles, grants and tokens live in the store (`cairn_core::auth`); the server
-//! keeps a snapshot of them in memory, reloaded after each change it makes and at most
-//! [`RELOAD_AFTER`] after a change made elsewhere (the command line, another server on the same
-//! database). That is the staleness bound of a scale-out deployment: a revoked token, a changed
-//! password, a deleted user or a changed grant is honoured by every server within it, because
-//! remembered sign-ins are checked against the snapshot's password hash and token rows.
+//! needs ([`routes`]), the check between the two ([`authorize`]), MLflow's auth API ([`api`]),
+//! and keeping browsers' own sign-in dialog away from the web UI ([`challenge`]). Users, roles,
+//! grants and tokens live in the store (`cairn_core::auth`); the server keeps a snapshot of them
+//! in memory, reloaded after each change it makes and at most [`RELOAD_AFTER`] after a change
+//! made elsewhere (the command line, another server on the same database). That is the
+//! staleness bound of a scale-out deployment: a revoked token, a changed password, a deleted user
+//! or a changed grant is honoured by every server within it, because remembered sign-ins are
+//! checked against the snapshot's password hash and token rows.
 
 pub mod api;
 pub mod authorize;
+pub mod challenge;
 pub mod limiter;
 pub mod principal;
 pub mod redact;

@@ -225,6 +225,9 @@ pub const ROUTES: &[Entry] = &[
     r("GET", "/api/cairn/v1/models/{name}/aliases/{alias}", Need(Read, ModelPath)),
     r("GET", "/api/cairn/v1/metrics/sampled", Need(Read, RunIdRepeated)),
     r("GET", "/api/cairn/v1/openapi.json", Public),
+    // Who the caller is: answered without credentials too (`user: null`), so the web UI can ask
+    // before signing in; wrong credentials are still refused by authentication.
+    r("GET", "/api/cairn/v1/session", Public),
     // Lineage answers are for any reader, redacted node by node (`Lineage`): traversals, a
     // node, a diff, an export in each format, a model version's completeness and a prediction's
     // trace. Recording into the graph is for any writer (nodes name things, they do not change

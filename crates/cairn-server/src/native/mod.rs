@@ -1,5 +1,5 @@
 //! Cairn's own routes: liveness, version, the audit log, run artifact manifests, the registry's
-//! history, runs created under a client-chosen id, run counts per experiment, downsampled metric histories, the lineage graph, predictions, OpenLineage in, and the OpenAPI document of them all.
+//! history, runs created under a client-chosen id, run counts per experiment, downsampled metric histories, the caller's session (who they are, what they may do), the lineage graph, predictions, OpenLineage in, and the OpenAPI document of them all.
 
 mod artifacts;
 mod audit;
@@ -12,6 +12,7 @@ mod openlineage;
 mod predictions;
 mod run_counts;
 mod runs;
+mod session;
 
 use axum::Router;
 
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(predictions::router())
         .merge(runs::router())
         .merge(run_counts::router())
+        .merge(session::router())
         .merge(openlineage::router())
         .merge(openapi::router())
 }

@@ -12,5 +12,6 @@ mod metrics;
 mod native;
 mod openlineage_out;
 mod runs;
+mod session;
 mod socket;
 mod ui;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cairn_core::Error;
 use cairn_core::model::ViewType;
 use cairn_core::model::{Actor, Batch, KeyValue, LifecycleStage, Metric, NewExperiment, NewRun, RunStatus, RunUpdate};
-use cairn_core::sampling::{SampledQuery, SampledSeries};
+use cairn_core::sampling::{Downsampler, Point, SampledQuery, SampledSeries, StepBuckets};
 use cairn_core::search::{parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by};
 use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
 
@@ -39,6 +39,7 @@ macro_rules! conformance_cases {
             sampled_history_ranges_and_small_series,
             sampled_history_nan_and_timestamps,
             sampled_history_several_runs_and_bad_requests,
+            sampled_history_matches_a_fold_of_every_point,
             concurrent_writers,
             audit_log_records_every_mutation,
             failed_requests_leave_no_trace,
@@ -730,6 +731,53 @@ pub async fn sampled_history_nan_and_timestamps(store: Arc<dyn Store>) {
     let raw = sampled_one(&store, sampled_query(&[&run], "m", 100, (Some(3), Some(3)))).await;
     assert!(!raw.sampled);
     assert_eq!((raw.timestamp, raw.value), (vec![12, 99], vec![7.0, -2.0]));
+}
+
+/// A series with repeated steps, NaN, infinities and gaps, asked at several sizes and ranges:
+/// whatever the store does inside (row by row, or summarising buckets in SQL), each answer is
+/// the core's fold of every stored point in range.
+pub async fn sampled_history_matches_a_fold_of_every_point(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "sampled-fold").await;
+    let run = new_run(&store, &exp).await;
+    let mut points = Vec::new();
+    for step in (0..3000_i64).filter(|s| s % 11 != 5) {
+        let value = match step {
+            s if s % 97 == 0 => f64::NAN,
+            s if s % 500 == 3 => f64::INFINITY,
+            s if s % 777 == 1 => f64::NEG_INFINITY,
+            s => ((s * 7919) % 1000) as f64 / 10.0 - 50.0,
+        };
+        points.push(metric("m", value, 1_000 + step, step));
+        // Every 13th step is logged twice, once earlier and once later than its first point.
+        if step % 13 == 0 {
+            points.push(metric("m", value + 1.0, 2_000 + step, step));
+            points.push(metric("m", f64::NAN, 500 + step, step));
+        }
+    }
+    log_points(&store, &run, points.clone()).await;
+    let bits = |s: &SampledSeries| {
+        let norm = |v: &Vec<f64>| {
+            v.iter().map(|x| if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() }).collect::<Vec<_>>()
+        };
+        (s.total, s.sampled, s.step.clone(), s.timestamp.clone(), norm(&s.value), norm(&s.min), norm(&s.max))
+    };
+    for n in [1_u64, 7, 100, 999, 3000, 10_000] {
+        for range in [(None, None), (Some(100), Some(2100)), (Some(2990), None), (None, Some(40))] {
+            let got = sampled_one(&store, sampled_query(&[&run], "m", n, range)).await;
+            let inside: Vec<&Metric> = points
+                .iter()
+                .filter(|p| range.0.is_none_or(|lo| p.step >= lo) && range.1.is_none_or(|hi| p.step <= hi))
+                .collect();
+            let lo = range.0.unwrap_or_else(|| inside.iter().map(|p| p.step).min().unwrap());
+            let hi = range.1.unwrap_or_else(|| inside.iter().map(|p| p.step).max().unwrap());
+            let mut fold = Downsampler::new(StepBuckets::new(lo, hi, n), n);
+            for p in &inside {
+                fold.push(Point { step: p.step, timestamp: p.timestamp, value: p.value });
+            }
+            let want = fold.finish(&run, "m");
+            assert_eq!(bits(&got), bits(&want), "{n} buckets over {range:?}");
+        }
+    }
 }
 
 pub async fn sampled_history_several_runs_and_bad_requests(store: Arc<dyn Store>) {

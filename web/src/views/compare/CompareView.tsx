@@ -12,7 +12,8 @@ import { formatValue } from "../../lib/format";
 import { markReady } from "../../lib/marks";
 import { navigate } from "../../lib/router";
 import { useAsync } from "../../lib/useAsync";
-import { runHref, type ChartSettings } from "../../state/route";
+import { defaultRunsState, formatRoute, runHref, type ChartSettings } from "../../state/route";
+import { ExperimentLink } from "../../components/ExperimentLink";
 import { differingKeys, dimensionValue, makeAxis } from "./plots";
 
 const label = (r: Run) => r.info.run_name || r.info.run_id.slice(0, 8);
@@ -173,14 +174,7 @@ function Comparison({ runs, experimentIds, chart }: { runs: Run[]; experimentIds
   const metricValues = (r: Run) => (r.data.metrics ?? []).map((m) => ({ key: m.key, value: formatValue(m.value) }));
   return (
     <section aria-labelledby="compare-title">
-      <p class="muted">
-        <a href="#/experiments">Experiments</a>
-        {experimentIds.map((id) => (
-          <>
-            {" "}/ <a href={`#/experiments/${encodeURIComponent(id)}`}>experiment {id}</a>
-          </>
-        ))}
-      </p>
+      <CompareBreadcrumb runs={runs} />
       <h1 id="compare-title">Comparing {runs.length} runs</h1>
       <label class="checkbox">
         <input type="checkbox" checked={onlyDiff} onChange={(e) => setOnlyDiff(e.currentTarget.checked)} />
@@ -235,5 +229,30 @@ function Comparison({ runs, experimentIds, chart }: { runs: Run[]; experimentIds
       <ChartControls settings={chart} onChange={setChart} />
       <MetricCharts runs={chartRuns} metricKeys={metrics} settings={chart} />
     </section>
+  );
+}
+
+/**
+ * Where the compared runs live: the experiments of the runs themselves (an address may name
+ * other experiments, or none), by name, each linking to its runs table.
+ */
+function CompareBreadcrumb({ runs }: { runs: Run[] }) {
+  const ids = Array.from(new Set(runs.map((r) => r.info.experiment_id)));
+  return (
+    <p class="muted breadcrumb">
+      <a href="#/experiments">Experiments</a>
+      {ids.map((id, i) => (
+        <span key={id}>
+          {i === 0 ? " / " : ", "}
+          <ExperimentLink id={id} />
+        </span>
+      ))}
+      {ids.length > 1 && (
+        <>
+          {" "}
+          (<a href={formatRoute({ name: "runs", experimentIds: ids, state: defaultRunsState() })}>all {ids.length} together</a>)
+        </>
+      )}
+    </p>
   );
 }

@@ -10,6 +10,8 @@ import { markReady } from "../../lib/marks";
 import { navigate } from "../../lib/router";
 import { useAsync } from "../../lib/useAsync";
 import { defaultRunsState, experimentHref } from "../../state/route";
+import { canEdit, canManage } from "../../state/permissions";
+import { useExperimentPermission, useSession } from "../../session/session";
 import { RunCount } from "./RunCount";
 
 async function allExperiments(showDeleted: boolean): Promise<Experiment[]> {
@@ -29,6 +31,7 @@ export function ExperimentsView({ search, showDeleted }: { search: string; showD
   const [actionError, setActionError] = useState<unknown>(null);
   const [newName, setNewName] = useState("");
   const [renaming, setRenaming] = useState<{ id: string; name: string } | null>(null);
+  const { may_write: mayCreate } = useSession();
 
   const shown = useMemo(() => {
     const q = query.trim().toLowerCase();
@@ -58,7 +61,7 @@ export function ExperimentsView({ search, showDeleted }: { search: string; showD
     <section aria-labelledby="experiments-title">
       <header class="view-header">
         <h1 id="experiments-title">Experiments</h1>
-        <form
+        {mayCreate && <form
           class="inline-form"
           onSubmit={(e) => {
             e.preventDefault();
@@ -77,7 +80,7 @@ export function ExperimentsView({ search, showDeleted }: { search: string; showD
           <button type="submit" disabled={!newName.trim()}>
             Create
           </button>
-        </form>
+        </form>}
       </header>
       <div class="toolbar">
         <label>
@@ -89,7 +92,7 @@ export function ExperimentsView({ search, showDeleted }: { search: string; showD
           Show deleted
         </label>
       </div>
-      {actionError ? <ErrorBox what="the change" error={actionError} /> : null}
+      {actionError ? <ErrorBox what="the change" error={actionError} action /> : null}
       {experiments.error ? (
         <ErrorBox what="experiments" error={experiments.error} retry={experiments.retry} />
       ) : !experiments.data ? (
@@ -152,27 +155,14 @@ export function ExperimentsView({ search, showDeleted }: { search: string; showD
                     ))}
                 </td>
                 <td class="actions">
-                  {e.lifecycle_stage === "deleted" ? (
-                    <button type="button" onClick={() => void act(() => mlflow.restoreExperiment(e.experiment_id))} aria-label={`Restore ${e.name}`}>
-                      Restore
-                    </button>
-                  ) : (
-                    <>
-                      <button type="button" onClick={() => setRenaming({ id: e.experiment_id, name: e.name })} aria-label={`Rename ${e.name}`}>
-                        Rename
-                      </button>
-                      <button
-                        type="button"
-                        class="danger"
-                        aria-label={`Delete ${e.name}`}
-                        onClick={() => {
-                          if (window.confirm(`Delete the experiment "${e.name}"? It can be restored later.`)) void act(() => mlflow.deleteExperiment(e.experiment_id));
-                        }}
-                      >
-                        Delete
-                      </button>
-                    </>
-                  )}
+                  <ExperimentActions
+                    experiment={e}
+                    onRename={() => setRenaming({ id: e.experiment_id, name: e.name })}
+                    onDelete={() => {
+                      if (window.confirm(`Delete the experiment "${e.name}"? It can be restored later.`)) void act(() => mlflow.deleteExperiment(e.experiment_id));
+                    }}
+                    onRestore={() => void act(() => mlflow.restoreExperiment(e.experiment_id))}
+                  />
                 </td>
               </tr>
             ))}
@@ -181,5 +171,32 @@ export function ExperimentsView({ search, showDeleted }: { search: string; showD
       )}
       {experiments.data && shown.length === 0 && <p class="muted">No experiment matches.</p>}
     </section>
+  );
+}
+
+/** A row's buttons, those the caller may use: rename needs EDIT, delete and restore MANAGE. */
+function ExperimentActions({ experiment: e, onRename, onDelete, onRestore }: { experiment: Experiment; onRename: () => void; onDelete: () => void; onRestore: () => void }) {
+  const level = useExperimentPermission(e.experiment_id);
+  if (e.lifecycle_stage === "deleted") {
+    return canManage(level) ? (
+      <button type="button" onClick={onRestore} aria-label={`Restore ${e.name}`}>
+        Restore
+      </button>
+    ) : null;
+  }
+  return (
+    <>
+      {canEdit(level) && (
+        <button type="button" onClick={onRename} aria-label={`Rename ${e.name}`}>
+          Rename
+        </button>
+      )}
+      {canManage(level) && (
+        <button type="button" class="danger" aria-label={`Delete ${e.name}`} onClick={onDelete}>
+          Delete
+        </button>
+      )}
+      {level !== undefined && !canEdit(level) && <span class="muted">read-only</span>}
+    </>
   );
 }

@@ -4,6 +4,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { fetchBytes } from "../../api/client";
+import { authorizationHeader } from "../../api/credentials";
 import { runArtifactManifest } from "../../api/cairn";
 import { artifactUrl } from "../../api/mlflow";
 import { ErrorBox, Loading } from "../../components/Status";
@@ -79,11 +80,7 @@ function Preview({ node, url }: { node: TreeNode; url: string | null }) {
       <strong title={node.path}>{node.path}</strong>
       <span class="muted">{formatBytes(node.file?.size)}</span>
       <code title="SHA-256 digest">sha256:{node.file?.digest.slice(0, 16)}…</code>
-      {url && (
-        <a href={url} download={node.name}>
-          Download
-        </a>
-      )}
+      {url && <DownloadLink url={url} name={node.name} />}
     </header>
   );
   if (kind === "none") return <div class="artifact-preview">{header}<p class="muted">No preview for this kind of file.</p></div>;
@@ -153,5 +150,44 @@ export function ArtifactBrowser({ runId, artifactUri }: { runId: string; artifac
       </nav>
       {selected ? <Preview key={selected.path} node={selected} url={artifactUrl(artifactUri, selected.path)} /> : <p class="muted">Choose a file to preview it.</p>}
     </div>
+  );
+}
+
+/**
+ * A file's download. A plain link cannot carry the signed-in user's credentials (they are a
+ * header, not a cookie), so when someone is signed in the file is fetched with them and saved
+ * from memory; without access control the browser downloads it directly.
+ */
+function DownloadLink({ url, name }: { url: string; name: string }) {
+  const [error, setError] = useState<unknown>(null);
+  if (!authorizationHeader()) {
+    return (
+      <a href={url} download={name}>
+        Download
+      </a>
+    );
+  }
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const { bytes } = await fetchBytes(url);
+      const blobUrl = URL.createObjectURL(new Blob([bytes as BlobPart]));
+      const link = document.createElement("a");
+      link.href = blobUrl;
+      link.download = name;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(blobUrl), 0);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <>
+      <a href={url} download={name} onClick={save}>
+        Download
+      </a>
+      {error ? <ErrorBox what={`the download of ${name}`} error={error} action /> : null}
+    </>
   );
 }

@@ -13,10 +13,13 @@ import { ErrorBox, Guard, Loading } from "../../components/Status";
 import { formatDuration, formatTime, formatValue, runDuration, tagValue, toNumber } from "../../lib/format";
 import { markReady } from "../../lib/marks";
 import { useAsync } from "../../lib/useAsync";
-import { DEFAULT_CHART, experimentHref, runHref, type ChartSettings } from "../../state/route";
+import { DEFAULT_CHART, runHref, type ChartSettings } from "../../state/route";
 import { PARENT_TAG } from "../../state/rows";
 import { ArtifactBrowser } from "./ArtifactBrowser";
 import { TagEditor } from "./TagEditor";
+import { ExperimentLink } from "../../components/ExperimentLink";
+import { canEdit, canManage } from "../../state/permissions";
+import { useExperimentPermission } from "../../session/session";
 
 export function RunView({ experimentId, runId }: { experimentId: string; runId: string }) {
   const run = useAsync((signal) => mlflow.getRun(runId, signal), [runId]);
@@ -226,6 +229,8 @@ function RunPage({ run, reload }: { run: Run; reload: () => void }) {
   const metricKeys = useMemo(() => (data.metrics ?? []).map((m) => m.key).sort(), [data.metrics]);
 
   useEffect(() => markReady("run", { runId: info.run_id }), [info.run_id]);
+  // Delete and restore need MANAGE on the run's experiment, tag changes EDIT.
+  const level = useExperimentPermission(info.experiment_id);
 
   const lifecycle = async (action: () => Promise<unknown>) => {
     setActionError(null);
@@ -242,7 +247,7 @@ function RunPage({ run, reload }: { run: Run; reload: () => void }) {
       <header class="view-header">
         <div>
           <p class="muted">
-            <a href="#/experiments">Experiments</a> / <a href={experimentHref(info.experiment_id)}>experiment {info.experiment_id}</a> /
+            <a href="#/experiments">Experiments</a> / <ExperimentLink id={info.experiment_id} /> /
           </p>
           <h1 id="run-title">
             {info.run_name || info.run_id} <span class={`badge status-${info.status}`}>{info.status}</span>
@@ -250,7 +255,7 @@ function RunPage({ run, reload }: { run: Run; reload: () => void }) {
           </h1>
         </div>
         <div class="toolbar">
-          {info.lifecycle_stage === "deleted" ? (
+          {!canManage(level) ? null : info.lifecycle_stage === "deleted" ? (
             <button type="button" onClick={() => void lifecycle(() => mlflow.restoreRun(info.run_id))}>
               Restore run
             </button>
@@ -261,7 +266,7 @@ function RunPage({ run, reload }: { run: Run; reload: () => void }) {
           )}
         </div>
       </header>
-      {actionError ? <ErrorBox what="the change" error={actionError} /> : null}
+      {actionError ? <ErrorBox what="the change" error={actionError} action /> : null}
       <div class="run-grid">
         <Section title="Overview" id="overview">
           <dl class="facts">
@@ -299,7 +304,7 @@ function RunPage({ run, reload }: { run: Run; reload: () => void }) {
           <MetricsTable run={run} />
         </Section>
         <Section title="Tags" id="tags">
-          <TagEditor runId={info.run_id} tags={tags} onChanged={reload} />
+          <TagEditor runId={info.run_id} tags={tags} onChanged={reload} editable={canEdit(level)} />
         </Section>
         <Section title="Datasets" id="datasets">
           {(run.inputs?.dataset_inputs ?? []).length === 0 ? (

@@ -1,12 +1,13 @@
 // A run's tags: searchable, each value editable in place, removable, and new ones added.
-// System tags (`mlflow.*`) are listed after the user's own.
+// System tags (`mlflow.*`) are listed after the user's own. Without EDIT on the run's
+// experiment (`editable` false) the tags are only listed.
 
 import { useState } from "preact/hooks";
 import * as mlflow from "../../api/mlflow";
 import type { KeyValue } from "../../api/types";
 import { ErrorBox } from "../../components/Status";
 
-export function TagEditor({ runId, tags, onChanged }: { runId: string; tags: KeyValue[]; onChanged: () => void }) {
+export function TagEditor({ runId, tags, onChanged, editable }: { runId: string; tags: KeyValue[]; onChanged: () => void; editable: boolean }) {
   const [q, setQ] = useState("");
   const [editing, setEditing] = useState<{ key: string; value: string } | null>(null);
   const [adding, setAdding] = useState({ key: "", value: "" });
@@ -29,7 +30,7 @@ export function TagEditor({ runId, tags, onChanged }: { runId: string; tags: Key
         Search tags
         <input type="search" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
       </label>
-      {error ? <ErrorBox what="the tag change" error={error} /> : null}
+      {error ? <ErrorBox what="the tag change" error={error} action /> : null}
       <table class="data-table kv">
         <tbody>
           {shown.map((t) => (
@@ -56,12 +57,12 @@ export function TagEditor({ runId, tags, onChanged }: { runId: string; tags: Key
                 ) : (
                   <>
                     <span class="tag-value">{t.value}</span>{" "}
-                    <button type="button" aria-label={`Edit tag ${t.key}`} onClick={() => setEditing({ key: t.key, value: t.value })}>
+                    {editable && <><button type="button" aria-label={`Edit tag ${t.key}`} onClick={() => setEditing({ key: t.key, value: t.value })}>
                       Edit
                     </button>{" "}
                     <button type="button" class="danger" aria-label={`Delete tag ${t.key}`} onClick={() => void act(() => mlflow.deleteRunTag(runId, t.key))}>
                       Delete
-                    </button>
+                    </button></>}
                   </>
                 )}
               </td>
@@ -69,7 +70,7 @@ export function TagEditor({ runId, tags, onChanged }: { runId: string; tags: Key
           ))}
         </tbody>
       </table>
-      <form
+      {editable && <form
         class="inline-form tag-add"
         onSubmit={(e) => {
           e.preventDefault();
@@ -87,7 +88,7 @@ export function TagEditor({ runId, tags, onChanged }: { runId: string; tags: Key
         <button type="submit" disabled={!adding.key.trim()}>
           Add tag
         </button>
-      </form>
+      </form>}
     </>
   );
 }

@@ -17,6 +17,8 @@ import { ColumnPicker } from "./ColumnPicker";
 import { FilterBox } from "./FilterBox";
 import { RunsTable } from "./RunsTable";
 import { usePagedRuns } from "./usePagedRuns";
+import { canManage, weakest } from "../../state/permissions";
+import { useExperimentPermissions } from "../../session/session";
 
 /** Without a selection, the chart tab shows the first runs of the table. */
 const DEFAULT_CHARTED = 10;
@@ -42,6 +44,7 @@ function RunsOf({ experiments, state }: { experiments: Experiment[]; state: Runs
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   const [actionError, setActionError] = useState<unknown>(null);
   const startedAt = useRef(performance.now());
+  const levels = useExperimentPermissions(experimentIds);
 
   // A group row shows min / mean / max in each metric column, which needs room for three numbers.
   const columns = useMemo(
@@ -95,6 +98,8 @@ function RunsOf({ experiments, state }: { experiments: Experiment[]; state: Runs
     }
   };
 
+  // Deleting and restoring need MANAGE on the runs' experiments; the buttons show only then.
+  const mayManage = canManage(weakest(levels));
   const selectedRuns = paged.runs.filter((r) => selected.has(r.info.run_id));
   const anyDeleted = selectedRuns.some((r) => r.info.lifecycle_stage === "deleted");
   const anyActive = selectedRuns.some((r) => r.info.lifecycle_stage !== "deleted");
@@ -151,18 +156,18 @@ function RunsOf({ experiments, state }: { experiments: Experiment[]; state: Runs
             Compare {state.selected.length} runs
           </a>
         )}
-        {anyActive && (
+        {anyActive && mayManage && (
           <button type="button" class="danger" onClick={() => window.confirm(`Delete ${state.selected.length} run(s)? They can be restored.`) && void act(mlflow.deleteRun)}>
             Delete selected
           </button>
         )}
-        {anyDeleted && (
+        {anyDeleted && mayManage && (
           <button type="button" onClick={() => void act(mlflow.restoreRun)}>
             Restore selected
           </button>
         )}
       </div>
-      {actionError ? <ErrorBox what="the change" error={actionError} /> : null}
+      {actionError ? <ErrorBox what="the change" error={actionError} action /> : null}
       <div class="tabs" role="tablist" aria-label="Runs view">
         <button type="button" role="tab" aria-selected={state.view === "table"} onClick={() => update({ view: "table" })}>
           Table
