@@ -8,7 +8,7 @@ import { ExperimentsView } from "./views/experiments/ExperimentsView";
 import { RunsView } from "./views/runs/RunsView";
 import { RunView } from "./views/run/RunView";
 import { CompareView } from "./views/compare/CompareView";
-import { ModelsView } from "./views/models/ModelsView";
+import { GovView, govTitle, GOV_NAV } from "./views/GovView";
 
 function View({ route }: { route: Route }) {
   switch (route.name) {
@@ -20,10 +20,10 @@ function View({ route }: { route: Route }) {
       return <RunView key={route.runId} experimentId={route.experimentId} runId={route.runId} />;
     case "compare":
       return <CompareView experimentIds={route.experimentIds} runIds={route.runIds} chart={route.chart} />;
-    case "models":
-      return <ModelsView />;
     case "notFound":
       return <NotFound what="Page" />;
+    default:
+      return <GovView route={route} />;
   }
 }
 
@@ -37,10 +37,10 @@ function title(route: Route): string {
       return `Run ${route.runId}`;
     case "compare":
       return `Compare ${route.runIds.length} runs`;
-    case "models":
-      return "Models";
     case "notFound":
       return "Not found";
+    default:
+      return govTitle(route);
   }
 }
 
@@ -59,9 +59,11 @@ export function App() {
           <a href="#/experiments" aria-current={route.name === "experiments" || route.name === "runs" || route.name === "run" ? "page" : undefined}>
             Experiments
           </a>
-          <a href="#/models" aria-current={route.name === "models" ? "page" : undefined}>
-            Models
-          </a>
+          {GOV_NAV.map((item) => (
+            <a key={item.href} href={item.href} aria-current={item.names.includes(route.name) ? "page" : undefined}>
+              {item.label}
+            </a>
+          ))}
         </nav>
       </header>
       <main id="main">
