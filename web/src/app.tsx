@@ -10,10 +10,10 @@ import { ExperimentsView } from "./views/experiments/ExperimentsView";
 import { RunsView } from "./views/runs/RunsView";
 import { RunView } from "./views/run/RunView";
 import { CompareView } from "./views/compare/CompareView";
-import { ModelsView } from "./views/models/ModelsView";
 import { LoginView } from "./views/login/LoginView";
 import { Account } from "./session/Account";
 import { SessionProvider, useSessionLoader } from "./session/session";
+import { GovView, govTitle, GOV_NAV } from "./views/GovView";
 
 function View({ route }: { route: Route }) {
   switch (route.name) {
@@ -25,10 +25,10 @@ function View({ route }: { route: Route }) {
       return <RunView key={route.runId} experimentId={route.experimentId} runId={route.runId} />;
     case "compare":
       return <CompareView experimentIds={route.experimentIds} runIds={route.runIds} chart={route.chart} />;
-    case "models":
-      return <ModelsView />;
     case "notFound":
       return <NotFound what="Page" />;
+    default:
+      return <GovView route={route} />;
   }
 }
 
@@ -42,10 +42,10 @@ function title(route: Route): string {
       return `Run ${route.runId}`;
     case "compare":
       return `Compare ${route.runIds.length} runs`;
-    case "models":
-      return "Models";
     case "notFound":
       return "Not found";
+    default:
+      return govTitle(route);
   }
 }
 
@@ -76,9 +76,11 @@ export function App() {
           <a href="#/experiments" aria-current={route.name === "experiments" || route.name === "runs" || route.name === "run" ? "page" : undefined}>
             Experiments
           </a>
-          <a href="#/models" aria-current={route.name === "models" ? "page" : undefined}>
-            Models
-          </a>
+          {GOV_NAV.map((item) => (
+            <a key={item.href} href={item.href} aria-current={item.names.includes(route.name) ? "page" : undefined}>
+              {item.label}
+            </a>
+          ))}
         </nav>
         <Account />
       </header>

@@ -103,6 +103,31 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
+/// Which audit events to read, for people browsing the log: every filter given must match,
+/// and the page is taken from one end of what matches (after or before a sequence number).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    /// Exact actor.
+    pub actor: Option<String>,
+    /// Exact action (`create_run`, `set_alias`, …).
+    pub action: Option<String>,
+    /// Exact entity type (`run`, `registered_model`, …).
+    pub entity_type: Option<String>,
+    /// Exact entity id.
+    pub entity_id: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<Millis>,
+    /// Events at or before this time.
+    pub until: Option<Millis>,
+    /// Only events with a larger `seq`.
+    pub after_seq: Option<i64>,
+    /// Only events with a smaller `seq`.
+    pub before_seq: Option<i64>,
+    /// Newest first (the default for browsing); oldest first otherwise.
+    pub newest_first: bool,
+    pub limit: u64,
+}
+
 /// SHA-256 of `bytes` as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::artifacts::ArtifactManifest;
-use crate::audit::{AuditEvent, VerifyReport};
+use crate::audit::{AuditEvent, AuditQuery, VerifyReport};
 use crate::auth::AuthStore;
 use crate::idempotency::IdempotencyStore;
 use crate::lineage::LineageStore;
@@ -113,6 +113,8 @@ pub trait Store:
     // Audit.
     /// Events with `seq > after_seq`, oldest first, at most `limit`.
     async fn audit_events(&self, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>>;
+    /// A page of events matching `query`, in its order, at most `query.limit`.
+    async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditEvent>>;
     /// Recomputes the hash chain and compares the live tables with the log.
     async fn verify_audit(&self) -> Result<VerifyReport>;
     /// [`Store::verify_audit`], reporting to `progress`; `None` if `progress` asked it to stop

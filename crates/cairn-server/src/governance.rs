@@ -25,7 +25,7 @@ pub fn load_policy(path: &Path) -> anyhow::Result<Policy> {
 }
 
 /// What the store knows about `name` version `version` that a policy can ask for.
-async fn facts(state: &AppState, name: &str, version: i64) -> ApiResult<PromotionFacts> {
+pub(crate) async fn facts(state: &AppState, name: &str, version: i64) -> ApiResult<PromotionFacts> {
     let record = state.store.get_model_version(name, version).await?;
     let mut facts = PromotionFacts { model_name: name.to_owned(), version, ..PromotionFacts::default() };
     if let Some(run_id) = record.run_id.as_deref().filter(|r| !r.is_empty())

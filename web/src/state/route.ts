@@ -2,6 +2,8 @@
 // experiments and runs so the links the mlflow client prints open the right view. Parsing and
 // formatting are pure and inverse to each other (tested in test/route.test.ts).
 
+import { formatGovRoute, parseGovRoute, type GovRoute } from "./gov";
+
 export type XAxis = "step" | "time" | "relative";
 
 /** Chart settings shared by the runs view's chart tab, the run page and the compare view. */
@@ -32,7 +34,7 @@ export type Route =
   | { name: "runs"; experimentIds: string[]; state: RunsState }
   | { name: "run"; experimentId: string; runId: string }
   | { name: "compare"; experimentIds: string[]; runIds: string[]; chart: ChartSettings }
-  | { name: "models" }
+  | GovRoute
   | { name: "notFound"; path: string };
 
 export const DEFAULT_CHART: ChartSettings = { x: "step", logY: false, smoothing: 0 };
@@ -132,7 +134,8 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "compare-runs" && parts.length === 1) {
     return { name: "compare", experimentIds: list(q.get("experiments")), runIds: list(q.get("runs")), chart: parseChart(q) };
   }
-  if (parts[0] === "models" && parts.length === 1) return { name: "models" };
+  const gov = parseGovRoute(parts, q);
+  if (gov) return gov;
   return { name: "notFound", path: "/" + parts.join("/") };
 }
 
@@ -172,10 +175,10 @@ export function formatRoute(route: Route): string {
       writeChart(q, route.chart);
       return withQuery("/compare-runs", q);
     }
-    case "models":
-      return "#/models";
     case "notFound":
       return `#${route.path}`;
+    default:
+      return formatGovRoute(route);
   }
 }
 

@@ -27,12 +27,15 @@ pub use diff::{UpstreamDiff, diff_upstream};
 pub use dot::to_dot;
 pub use node::{NodeKind, NodeRef};
 pub use openlineage::{OpenLineageDataset, OpenLineageEvent, OpenLineageEventType, parse_openlineage_event};
-pub use policy::{Policy, PolicyViolation, PromotionFacts, PromotionTarget, evaluate_policy, parse_policy};
+pub use policy::{
+    Policy, PolicyViolation, PromotionFacts, PromotionTarget, RequirementCheck, RuleVerdict, evaluate_policy,
+    explain_policy, parse_policy,
+};
 pub use prov::to_prov_json;
 pub use slice::{SliceSpec, slice_digest};
 pub use store::{
-    Completeness, LineageHealth, LineageStore, MAX_PREDICTION_BATCH, NewEdge, NewNode, NewPrediction, Prediction,
-    PredictionBatchReport, PredictionTrace,
+    Completeness, DeploymentPredictions, IncompleteVersion, LineageHealth, LineageStore, MAX_PREDICTION_BATCH, NewEdge,
+    NewNode, NewPrediction, Prediction, PredictionBatchReport, PredictionTrace, ServingInterval,
 };
 
 use serde::Serialize;

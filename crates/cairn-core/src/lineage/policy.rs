@@ -173,6 +173,93 @@ impl Scope {
     }
 }
 
+/// One requirement of a rule, and whether a model version's facts meet it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequirementCheck {
+    /// The fact's stable name, as in [`PolicyViolation::fact`].
+    pub fact: String,
+    pub met: bool,
+    /// What was found, or what is missing, for people.
+    pub message: String,
+}
+
+/// What one rule says of a model version, whichever promotion it is asked for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleVerdict {
+    pub rule: String,
+    /// The stages and aliases the rule governs; both empty means every promotion.
+    pub stages: Vec<String>,
+    pub aliases: Vec<String>,
+    /// Every requirement of the rule, met or not.
+    pub checks: Vec<RequirementCheck>,
+    /// Whether every check is met, so a promotion the rule governs would pass it.
+    pub passes: bool,
+}
+
+fn rule_name(rule: &Rule, index: usize) -> String {
+    rule.name.clone().unwrap_or_else(|| format!("rule {}", index + 1))
+}
+
+/// Checks every requirement of `require` against `facts`, met ones included.
+fn check_requirements(require: &Requirements, facts: &PromotionFacts) -> Vec<RequirementCheck> {
+    let mut checks = Vec::new();
+    let mut check = |fact: String, met: bool, message: String| checks.push(RequirementCheck { fact, met, message });
+    if require.dataset_digests {
+        if facts.datasets.is_empty() {
+            check("dataset".into(), false, "no training dataset is recorded".into());
+        }
+        for (name, digest) in &facts.datasets {
+            match digest.as_deref().filter(|d| !d.is_empty()) {
+                Some(d) => check(format!("dataset_digest:{name}"), true, format!("dataset '{name}' has digest {d}")),
+                None => {
+                    check(format!("dataset_digest:{name}"), false, format!("dataset '{name}' has no content digest"))
+                }
+            }
+        }
+    }
+    if require.code_version {
+        match facts.code_versions.first() {
+            Some(code) => check("code_version".into(), true, format!("code version {code}")),
+            None => {
+                check("code_version".into(), false, "no code version (commit) is recorded for the training run".into())
+            }
+        }
+    }
+    if require.environment {
+        match facts.environments.first() {
+            Some(env) => check("environment".into(), true, format!("environment {env}")),
+            None => check("environment".into(), false, "no environment is recorded for the training run".into()),
+        }
+    }
+    for tag in &require.tags {
+        match facts.tags.get(tag) {
+            Some(value) => check(format!("tag:{tag}"), true, format!("tag '{tag}' is '{value}'")),
+            None => check(format!("tag:{tag}"), false, format!("tag '{tag}' is not set")),
+        }
+    }
+    for bound in &require.metrics {
+        let fact = format!("metric:{}", bound.key);
+        match facts.metrics.get(&bound.key) {
+            None => check(fact, false, format!("metric '{}' is not recorded", bound.key)),
+            Some(v) if v.is_nan() => check(fact, false, format!("metric '{}' is NaN", bound.key)),
+            Some(&v) => {
+                let low = bound.min.filter(|min| v < *min);
+                let high = bound.max.filter(|max| v > *max);
+                if let Some(min) = low {
+                    check(fact.clone(), false, format!("metric '{}' is {v}, below the minimum {min}", bound.key));
+                }
+                if let Some(max) = high {
+                    check(fact.clone(), false, format!("metric '{}' is {v}, above the maximum {max}", bound.key));
+                }
+                if low.is_none() && high.is_none() {
+                    check(fact, true, format!("metric '{}' is {v}, within bounds", bound.key));
+                }
+            }
+        }
+    }
+    checks
+}
+
 /// Every requirement of every rule governing this promotion that `facts` do not meet.
 pub fn evaluate_policy(policy: &Policy, target: &PromotionTarget, facts: &PromotionFacts) -> Vec<PolicyViolation> {
     let mut violations = Vec::new();
@@ -180,49 +267,36 @@ pub fn evaluate_policy(policy: &Policy, target: &PromotionTarget, facts: &Promot
         if !rule.applies_to.covers(&facts.model_name, target) {
             continue;
         }
-        let rule_name = rule.name.clone().unwrap_or_else(|| format!("rule {}", i + 1));
-        let mut missing = |fact: String, message: String| {
-            violations.push(PolicyViolation { rule: rule_name.clone(), fact, message });
-        };
-        let require = &rule.require;
-        if require.dataset_digests {
-            if facts.datasets.is_empty() {
-                missing("dataset".into(), "no training dataset is recorded".into());
-            }
-            for (name, digest) in &facts.datasets {
-                if digest.as_deref().is_none_or(str::is_empty) {
-                    missing(format!("dataset_digest:{name}"), format!("dataset '{name}' has no content digest"));
-                }
-            }
-        }
-        if require.code_version && facts.code_versions.is_empty() {
-            missing("code_version".into(), "no code version (commit) is recorded for the training run".into());
-        }
-        if require.environment && facts.environments.is_empty() {
-            missing("environment".into(), "no environment is recorded for the training run".into());
-        }
-        for tag in &require.tags {
-            if !facts.tags.contains_key(tag) {
-                missing(format!("tag:{tag}"), format!("tag '{tag}' is not set"));
-            }
-        }
-        for bound in &require.metrics {
-            let fact = format!("metric:{}", bound.key);
-            match facts.metrics.get(&bound.key) {
-                None => missing(fact, format!("metric '{}' is not recorded", bound.key)),
-                Some(v) if v.is_nan() => missing(fact, format!("metric '{}' is NaN", bound.key)),
-                Some(&v) => {
-                    if let Some(min) = bound.min.filter(|min| v < *min) {
-                        missing(fact.clone(), format!("metric '{}' is {v}, below the minimum {min}", bound.key));
-                    }
-                    if let Some(max) = bound.max.filter(|max| v > *max) {
-                        missing(fact, format!("metric '{}' is {v}, above the maximum {max}", bound.key));
-                    }
-                }
-            }
+        let name = rule_name(rule, i);
+        for c in check_requirements(&rule.require, facts).into_iter().filter(|c| !c.met) {
+            violations.push(PolicyViolation { rule: name.clone(), fact: c.fact, message: c.message });
         }
     }
     violations
+}
+
+/// What each rule that applies to this model (by name) says of `facts`, for every promotion it
+/// governs: the same checks [`evaluate_policy`] makes, with the facts that are present too.
+pub fn explain_policy(policy: &Policy, facts: &PromotionFacts) -> Vec<RuleVerdict> {
+    policy
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| {
+            rule.applies_to.models.is_empty()
+                || rule.applies_to.models.iter().any(|p| glob_matches(p, &facts.model_name))
+        })
+        .map(|(i, rule)| {
+            let checks = check_requirements(&rule.require, facts);
+            RuleVerdict {
+                rule: rule_name(rule, i),
+                stages: rule.applies_to.stages.clone(),
+                aliases: rule.applies_to.aliases.clone(),
+                passes: checks.iter().all(|c| c.met),
+                checks,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -295,5 +369,32 @@ mod tests {
         assert!(!glob_matches("a*b*c", "a-c-b"));
         assert!(!glob_matches("churn", "churn-eu"));
         assert!(glob_matches("*-eu", "churn-eu"));
+    }
+
+    #[test]
+    fn an_explanation_lists_present_and_missing_facts_of_every_rule_for_the_model() {
+        let policy = parse_policy(POLICY).unwrap();
+        let mut facts = complete();
+        facts.code_versions.clear();
+        let verdicts = explain_policy(&policy, &facts);
+        assert_eq!(verdicts.len(), 1, "only the rule for churn-* applies: {verdicts:?}");
+        let prod = &verdicts[0];
+        assert_eq!((prod.rule.as_str(), prod.passes), ("prod", false));
+        assert_eq!(prod.stages, vec!["Production"]);
+        let met: Vec<(&str, bool)> = prod.checks.iter().map(|c| (c.fact.as_str(), c.met)).collect();
+        assert_eq!(
+            met,
+            vec![
+                ("dataset_digest:sales@v1", true),
+                ("code_version", false),
+                ("environment", true),
+                ("tag:validated_by", true),
+                ("metric:auc", true),
+                ("metric:p99_ms", true)
+            ]
+        );
+        // The refusal of a governed promotion names exactly the unmet checks.
+        let refused = evaluate_policy(&policy, &PromotionTarget::Alias("champion".into()), &facts);
+        assert_eq!(refused.iter().map(|v| v.fact.as_str()).collect::<Vec<_>>(), vec!["code_version"]);
     }
 }

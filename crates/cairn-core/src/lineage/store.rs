@@ -108,6 +108,40 @@ pub struct LineageHealth {
     pub predictions_flagged: u64,
     /// `predictions_flagged / predictions`, 0 when there are none.
     pub predictions_flagged_ratio: f64,
+    /// Each model version whose lineage is incomplete, with what it lacks, by name and version.
+    pub incomplete: Vec<IncompleteVersion>,
+    /// Predictions and flagged predictions per deployment (`None`: made by a model version
+    /// directly), by deployment name.
+    pub by_deployment: Vec<DeploymentPredictions>,
+}
+
+/// A model version whose lineage lacks facts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncompleteVersion {
+    pub model_version: NodeRef,
+    /// As in [`Completeness::missing`].
+    pub missing: Vec<String>,
+}
+
+/// Prediction counts of one deployment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeploymentPredictions {
+    pub deployment: Option<String>,
+    pub predictions: u64,
+    pub flagged: u64,
+}
+
+/// One interval in which a deployment served a model version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServingInterval {
+    pub deployment: String,
+    pub model_version: NodeRef,
+    /// When the deployment started serving it.
+    pub valid_from: Option<Millis>,
+    /// When it stopped (as known at the question's time); `None` while it still serves it.
+    pub valid_to: Option<Millis>,
+    /// When Cairn recorded the deployment.
+    pub recorded_at: Millis,
 }
 
 /// The lineage graph's store.
@@ -139,6 +173,10 @@ pub trait LineageStore: Send + Sync + 'static {
     async fn completeness(&self, model_version: &NodeRef, as_of: Option<Millis>) -> Result<Completeness>;
     /// Completeness counts as the graph stood at `as_of` (now when `None`).
     async fn lineage_health(&self, as_of: Option<Millis>) -> Result<LineageHealth>;
+    /// Every serving interval of every deployment (or of `deployment` alone), as known at
+    /// `as_of`: by deployment name, then oldest first. An interval that ended after `as_of`
+    /// is open in the answer, as it was then.
+    async fn serving_history(&self, deployment: Option<String>, as_of: Option<Millis>) -> Result<Vec<ServingInterval>>;
     /// Records an OpenLineage run event: its run, job, datasets and used/generated edges.
     async fn ingest_openlineage(&self, actor: &Actor, event: OpenLineageEvent) -> Result<()>;
 }

@@ -247,6 +247,12 @@ pub const ROUTES: &[Entry] = &[
     r("POST", "/api/cairn/v1/predictions", Predictions),
     r("GET", "/api/cairn/v1/predictions/{id}/trace", Lineage),
     r("POST", "/api/v1/lineage", SignedInWrite),
+    // The registry and lineage views of the web UI. A version's files are the model's; the
+    // policy verdict lists the version's upstream facts and the deployments' history spans every
+    // model, so both summarise the graph and are for admins like health and diff.
+    r("GET", "/api/cairn/v1/models/{name}/versions/{version}/files", Need(Read, ModelPath)),
+    r("GET", "/api/cairn/v1/models/{name}/versions/{version}/policy", Admin),
+    r("GET", "/api/cairn/v1/deployments", Admin),
 ];
 
 /// The key a matched route is listed under: MLflow's versioned prefixes folded away.

@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/cairn/v1/lineage/slices", post(register_slice))
         .route("/api/cairn/v1/lineage/edges", post(add_edge))
         .route("/api/cairn/v1/deployments/{name}", post(deploy))
+        .route("/api/cairn/v1/deployments", get(serving_history))
         .route("/api/cairn/v1/lineage/upstream", get(upstream))
         .route("/api/cairn/v1/lineage/downstream", get(downstream))
         .route("/api/cairn/v1/lineage/diff", get(diff))
@@ -262,6 +263,15 @@ async fn deploy(
 
 // ---------------------------------------------------------------------------------------------
 // Questions.
+
+/// `deployment` (a name; all when absent), `as_of`: every interval in which a deployment served
+/// a model version, by deployment and then oldest first.
+async fn serving_history(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {
+    let args = parse_query(query.as_deref(), &[])?;
+    let deployment = args.str("deployment")?.map(|d| d.strip_prefix("deployment:").map(str::to_owned).unwrap_or(d));
+    let intervals = state.store.serving_history(deployment, as_of(&args)?).await?;
+    Ok(Json(json!({ "intervals": intervals })))
+}
 
 /// `node`, `depth` and `as_of` of a traversal request.
 fn traversal(args: &Fields, direction: Direction) -> ApiResult<TraversalQuery> {

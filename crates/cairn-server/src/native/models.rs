@@ -29,6 +29,15 @@
 //!                      "pin_id": "mv-…", …}}
 //!   ```
 //!
+//! - `GET /api/cairn/v1/models/{name}/versions/{version}/files`: the files pinned at
+//!   registration, each with its digest and size (`pin_id` null and no files for a version
+//!   registered without files).
+//!
+//! - `GET /api/cairn/v1/models/{name}/versions/{version}/policy`: what the server's promotion
+//!   policy says of the version, rule by rule, for every promotion the rule governs: each
+//!   requirement with `met` and what was found or is missing, and the lineage facts gathered.
+//!   `{"policy": false, "rules": []}` when the server runs without `--policy-file`.
+//!
 //! `T` is milliseconds since the epoch or an RFC 3339 timestamp (`2026-11-23T10:00:00Z`).
 //! Errors use the same `{"error_code", "message"}` bodies as the MLflow routes.
 
@@ -37,6 +46,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use cairn_core::lineage::explain_policy;
 use cairn_core::model::Millis;
 use cairn_core::registry::{HistoryEntry, HistoryKind, ModelVersion};
 use cairn_core::store::Store;
@@ -50,6 +60,55 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/cairn/v1/models/{name}/history", get(history))
         .route("/api/cairn/v1/models/{name}/aliases/{alias}", get(alias_at))
+        .route("/api/cairn/v1/models/{name}/versions/{version}/files", get(version_files))
+        .route("/api/cairn/v1/models/{name}/versions/{version}/policy", get(version_policy))
+}
+
+async fn version_files(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let record = state.store.get_model_version(&name, parse_version(&version)?).await?;
+    let files = match record.pin_id.as_deref() {
+        Some(pin_id) => state.store.pinned_files(pin_id, "").await?,
+        None => Vec::new(),
+    };
+    Ok(Json(json!({
+        "name": record.name,
+        "version": record.version,
+        "pin_id": record.pin_id,
+        "algorithm": cairn_artifacts::HASH_ALGORITHM,
+        "files": files,
+    })))
+}
+
+async fn version_policy(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let version = parse_version(&version)?;
+    let facts = crate::governance::facts(&state, &name, version).await?;
+    let Some(policy) = state.policy.as_deref() else {
+        return Ok(Json(json!({ "name": name, "version": version, "policy": false, "rules": [] })));
+    };
+    let datasets: Vec<Value> =
+        facts.datasets.iter().map(|(node, digest)| json!({ "node": node, "digest": digest })).collect();
+    Ok(Json(json!({
+        "name": name,
+        "version": version,
+        "policy": true,
+        "rules": explain_policy(policy, &facts),
+        "facts": {
+            "datasets": datasets,
+            "code_versions": facts.code_versions,
+            "environments": facts.environments,
+        },
+    })))
+}
+
+/// A version number from the path, refused with MLflow's message when it is not one.
+fn parse_version(text: &str) -> ApiResult<i64> {
+    Ok(cairn_core::registry::parse_version(text)?)
 }
 
 /// The `as_of` query argument, if any.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cairn_core::artifacts::{ArtifactFile, ArtifactManifest, NewArtifact, PurgeReport, RunArtifact};
-use cairn_core::audit::{AuditEvent, VerifyReport};
+use cairn_core::audit::{AuditEvent, AuditQuery, VerifyReport};
 use cairn_core::lease::{LeaseState, Leases};
 use cairn_core::model::{
     Actor, Batch, Experiment, KeyValue, Metric, Millis, NewExperiment, NewRun, Page, Run, RunInfo, RunMetric, RunUpdate,
@@ -195,6 +195,10 @@ impl Store for SqlStore {
 
     async fn audit_events(&self, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>> {
         self.read(move |db| audit::list(db, after_seq, limit)).await
+    }
+
+    async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditEvent>> {
+        self.read(move |db| audit::query(db, &query)).await
     }
 
     async fn verify_audit(&self) -> Result<VerifyReport> {

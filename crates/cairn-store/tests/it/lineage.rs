@@ -21,6 +21,7 @@ macro_rules! lineage_cases {
             lineage_story_as_of_before_retraining,
             bad_lineage_input_is_refused_and_stores_nothing,
             openlineage_events_join_the_graph,
+            serving_history_and_the_details_of_health,
         );
     };
     (@each $fixture:ident; $($case:ident),* $(,)?) => {
@@ -241,6 +242,79 @@ pub async fn lineage_story_as_of_before_retraining(store: Arc<dyn Store>) {
 
     let report = store.verify_audit().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+/// Every deployment's serving intervals, as of now and as of before a redeployment, and the
+/// health report's incomplete versions and predictions per deployment.
+pub async fn serving_history_and_the_details_of_health(store: Arc<dyn Store>) {
+    let exp = store
+        .create_experiment(&actor(), NewExperiment { name: "serving".into(), ..NewExperiment::default() })
+        .await
+        .unwrap();
+    store
+        .create_registered_model(&actor(), NewRegisteredModel { name: "churn".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let data = dataset(&store, "serve@1", "dd44").await;
+    let (_, v1, _) = train(&store, &exp, &data, "c0ffee1").await;
+    // A version registered from a source alone has no training run: its lineage is incomplete.
+    let bare = store
+        .create_model_version(
+            &actor(),
+            NewModelVersion { name: "churn".into(), source: "s3://elsewhere/model".into(), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    let v2 = NodeRef::model_version("churn", bare.version).unwrap();
+    assert!(store.serving_history(None, None).await.unwrap().is_empty());
+
+    store.deploy(&actor(), "churn-api", v1.clone(), Some(1_000)).await.unwrap();
+    store.deploy(&actor(), "batch-scoring", v1.clone(), Some(1_500)).await.unwrap();
+    store.log_predictions(&actor(), predictions("s1", 3), false).await.unwrap();
+    let before_redeploy = now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.deploy(&actor(), "churn-api", v2.clone(), None).await.unwrap();
+    store.log_predictions(&actor(), predictions("s2", 2), false).await.unwrap();
+    let direct = NewPrediction {
+        model_version: Some(format!("churn/{}", bare.version)),
+        deployment: None,
+        ..predictions("d", 1).remove(0)
+    };
+    store.log_predictions(&actor(), vec![direct], false).await.unwrap();
+
+    let all = store.serving_history(None, None).await.unwrap();
+    let summary: Vec<(&str, String, Option<i64>, bool)> = all
+        .iter()
+        .map(|i| (i.deployment.as_str(), i.model_version.to_string(), i.valid_from, i.valid_to.is_some()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("batch-scoring", v1.to_string(), Some(1_500), false),
+            ("churn-api", v1.to_string(), Some(1_000), true),
+            ("churn-api", v2.to_string(), all[2].valid_from, false),
+        ],
+        "{all:#?}"
+    );
+    assert!(all[2].valid_from.is_some_and(|from| from > before_redeploy));
+    assert_eq!(all[1].valid_to, all[2].valid_from, "one interval ends where the next begins");
+
+    let one = store.serving_history(Some("churn-api".into()), None).await.unwrap();
+    assert_eq!(one.len(), 2);
+    assert!(store.serving_history(Some("nowhere".into()), None).await.unwrap().is_empty());
+    let then = store.serving_history(Some("churn-api".into()), Some(before_redeploy)).await.unwrap();
+    assert_eq!(then.len(), 1, "the redeployment was not known yet: {then:#?}");
+    assert_eq!((then[0].model_version.clone(), then[0].valid_to), (v1.clone(), None), "it was still serving then");
+
+    let health = store.lineage_health(None).await.unwrap();
+    assert_eq!(health.incomplete.len(), 1, "{:#?}", health.incomplete);
+    assert_eq!(health.incomplete[0].model_version, v2);
+    assert!(health.incomplete[0].missing.contains(&"training_run".to_owned()), "{:?}", health.incomplete[0].missing);
+    let by: Vec<(Option<&str>, u64, u64)> =
+        health.by_deployment.iter().map(|d| (d.deployment.as_deref(), d.predictions, d.flagged)).collect();
+    assert_eq!(by, vec![(Some("churn-api"), 5, 2), (None, 1, 1)], "{:#?}", health.by_deployment);
+    let earlier = store.lineage_health(Some(before_redeploy)).await.unwrap();
+    assert_eq!(earlier.by_deployment.iter().map(|d| d.predictions).sum::<u64>(), 3);
 }
 
 pub async fn bad_lineage_input_is_refused_and_stores_nothing(store: Arc<dyn Store>) {

@@ -9,15 +9,16 @@ pub mod derived;
 pub mod edges;
 pub mod graph;
 pub mod nodes;
+pub mod overview;
 pub mod predictions;
 pub mod writes;
 
 use async_trait::async_trait;
 use cairn_core::audit::Verifier;
 use cairn_core::lineage::{
-    Completeness, Direction, Edge, LineageHealth, LineageStore, MAX_TRAVERSAL_DEPTH, NewEdge, NewNode, NewPrediction,
-    Node, NodeKind, NodeRef, OpenLineageEvent, PredictionBatchReport, PredictionTrace, SliceSpec, Subgraph,
-    TraversalQuery,
+    Completeness, Direction, Edge, IncompleteVersion, LineageHealth, LineageStore, MAX_TRAVERSAL_DEPTH, NewEdge,
+    NewNode, NewPrediction, Node, NodeKind, NodeRef, OpenLineageEvent, PredictionBatchReport, PredictionTrace,
+    ServingInterval, SliceSpec, Subgraph, TraversalQuery,
 };
 use cairn_core::model::{Actor, Millis};
 use cairn_core::{Error, Result};
@@ -51,9 +52,13 @@ fn health(db: &mut dyn Db, as_of: Option<Millis>) -> Result<LineageHealth> {
         .map(|row| NodeRef::model_version(&row[0].clone().into_text()?, row[1].int()?))
         .collect::<Result<_>>()?;
     let mut complete = 0u64;
+    let mut incomplete = Vec::new();
     for version in &versions {
-        if graph::completeness(db, version, View::as_of(as_of))?.complete {
+        let found = graph::completeness(db, version, View::as_of(as_of))?;
+        if found.complete {
             complete += 1;
+        } else {
+            incomplete.push(IncompleteVersion { model_version: version.clone(), missing: found.missing });
         }
     }
     let (predictions, flagged) = predictions::counts(db, until)?;
@@ -65,6 +70,8 @@ fn health(db: &mut dyn Db, as_of: Option<Millis>) -> Result<LineageHealth> {
         predictions,
         predictions_flagged: flagged,
         predictions_flagged_ratio: if predictions == 0 { 0.0 } else { flagged as f64 / predictions as f64 },
+        incomplete,
+        by_deployment: overview::by_deployment(db, until)?,
     })
 }
 
@@ -143,6 +150,10 @@ impl LineageStore for SqlStore {
         }
         let node = model_version.clone();
         self.read_consistent(move |db| graph::completeness(db, &node, View::as_of(as_of))).await
+    }
+
+    async fn serving_history(&self, deployment: Option<String>, as_of: Option<Millis>) -> Result<Vec<ServingInterval>> {
+        self.read_consistent(move |db| overview::serving_history(db, deployment.as_deref(), as_of)).await
     }
 
     async fn lineage_health(&self, as_of: Option<Millis>) -> Result<LineageHealth> {
