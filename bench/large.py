@@ -36,9 +36,11 @@ def bench_json(argv: list[str]) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def sqlite_sizes(db: Path) -> dict:
+def sqlite_sizes(db: Path, audit: bool = True) -> dict:
     """Bytes of the database file (with its WAL) and of the audit log's table and indexes."""
     total = sum(p.stat().st_size for p in [db, Path(f"{db}-wal")] if p.exists())
+    if not audit:
+        return {"database_bytes": total}
     with sqlite3.connect(db) as conn:
         try:
             rows = conn.execute(
@@ -51,8 +53,11 @@ def sqlite_sizes(db: Path) -> dict:
     return {"database_bytes": total, "audit_bytes": audit}
 
 
-def run_target(name: str, args, work: Path) -> dict:
-    base = work / name
+def run_target(spec: str, args, work: Path) -> dict:
+    """Runs one target, `name` or `name@runs` (the same store at another size)."""
+    name, _, size = spec.partition("@")
+    runs = int(size) if size else args.runs
+    base = work / spec.replace("@", "-")
     base.mkdir()
     pg = None
     if name == "cairn-postgres":
@@ -60,16 +65,26 @@ def run_target(name: str, args, work: Path) -> dict:
         pg.start()
         uri = pg.uri
     else:
-        uri = f"sqlite:///{base}/cairn.db"
+        uri = f"sqlite:///{base}/{'mlflow' if name == 'mlflow-sqlite' else 'cairn'}.db"
     port = free_port()
-    argv = [str(args.cairn_bin), "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", uri,
-            "--artifacts-destination", str(base / "artifacts")]
-    result: dict = {"target": name}
-    server = Server.start(name, argv, port, base / "server.log", base)
+    result: dict = {"target": spec, "runs": runs}
+    fill_argv = ["--experiments", str(args.experiments), "--runs", str(runs), "--series", str(args.series),
+                 "--series-steps", str(args.series_steps)]
+    if name == "mlflow-sqlite":
+        # MLflow is filled through its own store API (no HTTP), the fastest way it can be loaded.
+        fill = bench_json([sys.executable, str(BENCH / "large_mlflow.py"), "--db", str(base / "mlflow.db"),
+                           "--artifacts", str(base / "artifacts"), *fill_argv])
+        argv = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+                "--backend-store-uri", uri, "--artifacts-destination", str(base / "artifacts"), "--workers", "1"]
+        server = Server.start(spec, argv, port, base / "server.log", base)
+    else:
+        argv = [str(args.cairn_bin), "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", uri,
+                "--artifacts-destination", str(base / "artifacts")]
+        server = Server.start(spec, argv, port, base / "server.log", base)
     try:
-        fill = bench_json([str(args.bench_bin), "fill", "--url", server.url, "--experiments", str(args.experiments),
-                           "--runs", str(args.runs), "--series", str(args.series),
-                           "--series-steps", str(args.series_steps), "--concurrency", str(args.concurrency)])
+        if name != "mlflow-sqlite":
+            fill = bench_json([str(args.bench_bin), "fill", "--url", server.url, *fill_argv,
+                               "--concurrency", str(args.concurrency)])
         result["fill"] = {k: v for k, v in fill.items() if k not in ("experiment_ids", "series_run_ids")}
         queries = [str(args.bench_bin), "queries", "--url", server.url,
                    "--experiment-id", ",".join(fill["experiment_ids"]), "--repeat", str(args.repeat)]
@@ -78,16 +93,18 @@ def run_target(name: str, args, work: Path) -> dict:
         result["queries"] = bench_json(queries)["results"]
     finally:
         server.stop()
+    if name == "mlflow-sqlite":
+        result["size"] = sqlite_sizes(base / "mlflow.db", audit=False)
+        result["size"]["bytes_per_run"] = round(result["size"]["database_bytes"] / max(runs, 1))
+        return result
     try:
         if pg is None:
             result["size"] = sqlite_sizes(base / "cairn.db")
         else:
             result["size"] = {"database_bytes": pg.database_bytes(), "audit_bytes": pg.table_bytes(AUDIT_TABLES)}
-        points = args.runs * 10 + args.series * args.series_steps
         size = result["size"]
-        size["bytes_per_run"] = round(size["database_bytes"] / max(args.runs, 1))
+        size["bytes_per_run"] = round(size["database_bytes"] / max(runs, 1))
         size["audit_share"] = round(size["audit_bytes"] / max(size["database_bytes"], 1), 3)
-        size["points"] = points
         started = time.monotonic()
         verify = subprocess.run([str(args.cairn_bin), "audit", "verify", "--json", "--backend-store-uri", uri],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -99,27 +116,31 @@ def run_target(name: str, args, work: Path) -> dict:
 
 
 def markdown(results: list[dict], args) -> str:
-    lines = [f"# Large store: {args.runs:,} runs in {args.experiments} experiments, "
+    lines = [f"# Large store: runs in {args.experiments} experiments (20 params, 10 metrics, 10 tags each), "
              f"{args.series} series of {args.series_steps:,} steps", "",
-             "| | " + " | ".join(r["target"] for r in results) + " |",
+             "| | " + " | ".join(f"{r['target'].split('@')[0]}, {r['runs']:,} runs" for r in results) + " |",
              "|---|" + "---|" * len(results)]
 
     def row(label: str, cell) -> None:
         lines.append(f"| {label} | " + " | ".join(cell(r) for r in results) + " |")
 
+    def query(r: dict, name: str, field: str) -> str:
+        found = [q for q in r["queries"] if q["query"] == name and field in q]
+        return f"{found[0][field]['median']:.1f}" if found else "-"
+
     row("fill: runs/s", lambda r: f"{r['fill']['runs_per_s']:,.0f}")
     row("fill: series points/s", lambda r: f"{r['fill']['series_points_per_s']:,.0f}")
-    for i, q in enumerate(results[0]["queries"]):
+    for q in results[0]["queries"]:
         if "first_page_ms" in q:
-            row(f"{q['query']}: first page (ms)", lambda r, i=i: f"{r['queries'][i]['first_page_ms']['median']:.1f}")
-            row(f"{q['query']}: all {q['pages']} pages (ms)",
-                lambda r, i=i: f"{r['queries'][i]['all_pages_ms']['median']:.1f}")
+            row(f"{q['query']}: first page (ms)", lambda r, n=q["query"]: query(r, n, "first_page_ms"))
+            row(f"{q['query']}: all pages (ms)", lambda r, n=q["query"]: query(r, n, "all_pages_ms"))
         elif "ms" in q:
-            row(f"{q['query']} (ms)", lambda r, i=i: f"{r['queries'][i]['ms']['median']:.1f}")
+            row(f"{q['query']} (ms)", lambda r, n=q["query"]: query(r, n, "ms"))
     row("database (MB)", lambda r: f"{r['size']['database_bytes'] / 1e6:,.0f}")
     row("bytes per run", lambda r: f"{r['size']['bytes_per_run']:,}")
-    row("audit log share", lambda r: f"{r['size']['audit_share']:.0%}")
-    row("audit verify (s)", lambda r: f"{r['audit_verify']['s']:.1f}" + ("" if r["audit_verify"]["ok"] else " FAILED"))
+    row("audit log share", lambda r: f"{r['size']['audit_share']:.0%}" if "audit_share" in r["size"] else "-")
+    row("audit verify (s)", lambda r: (f"{r['audit_verify']['s']:.1f}" + ("" if r["audit_verify"]["ok"] else " FAILED"))
+        if "audit_verify" in r else "-")
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +148,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cairn-bin", type=Path, required=True)
     p.add_argument("--bench-bin", type=Path, required=True)
-    p.add_argument("--targets", default="cairn-sqlite,cairn-postgres")
+    p.add_argument("--targets", default="cairn-sqlite,cairn-postgres,cairn-sqlite@5000,mlflow-sqlite@5000",
+                   help="comma-separated; name@runs runs that target at another size")
     p.add_argument("--experiments", type=int, default=100)
     p.add_argument("--runs", type=int, default=100_000)
     p.add_argument("--series", type=int, default=2)
@@ -143,7 +165,7 @@ def main() -> int:
         # The cluster runs as `postgres`, which must be able to enter the folder.
         os.chmod(tmp, 0o755)
         for name in args.targets.split(","):
-            if name == "cairn-postgres" and (reason := PgCluster.unavailable_reason()):
+            if name.startswith("cairn-postgres") and (reason := PgCluster.unavailable_reason()):
                 print(f"[large] skipping {name}: {reason}", file=sys.stderr)
                 continue
             print(f"[large] {name}", file=sys.stderr)
@@ -157,7 +179,26 @@ def main() -> int:
     table = markdown(results, args)
     (args.results_dir / f"{stamp}-large.md").write_text(table)
     print(table)
-    return 0 if all(r["audit_verify"]["ok"] for r in results) else 1
+    problems = disagreements(results)
+    for problem in problems:
+        print(f"[large] {problem}", file=sys.stderr)
+    ok = all(r.get("audit_verify", {"ok": True})["ok"] for r in results) and not problems
+    return 0 if ok else 1
+
+
+def disagreements(results: list[dict]) -> list[str]:
+    """Stores of the same size hold the same runs, so every search must find as many."""
+    problems = []
+    by_size: dict[int, list[dict]] = {}
+    for r in results:
+        by_size.setdefault(r["runs"], []).append(r)
+    for group in by_size.values():
+        for other in group[1:]:
+            for a, b in zip(group[0]["queries"], other["queries"]):
+                if "hits" in a and a.get("hits") != b.get("hits"):
+                    problems.append(f"{a['query']}: {group[0]['target']} found {a['hits']}, "
+                                    f"{other['target']} found {b.get('hits')}")
+    return problems
 
 
 if __name__ == "__main__":
