@@ -141,16 +141,27 @@ async fn complete(
     check_path(&upload_id, &session, path.as_str())?;
     check_listing(&upload_id, &session, &listed)?;
     let claim = Claim::take(blobs, &upload_id).await?;
-    let parts = claim.parts(&listed).await?;
-    // Resolved again: the run may have been deleted since the upload was created.
-    let target = upload_target(&state, &path).await?;
-    let staged = blobs.stage_parts(&parts).await.map_err(artifact_error)?;
-    // Pinned until the manifest row is written: see `super::commit`.
-    let committed = super::commit::commit(artifacts, staged).await?;
-    let recorded = record_file(artifacts, &actor, &target, committed.blob()).await;
-    committed.release().await;
-    recorded?;
-    claim.finish().await;
+    let completed = async {
+        let parts = claim.parts(&listed).await?;
+        // Resolved again: the run may have been deleted since the upload was created.
+        let target = upload_target(&state, &path).await?;
+        let staged = blobs.stage_parts(&parts).await.map_err(artifact_error)?;
+        // Pinned until the manifest row is written: see `super::commit`.
+        let committed = super::commit::commit(artifacts, staged).await?;
+        let recorded = record_file(artifacts, &actor, &target, committed.blob()).await;
+        committed.release().await;
+        recorded
+    }
+    .await;
+    match completed {
+        Ok(()) => claim.finish().await,
+        // The mark goes before the answer, so a client that fixes its request and retries (or
+        // uploads a missing part) is not refused as "being completed".
+        Err(error) => {
+            claim.release().await;
+            return Err(error);
+        }
+    }
     Ok(Json(json!({})))
 }
 
@@ -328,8 +339,9 @@ fn check_listing(upload_id: &str, session: &UploadSession, listed: &[(u32, Strin
 }
 
 /// An upload being completed by this request. While it lives the upload is marked `completing`
-/// in the artifact store, for every server; dropping it without [`Claim::finish`] (a failure, or
-/// the client hanging up) removes the mark so the client can abort or try again.
+/// in the artifact store, for every server. A failed completion removes the mark before it
+/// answers ([`Claim::release`]); dropping the claim otherwise (the client hanging up) removes it
+/// in the background, so the client can abort or try again.
 struct Claim {
     blobs: BlobStore,
     upload_id: String,
@@ -369,6 +381,14 @@ impl Claim {
             )));
         }
         Ok(parts)
+    }
+
+    /// The completion failed: remove the mark now, so that the upload can be completed again.
+    async fn release(mut self) {
+        self.finished = true;
+        if let Err(error) = self.blobs.end_completion(&self.upload_id).await {
+            tracing::warn!(%error, upload_id = %self.upload_id, "cannot unmark an upload whose completion failed");
+        }
     }
 
     /// The upload is recorded: remove it, mark included.

@@ -50,7 +50,7 @@ fn registered() -> Vec<(String, String, String)> {
             let call_end = [rest.find(".route("), rest.find("\n}")].into_iter().flatten().min().unwrap_or(rest.len());
             let call = &rest[end..call_end];
             // `files` in the artifacts module is a method router built on the line above.
-            let call = if call.contains("files)") { "get( put( delete(" } else { call };
+            let call = if call.starts_with("\", files)") { "get( put( delete(" } else { call };
             for method in METHODS {
                 if call.contains(&format!("{method}(")) {
                     let file = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&path).display().to_string();
