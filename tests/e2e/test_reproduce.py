@@ -47,8 +47,8 @@ import numpy as np
 
 import cairn
 
+{seed}  # before start_run: the run joined by the script still records it
 with mlflow.start_run():
-    {seed}
     data = np.loadtxt(sys.argv[1], delimiter=",")
     w = np.random.normal(size=data.shape[1])
     mlflow.log_param("rows", data.shape[0])
@@ -123,7 +123,7 @@ def make_repo(path: Path, seeded: bool = True) -> Path:
     git(path, "init", "-q")
     git(path, "config", "user.email", "test@example.com")
     git(path, "config", "user.name", "Test")
-    seed = "cairn.seed_everything(7)" if seeded else "pass  # no seed: every run differs"
+    seed = "cairn.seed_everything(7)" if seeded else "pass  # no seed: every run differs;"
     (path / "train.py").write_text(TRAIN.format(seed=seed))
     git(path, "add", "train.py")
     git(path, "commit", "-qm", "training script")
