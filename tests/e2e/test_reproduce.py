@@ -102,9 +102,12 @@ def venv(wheels: list[Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reproductions' environment cache: empty at the start of each session."""
-    return tmp_path_factory.mktemp("reproduce-cache")
+def cache(tmp_path_factory: pytest.TempPathFactory):
+    """The reproductions' environment cache: empty at the start of each session, and removed
+    at its end (a venv is a few hundred megabytes; pytest keeps old temp folders)."""
+    path = tmp_path_factory.mktemp("reproduce-cache")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
