@@ -47,8 +47,8 @@ import numpy as np
 
 import cairn
 
+{seed}  # before start_run: the run joined by the script still records it
 with mlflow.start_run():
-    {seed}
     data = np.loadtxt(sys.argv[1], delimiter=",")
     w = np.random.normal(size=data.shape[1])
     mlflow.log_param("rows", data.shape[0])
@@ -102,9 +102,12 @@ def venv(wheels: list[Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reproductions' environment cache: empty at the start of each session."""
-    return tmp_path_factory.mktemp("reproduce-cache")
+def cache(tmp_path_factory: pytest.TempPathFactory):
+    """The reproductions' environment cache: empty at the start of each session, and removed
+    at its end (a venv is a few hundred megabytes; pytest keeps old temp folders)."""
+    path = tmp_path_factory.mktemp("reproduce-cache")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +126,7 @@ def make_repo(path: Path, seeded: bool = True) -> Path:
     git(path, "init", "-q")
     git(path, "config", "user.email", "test@example.com")
     git(path, "config", "user.name", "Test")
-    seed = "cairn.seed_everything(7)" if seeded else "pass  # no seed: every run differs"
+    seed = "cairn.seed_everything(7)" if seeded else "pass  # no seed: every run differs;"
     (path / "train.py").write_text(TRAIN.format(seed=seed))
     git(path, "add", "train.py")
     git(path, "commit", "-qm", "training script")

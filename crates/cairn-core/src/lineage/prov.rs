@@ -127,24 +127,29 @@ mod tests {
         let raw = node(NodeKind::Dataset, "raw@1");
         let clean = node(NodeKind::Dataset, "clean@1");
         let run = node(NodeKind::Run, "r1");
+        let rerun = node(NodeKind::Run, "r2");
         let mv = node(NodeKind::ModelVersion, "churn/1");
         let deploy = node(NodeKind::Deployment, "prod api");
         let mut served = edge(&deploy, EdgeKind::Served, &mv);
         served.valid_from = Some(10);
         let graph = Subgraph {
-            nodes: vec![raw.clone(), clean.clone(), run.clone(), mv.clone(), deploy.clone()],
+            nodes: vec![raw.clone(), clean.clone(), run.clone(), rerun.clone(), mv.clone(), deploy.clone()],
             edges: vec![
                 edge(&clean, EdgeKind::WasDerivedFrom, &raw),
                 edge(&run, EdgeKind::Used, &clean),
                 edge(&mv, EdgeKind::WasDerivedFrom, &run),
                 served,
+                edge(&rerun, EdgeKind::WasInformedBy, &run),
             ],
             truncated: false,
         };
         let doc = to_prov_json(&graph);
         assert_eq!(doc["entity"].as_object().unwrap().len(), 3);
-        assert_eq!(doc["activity"].as_object().unwrap().len(), 2);
+        assert_eq!(doc["activity"].as_object().unwrap().len(), 3);
         assert!(doc["activity"].get("cairn:deployment/prod%20api").is_some());
+        let informed = &doc["wasInformedBy"]["_:e4"];
+        assert_eq!(informed["prov:informed"], "cairn:run/r2");
+        assert_eq!(informed["prov:informant"], "cairn:run/r1");
         let derived = &doc["wasDerivedFrom"]["_:e0"];
         assert_eq!(derived["prov:generatedEntity"], "cairn:dataset/clean@1");
         assert_eq!(derived["prov:usedEntity"], "cairn:dataset/raw@1");

@@ -174,6 +174,16 @@ mod tests {
         let cli =
             Cli::try_parse_from(["cairn", "predictions", "trace", "p1", "--as-of", "1763892000000", "--json"]).unwrap();
         assert!(matches!(cli.command, Command::Predictions(predictions::PredictionsCommand::Trace { .. })));
+        let cli =
+            Cli::try_parse_from(["cairn", "run", "--input", "d.csv", "--", "python", "t.py", "--lr", "1"]).unwrap();
+        assert!(
+            matches!(&cli.command, Command::Run(a) if a.command == ["python", "t.py", "--lr", "1"] && a.inputs == ["d.csv"])
+        );
+        // The command comes after `--`, so its own options never reach `cairn run`.
+        assert!(Cli::try_parse_from(["cairn", "run", "python", "t.py"]).is_err());
+        assert!(Cli::try_parse_from(["cairn", "run", "--"]).is_err());
+        let cli = Cli::try_parse_from(["cairn", "reproduce", "abc", "--tolerance", "*=rel:1e-3", "--dry-run"]).unwrap();
+        assert!(matches!(&cli.command, Command::Reproduce(a) if a.run_id == "abc" && a.dry_run));
     }
 
     #[test]

@@ -39,7 +39,7 @@ from mlflow.utils.credentials import get_default_host_creds
 from mlflow.utils.proto_json_utils import parse_dict
 from mlflow.utils.rest_utils import http_request, verify_rest_response
 
-from cairn.capture import session
+from cairn.capture import seeds, session
 from cairn.spool.sync import Unreachable, spool_for
 
 # The writes of a run that the spool can hold: everything a training loop does between
@@ -163,6 +163,20 @@ class CairnRestStore(RestStore):
         elif files:
             uploader.submit(self, run, files)
         return run
+
+    def update_run_info(self, run_id: Any, run_status: Any, end_time: Any, run_name: Any) -> Any:
+        info = super().update_run_info(run_id, run_status, end_time, run_name)
+        if run_status == RunStatus.RUNNING and not session.disabled():
+            # Only `start_run` of an existing run (a script launched by `cairn run` joining its
+            # run) sets a run RUNNING again, and MLflow calls no context provider then: seeds
+            # set before `start_run` are recorded here instead.
+            tags = seeds.seed_tags()
+            if tags:
+                try:
+                    self.log_batch(run_id, metrics=[], params=[], tags=[RunTag(k, v) for k, v in tags.items()])
+                except Exception as e:  # noqa: BLE001 - capture never fails a run
+                    warnings.warn(f"Cairn capture incomplete: seeds: {type(e).__name__}: {e}", stacklevel=2)
+        return info
 
     def upload_capture(self, run: Any, files: list[session.PendingFile]) -> None:
         """Uploads the captured files into the run; a failure is tagged on the run."""

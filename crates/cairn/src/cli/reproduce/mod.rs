@@ -151,10 +151,13 @@ async fn reproduce(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
 
     let launch = reproduction_launch(&plan, &venv, cwd, args.json)?;
     let outcome = launch_run(&tracking, launch).await?;
-    // The lineage link: the reproduction was informed by the run it re-ran.
-    tracking
-        .add_edge(&format!("run:{}", outcome.run_id), "was_informed_by", &format!("run:{}", plan.run.run_id))
-        .await?;
+    // The lineage link: the reproduction was informed by the run it re-ran. The run and its
+    // verdict matter more than the link, so a server that refuses it (one older than this
+    // client knows no `was_informed_by`) gets a warning, not a lost verdict.
+    let (new_node, original_node) = (format!("run:{}", outcome.run_id), format!("run:{}", plan.run.run_id));
+    if let Err(e) = tracking.add_edge(&new_node, "was_informed_by", &original_node).await {
+        eprintln!("cairn: warning: the reproduction is not linked in the lineage graph: {e:#}");
+    }
     let reproduction = tracking.get_run(&outcome.run_id).await?;
     let verdict = verdict::compare(&plan.run, &reproduction, &tolerances);
     let mut stored = verdict.to_json();
