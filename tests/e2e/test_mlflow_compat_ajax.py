@@ -127,6 +127,11 @@ def test_upload_artifact_writes_into_the_run(client: MlflowClient, tracking, exp
         requests.post(url, params={"run_uuid": run_id, "path": "e"}, data=b"", timeout=60),
         "Request must specify data.",
     )
+    # MLflow's words for a path that climbs out of the run; clients look for them.
+    assert_invalid(
+        requests.post(url, params={"run_uuid": run_id, "path": "../a.txt"}, data=b"x", timeout=60),
+        "Invalid path",
+    )
     big = b"0" * (10 * 1024 * 1024 + 1)
     assert_invalid(
         requests.post(url, params={"run_uuid": run_id, "path": "big"}, data=big, timeout=60),

@@ -172,6 +172,27 @@ def test_search_datasets(client: MlflowClient, tracking, experiment_id: str):
     ]
 
 
+def test_unset_fields_read_as_proto_defaults(client: MlflowClient, tracking, experiment_id: str):
+    # MLflow's resolvers read proto messages, so a field the REST JSON leaves out is its proto
+    # default, not null: a directory has no size ("0") and a dataset logged without a context
+    # tag has the empty context.
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_text(run_id, "hello", "dir/a.txt")
+    client.log_inputs(run_id, [DatasetInput(Dataset(name="eval", digest="d2", source_type="local", source="{}"))])
+    listing = graphql(
+        tracking, 'query { mlflowListArtifacts(input: {runId: "%s"}) { files { path isDir fileSize } } }' % run_id
+    )
+    assert listing["errors"] is None, listing
+    assert listing["data"]["mlflowListArtifacts"]["files"] == [{"path": "dir", "isDir": True, "fileSize": "0"}]
+    datasets = graphql(
+        tracking,
+        'mutation { mlflowSearchDatasets(input: {experimentIds: ["%s"]}) { datasetSummaries { name context } } }'
+        % experiment_id,
+    )
+    assert datasets["errors"] is None, datasets
+    assert datasets["data"]["mlflowSearchDatasets"]["datasetSummaries"] == [{"name": "eval", "context": ""}]
+
+
 def test_errors_are_plain_messages_and_the_field_is_null(tracking):
     body = graphql(tracking, 'query { mlflowGetRun(input: {runId: "%s"}) { run { info { runId } } } }' % uuid.uuid4().hex)
     assert body["data"] == {"mlflowGetRun": None}

@@ -5,9 +5,15 @@ uvicorn server, used by `test_rest_tracking.py` and `test_model_registry.py`), `
 (a server subprocess) and, in `test_mlflow_artifacts.py`, a module-level `_launch_server(...)`
 that runs `mlflow server` with an artifacts destination. This plugin replaces all three with a
 `cairn server` process on a fresh SQLite store in its own temporary folder, so every test sees an
-empty server exactly as it would see a fresh MLflow one. Nothing else in MLflow's tests changes:
-tests that read MLflow's database or artifact folder directly fail against Cairn, and the
-harness script says which those are.
+empty server exactly as it would see a fresh MLflow one.
+
+The in-process tests configure MLflow's server by calling `initialize_backend_stores(backend_uri,
+default_artifact_root=...)` in the test process before starting it. That call is replaced too: it
+only records the artifact root, which the next `cairn server` gets as `--default-artifact-root`,
+as MLflow's server gets it. Left in place, MLflow's call also points the test process's own
+tracking URI at MLflow's database, so a test's CLI calls would write there instead of to the
+server under test. Nothing else in MLflow's tests changes: tests that read MLflow's database or
+artifact folder directly fail against Cairn, and the harness script says which those are.
 
 Loaded with `-p cairn_mlflow_suite` from `scripts/mlflow-server-tests.sh`; `CAIRN_BIN` names the
 binary.
@@ -92,15 +98,29 @@ class CairnServer:
         self.stop()
 
 
+# The artifact root the test last configured with `initialize_backend_stores`, for the next server.
+_configured_artifact_root: str | None = None
+
+
+def initialize_backend_stores(
+    backend_store_uri=None, registry_store_uri=None, default_artifact_root=None, **_
+):
+    """Stands in for MLflow's `initialize_backend_stores`: records the artifact root only. The store
+    URIs name MLflow's own database, which Cairn never opens; every server gets a fresh store."""
+    global _configured_artifact_root
+    _configured_artifact_root = default_artifact_root
+
+
 def server_thread(app, port: int) -> CairnServer:
     """Stands in for MLflow's `ServerThread(app, port)`; the app is MLflow's and is ignored."""
-    return CairnServer(port)
+    return CairnServer(port, _configured_artifact_root)
 
 
 @contextlib.contextmanager
 def init_server(backend_uri, root_artifact_uri, extra_env=None, app=None, server_type="fastapi"):
-    """Stands in for MLflow's `_init_server`: yields the URL of a fresh Cairn server."""
-    with CairnServer() as url:
+    """Stands in for MLflow's `_init_server`: yields the URL of a fresh Cairn server with the
+    artifact root MLflow's server would get."""
+    with CairnServer(default_artifact_root=root_artifact_uri) as url:
         yield url
 
 
@@ -124,6 +144,8 @@ def _patch(module) -> None:
         module._init_server = init_server
     if hasattr(module, "_launch_server"):
         module._launch_server = launch_server
+    if hasattr(module, "initialize_backend_stores"):
+        module.initialize_backend_stores = initialize_backend_stores
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -26,28 +26,31 @@ const MAX_DECODE_ROUNDS: usize = 10;
 pub struct RelativePath(String);
 
 /// Why a client-supplied artifact path was refused. Every variant is the caller's fault.
+///
+/// Every message starts with MLflow's words for this error, "Invalid path", because clients and
+/// MLflow's own tests look for them; what follows says which rule the path broke.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
     /// The path starts at a filesystem root, a network share or a drive.
-    #[error("invalid artifact path {0:?}: must be relative, not absolute")]
+    #[error("Invalid path {0:?}: must be relative, not absolute")]
     Absolute(String),
     /// The path names a URI such as `file:///etc/passwd` instead of a relative path.
-    #[error("invalid artifact path {0:?}: must be a relative path, not a URI")]
+    #[error("Invalid path {0:?}: must be a relative path, not a URI")]
     Uri(String),
     /// A segment is `..`, which would climb out of the root.
-    #[error("invalid artifact path {0:?}: '..' segments are not allowed")]
+    #[error("Invalid path {0:?}: '..' segments are not allowed")]
     ParentSegment(String),
     /// A backslash, which some platforms treat as a separator.
-    #[error("invalid artifact path {0:?}: backslashes are not allowed; use '/' as the separator")]
+    #[error("Invalid path {0:?}: backslashes are not allowed; use '/' as the separator")]
     Backslash(String),
     /// A NUL byte or another control character.
-    #[error("invalid artifact path {0:?}: control characters (including NUL) are not allowed")]
+    #[error("Invalid path {0:?}: control characters (including NUL) are not allowed")]
     ControlCharacter(String),
     /// A `#`, which MLflow rejects because it would be read as a URL fragment.
-    #[error("invalid artifact path {0:?}: '#' is not allowed")]
+    #[error("Invalid path {0:?}: '#' is not allowed")]
     Fragment(String),
     /// Percent-decoding the path kept changing it after many rounds.
-    #[error("invalid artifact path {0:?}: too many levels of percent-encoding")]
+    #[error("Invalid path {0:?}: too many levels of percent-encoding")]
     TooManyEncodings(String),
 }
 

@@ -307,10 +307,24 @@ fn output_ref(kind: Kind) -> TypeRef {
     }
 }
 
-/// Reads `key` of the parent JSON as `kind`. Absent and `null` are `null`.
+/// Reads `key` of the parent JSON as `kind`. A field the JSON leaves out (or writes as `null`)
+/// reads as its proto default, because MLflow's resolvers read proto messages, where an unset
+/// scalar is `""`, `0` or `false` and an unset repeated field is empty: a directory's `fileSize`
+/// is `"0"` and a dataset without a context has `context: ""`. Enums and messages have no
+/// default worth inventing and read as `null`.
 fn read(parent: &Value, key: &str, kind: Kind) -> Option<FieldValue<'static>> {
-    let v = parent.get(key).filter(|v| !v.is_null())?;
     let scalar = |value: GqlValue| Some(FieldValue::value(value));
+    let Some(v) = parent.get(key).filter(|v| !v.is_null()) else {
+        return match kind {
+            Str => scalar(GqlValue::String(String::new())),
+            Bool => scalar(GqlValue::Boolean(false)),
+            Float | NanFloat => scalar(GqlValue::from(0.0)),
+            Long => scalar(GqlValue::String("0".to_owned())),
+            StrList => scalar(GqlValue::List(Vec::new())),
+            List(_) => Some(FieldValue::list(Vec::<FieldValue<'static>>::new())),
+            Enum(_) | Obj(_) => None,
+        };
+    };
     match kind {
         Str => match v {
             Value::String(s) => scalar(GqlValue::String(s.clone())),
@@ -562,7 +576,11 @@ mod tests {
         let long = read(&metric, "timestamp", Long).unwrap();
         assert_eq!(long.as_value(), Some(&GqlValue::String("17".into())));
         assert_eq!(read(&metric, "step", Long).unwrap().as_value(), Some(&GqlValue::String("3".into())));
-        assert!(read(&metric, "absent", Str).is_none());
+        let absent = |kind| read(&metric, "absent", kind).and_then(|v| v.as_value().cloned());
+        assert_eq!(absent(Str), Some(GqlValue::String(String::new())), "unset proto strings are empty");
+        assert_eq!(absent(Long), Some(GqlValue::String("0".into())), "unset int64s are zero");
+        assert_eq!(absent(Bool), Some(GqlValue::Boolean(false)));
+        assert!(read(&metric, "absent", Obj("MlflowRunInfo")).is_none(), "unset messages stay null");
         let run = json!({ "status": "FINISHED" });
         assert_eq!(
             read(&run, "status", Enum("MlflowRunStatus")).unwrap().as_value(),
