@@ -113,7 +113,11 @@ export interface SampledQuery {
   endStep?: number;
 }
 
-export async function sampledMetrics(q: SampledQuery, signal?: AbortSignal): Promise<SampledSeries[]> {
+/** Sampled requests in flight, by URL: views that want the same series at once (a run page's
+ * sparkline and its chart) share one request, so the server reads a long series once. */
+const sampledInFlight = new Map<string, Promise<SampledSeries[]>>();
+
+export function sampledMetrics(q: SampledQuery, signal?: AbortSignal): Promise<SampledSeries[]> {
   const url = nativeUrl(NATIVE_ROUTES.sampledMetrics, {
     run_id: q.runIds,
     key: q.key,
@@ -121,6 +125,32 @@ export async function sampledMetrics(q: SampledQuery, signal?: AbortSignal): Pro
     start_step: q.startStep,
     end_step: q.endStep,
   });
-  const body = await request<{ series: SampledSeries[] }>("GET", url, undefined, signal);
-  return body.series;
+  let shared = sampledInFlight.get(url);
+  if (!shared) {
+    // Not tied to one caller's signal: another may still want the answer.
+    shared = request<{ series: SampledSeries[] }>("GET", url)
+      .then((body) => body.series)
+      .finally(() => sampledInFlight.delete(url));
+    sampledInFlight.set(url, shared);
+  }
+  return signal ? abandonable(shared, signal) : shared;
+}
+
+/** `promise`, or an AbortError as soon as `signal` fires (the work itself goes on). */
+function abandonable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new DOMException("Aborted", "AbortError"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new DOMException("Aborted", "AbortError"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }
