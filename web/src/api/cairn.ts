@@ -28,13 +28,14 @@ export const RUN_COUNTS_MAX = 100;
 
 /** How many active runs each experiment has, in the order asked (at most `RUN_COUNTS_MAX` at once). */
 export async function runCounts(experimentIds: string[], signal?: AbortSignal): Promise<Map<string, number>> {
-  const body = await request<{ counts: { experiment_id: string; runs: number }[] }>(
+  const body = await request<{ counts?: { experiment_id: string; runs: number }[] }>(
     "GET",
     nativeUrl(NATIVE_ROUTES.runCounts, { experiment_ids: experimentIds }),
     undefined,
     signal,
   );
-  return new Map(body.counts.map((c) => [c.experiment_id, c.runs]));
+  // An answer filtered to nothing may leave `counts` out.
+  return new Map((body.counts ?? []).map((c) => [c.experiment_id, c.runs]));
 }
 
 /** MLflow's permission levels, as the server reports them. */
