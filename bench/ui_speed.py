@@ -9,7 +9,10 @@ headless Chromium per measurement (cold cache):
 - sort by a metric column (Cairn: the `acc` header; the app marks the redrawn rows);
 - scrolling: frame times while the runs grid scrolls 200 frames, and how many runs were loaded
   at the end (pages are fetched as the view approaches them, never all at once);
-- the P-point run's chart: navigation to a drawn chart.
+- the P-point run's chart: navigation to a drawn chart;
+- an overlay of R runs with S-step `loss` histories each (100 x 10,000 by default): navigation
+  to the runs view's chart tab with all R selected, to the drawn chart (Cairn only; logged over
+  the REST API in batches of 1,000 points).
 
 Cairn's numbers come from the app's own `performance.mark("cairn:<view>:ready")`. MLflow sets no
 such marks, so for both UIs a script installed before any page script (CDP
@@ -183,6 +186,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=10000)
     p.add_argument("--points", type=int, default=1000000)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--overlay-runs", type=int, default=100, help="runs in the overlay chart (0: skip it)")
+    p.add_argument("--overlay-steps", type=int, default=10000)
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     p.add_argument("--out", default=str(ROOT / "bench/results/ui_speed.json"))
@@ -210,6 +215,10 @@ def main() -> int:
                     rows = [measure_cairn(server.url, exp, run, args) for _ in range(args.repeat)]
                     chart = [measure_cairn_chart(server.url, run_exp, run, args) for _ in range(args.repeat)]
                     result[name] = {**info, **median_of(rows), **median_of(chart)}
+                    if args.overlay_runs:
+                        overlay_exp, overlay_ids, seconds = populate_overlay(server.url, args.overlay_runs, args.overlay_steps)
+                        overlay = [measure_cairn_overlay(server.url, overlay_exp, overlay_ids, args) for _ in range(args.repeat)]
+                        result[name].update({"overlay_populate_s": seconds, "overlay_runs": args.overlay_runs, "overlay_steps": args.overlay_steps, **median_of(overlay)})
                 else:
                     result[name] = {**info, **median_of([measure_mlflow(server.url, exp, run_exp, run, args) for _ in range(args.repeat)])}
             finally:
@@ -225,6 +234,38 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _post(url: str, path: str, body: dict) -> dict:
+    request = urllib.request.Request(f"{url}/api/2.0/mlflow/{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as r:
+        return json.load(r)
+
+
+def populate_overlay(url: str, runs: int, steps: int) -> tuple[str, list[str], float]:
+    """An experiment of `runs` runs, each with a `steps`-step `loss` history."""
+    started = time.perf_counter()
+    exp = _post(url, "experiments/create", {"name": f"ui-overlay-{time.time_ns()}"})["experiment_id"]
+    ids = []
+    for r in range(runs):
+        run = _post(url, "runs/create", {"experiment_id": exp, "run_name": f"overlay-{r:03d}", "start_time": 1})["run"]["info"]["run_id"]
+        for first in range(0, steps, 1000):
+            metrics = [{"key": "loss", "value": 1.0 / (1 + s) + r * 0.001 + (0.5 if s % 997 == r % 997 else 0.0), "timestamp": 1 + s, "step": s}
+                       for s in range(first, min(steps, first + 1000))]
+            _post(url, "runs/log-batch", {"run_id": run, "metrics": metrics})
+        ids.append(run)
+    return exp, ids, round(time.perf_counter() - started, 1)
+
+
+def measure_cairn_overlay(url: str, exp: str, run_ids: list[str], args) -> dict:
+    d = browser(args.chromium, args.chromedriver, [])
+    try:
+        d.get(f"{url}/#/experiments/{exp}?view=charts&sel={','.join(run_ids)}")
+        out = {"overlay_chart_ms": round(mark_time(d, "chart"), 1)}
+        out["overlay_points_drawn"] = d.execute_script("return performance.getEntriesByName('cairn:chart:ready')[0].detail.points")
+        return out
+    finally:
+        d.quit()
 
 
 def measure_cairn_chart(url: str, exp: str, run: str, args) -> dict:

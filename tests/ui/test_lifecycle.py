@@ -11,12 +11,13 @@ from selenium.webdriver.common.keys import Keys
 
 
 def row_of(browser, name: str):
-    """The experiments-list row whose name cell is exactly `name`, or None."""
-    for row in browser.find_all("table.experiments tbody tr"):
-        links = row.find_elements("css selector", "td:first-child a")
-        if links and links[0].text == name:
-            return row
-    return None
+    """The experiments-list row whose name link is exactly `name`, or None. Found in one script
+    call, so a re-render between finding rows and reading them cannot leave a stale handle."""
+    return browser.js(
+        "return [...document.querySelectorAll('table.experiments tbody tr')]"
+        ".find(r => r.querySelector('td:first-child a')?.textContent === arguments[0]) ?? null",
+        name,
+    )
 
 
 def answer_confirm(browser, accept: bool) -> str:

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ema } from "../src/charts/ema";
 import { align, toLine, xValues } from "../src/charts/merge";
+import { pointsPerSeries } from "../src/charts/budget";
 import type { SampledSeries } from "../src/api/cairn";
 
 const close = (a: number[], b: number[]) => a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 1e-12, `${i}: ${v} vs ${b[i]}`));
@@ -73,4 +74,13 @@ test("align puts runs on the sorted union of x with gaps (null) where a run has 
 
 test("align of nothing is empty", () => {
   assert.deepEqual(align([]), { x: [], lines: [] });
+});
+
+test("a card asks fewer buckets per series as lines are added, never under 200", () => {
+  assert.equal(pointsPerSeries(1), 1000);
+  assert.equal(pointsPerSeries(20), 1000);
+  assert.equal(pointsPerSeries(40), 500);
+  assert.equal(pointsPerSeries(100), 200);
+  assert.equal(pointsPerSeries(1000), 200);
+  assert.equal(pointsPerSeries(0), 1000);
 });

@@ -28,13 +28,14 @@ export const RUN_COUNTS_MAX = 100;
 
 /** How many active runs each experiment has, in the order asked (at most `RUN_COUNTS_MAX` at once). */
 export async function runCounts(experimentIds: string[], signal?: AbortSignal): Promise<Map<string, number>> {
-  const body = await request<{ counts: { experiment_id: string; runs: number }[] }>(
+  const body = await request<{ counts?: { experiment_id: string; runs: number }[] }>(
     "GET",
     nativeUrl(NATIVE_ROUTES.runCounts, { experiment_ids: experimentIds }),
     undefined,
     signal,
   );
-  return new Map(body.counts.map((c) => [c.experiment_id, c.runs]));
+  // An answer filtered to nothing may leave `counts` out.
+  return new Map((body.counts ?? []).map((c) => [c.experiment_id, c.runs]));
 }
 
 /** MLflow's permission levels, as the server reports them. */
@@ -113,7 +114,11 @@ export interface SampledQuery {
   endStep?: number;
 }
 
-export async function sampledMetrics(q: SampledQuery, signal?: AbortSignal): Promise<SampledSeries[]> {
+/** Sampled requests in flight, by URL: views that want the same series at once (a run page's
+ * sparkline and its chart) share one request, so the server reads a long series once. */
+const sampledInFlight = new Map<string, Promise<SampledSeries[]>>();
+
+export function sampledMetrics(q: SampledQuery, signal?: AbortSignal): Promise<SampledSeries[]> {
   const url = nativeUrl(NATIVE_ROUTES.sampledMetrics, {
     run_id: q.runIds,
     key: q.key,
@@ -121,6 +126,32 @@ export async function sampledMetrics(q: SampledQuery, signal?: AbortSignal): Pro
     start_step: q.startStep,
     end_step: q.endStep,
   });
-  const body = await request<{ series: SampledSeries[] }>("GET", url, undefined, signal);
-  return body.series;
+  let shared = sampledInFlight.get(url);
+  if (!shared) {
+    // Not tied to one caller's signal: another may still want the answer.
+    shared = request<{ series: SampledSeries[] }>("GET", url)
+      .then((body) => body.series)
+      .finally(() => sampledInFlight.delete(url));
+    sampledInFlight.set(url, shared);
+  }
+  return signal ? abandonable(shared, signal) : shared;
+}
+
+/** `promise`, or an AbortError as soon as `signal` fires (the work itself goes on). */
+function abandonable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new DOMException("Aborted", "AbortError"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new DOMException("Aborted", "AbortError"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }

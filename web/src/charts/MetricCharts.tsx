@@ -10,11 +10,10 @@ import { useAsync } from "../lib/useAsync";
 import type { ChartSettings } from "../state/route";
 import { LineChart, type ChartLine } from "./LineChart";
 import { toLine } from "./merge";
+import { pointsPerSeries } from "./budget";
 
-/** Points asked per series: about one per horizontal pixel of a chart card. */
-export const POINTS = 1000;
-/** The sampled endpoint takes at most this many runs per request. */
-const RUNS_PER_REQUEST = 100;
+/** Runs per request: several requests in flight let the server read series in parallel. */
+const RUNS_PER_REQUEST = 25;
 
 export interface ChartRun {
   runId: string;
@@ -30,7 +29,8 @@ function MetricCard({ metricKey, runs, settings }: { metricKey: string; runs: Ch
     async (signal) => {
       const chunks: string[][] = [];
       for (let i = 0; i < runIds.length; i += RUNS_PER_REQUEST) chunks.push(runIds.slice(i, i + RUNS_PER_REQUEST));
-      const pages = await Promise.all(chunks.map((ids) => sampledMetrics({ runIds: ids, key: metricKey, points: POINTS, ...stepRange }, signal)));
+      const points = pointsPerSeries(runIds.length);
+      const pages = await Promise.all(chunks.map((ids) => sampledMetrics({ runIds: ids, key: metricKey, points, ...stepRange }, signal)));
       return pages.flat();
     },
     [runIds.join(","), metricKey, stepRange.startStep, stepRange.endStep],

@@ -1,6 +1,9 @@
 // A tiny SVG line of a metric's history, drawn from already downsampled values.
 
-export function Sparkline({ values, label }: { values: number[]; label: string }) {
+export function Sparkline({ values: all, label }: { values: number[]; label: string }) {
+  // Two points per pixel is all an 80 px line can show; keep evenly spaced ones.
+  const stride = Math.max(1, Math.floor(all.length / 160));
+  const values = stride === 1 ? all : all.filter((_, i) => i % stride === 0);
   const finite = values.filter(Number.isFinite);
   if (finite.length < 2) return null;
   const min = Math.min(...finite);

@@ -9,6 +9,7 @@ import type { Run } from "../../api/types";
 import { MetricCharts, ChartControls } from "../../charts/MetricCharts";
 import { Markdown } from "../../components/Markdown";
 import { Sparkline } from "../../components/Sparkline";
+import { pointsPerSeries } from "../../charts/budget";
 import { ErrorBox, Guard, Loading } from "../../components/Status";
 import { formatDuration, formatTime, formatValue, runDuration, tagValue, toNumber } from "../../lib/format";
 import { markReady } from "../../lib/marks";
@@ -78,14 +79,15 @@ function Searchable({ label, rows }: { label: string; rows: { key: string; value
 
 function MetricsTable({ run }: { run: Run }) {
   const metrics = run.data.metrics ?? [];
-  // Sparklines for the first metrics only: one small request each.
+  // Sparklines for the first metrics only. They ask what the page's charts ask (a single run's
+  // series at the charts' size), so each series is read once for both.
   const keys = metrics.slice(0, 30).map((m) => m.key);
   const lines = useAsync(
     async (signal) => {
       const out: Record<string, number[]> = {};
       await Promise.all(
         keys.map(async (key) => {
-          const [series] = await sampledMetrics({ runIds: [run.info.run_id], key, points: 60 }, signal);
+          const [series] = await sampledMetrics({ runIds: [run.info.run_id], key, points: pointsPerSeries(1) }, signal);
           if (series) out[key] = series.value.map(toNumber);
         }),
       );
