@@ -156,6 +156,20 @@ async fn read_params(request: Request, light: bool) -> Result<(Params, Request),
     Ok((params, Request::from_parts(parts, Body::from(bytes))))
 }
 
+/// `query` with its `experiment_ids` replaced by `readable`, every other pair kept.
+fn narrowed_query(query: &str, readable: &[String]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key != "experiment_ids" {
+            out.append_pair(&key, &value);
+        }
+    }
+    for id in readable {
+        out.append_pair("experiment_ids", id);
+    }
+    out.finish()
+}
+
 /// The body as `extract::parse_body` reads it; a malformed one names nothing (the handler
 /// refuses it with the precise error).
 fn full_body(bytes: &[u8]) -> Map<String, Value> {
@@ -216,12 +230,22 @@ async fn need(
                     // Nothing the caller may read: the empty answer of a search that found nothing.
                     return Ok(axum::Json(serde_json::json!({})).into_response());
                 }
-                let mut body = params.body.clone();
-                body.insert("experiment_ids".into(), Value::from(readable.into_iter().cloned().collect::<Vec<_>>()));
-                let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
-                let (mut parts, _) = request.into_parts();
-                parts.headers.remove(header::CONTENT_LENGTH);
-                request = Request::from_parts(parts, Body::from(bytes));
+                let readable: Vec<String> = readable.into_iter().cloned().collect();
+                let (mut parts, body) = request.into_parts();
+                if matches!(parts.method, Method::GET | Method::HEAD) {
+                    // A GET names its experiments in the query, which is what its handler reads.
+                    let query = narrowed_query(parts.uri.query().unwrap_or_default(), &readable);
+                    parts.uri = format!("{}?{query}", parts.uri.path())
+                        .parse()
+                        .map_err(|_| ApiError::invalid("The query string is not valid").into_response())?;
+                    request = Request::from_parts(parts, body);
+                } else {
+                    let mut body = params.body.clone();
+                    body.insert("experiment_ids".into(), Value::from(readable));
+                    let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                    request = Request::from_parts(parts, Body::from(bytes));
+                }
             }
         }
         Locate::ExperimentName => {

@@ -536,3 +536,41 @@ async fn grants_follow_a_renamed_model_at_once() {
     let left = s.as_user("admin", Method::GET, path, None).await;
     assert_eq!(left.body["permission"], "READ", "deleting the model dropped bob's EDIT: {left:?}");
 }
+
+/// Narrowing to readable experiments works for a GET, whose experiments are in the query: run
+/// counts of an experiment the caller may not read are neither counted nor named.
+#[tokio::test]
+async fn run_counts_leave_out_experiments_the_caller_may_not_read() {
+    let s = Secured::new().await;
+    let mut ids = Vec::new();
+    for name in ["open-exp", "closed-exp"] {
+        let created = s.post("alice", "/experiments/create", json!({"name": name})).await;
+        let id = created.body["experiment_id"].as_str().unwrap().to_owned();
+        for _ in 0..2 {
+            assert_eq!(s.post("alice", "/runs/create", json!({"experiment_id": id})).await.status, 200);
+        }
+        ids.push(id);
+    }
+    let deny = json!({"username": "bob", "resource_type": "experiment", "resource_id": ids[1], "permission": "DENY"});
+    let r = s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let path = format!("/api/cairn/v1/experiments/run-counts?experiment_ids={}&experiment_ids={}", ids[0], ids[1]);
+    let counted = |r: Reply| -> Vec<(String, i64)> {
+        r.body["counts"]
+            .as_array()
+            .map(|counts| {
+                counts
+                    .iter()
+                    .map(|c| (c["experiment_id"].as_str().unwrap().to_owned(), c["runs"].as_i64().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let bob = s.as_user("bob", Method::GET, &path, None).await;
+    assert_eq!(bob.status, 200, "{bob:?}");
+    assert_eq!(counted(bob), vec![(ids[0].clone(), 2)]);
+    let alice = s.as_user("alice", Method::GET, &path, None).await;
+    assert_eq!(counted(alice), vec![(ids[0].clone(), 2), (ids[1].clone(), 2)]);
+    let only_closed = format!("/api/cairn/v1/experiments/run-counts?experiment_ids={}", ids[1]);
+    assert_eq!(counted(s.as_user("bob", Method::GET, &only_closed, None).await), vec![]);
+}
