@@ -20,6 +20,8 @@ import { AsOfPicker, Met } from "../gov/AsOf";
 const COMPLETENESS_ROWS = 50;
 
 interface Loaded {
+  /** The instant the history was read as of: the page shows that, even while a newer one loads. */
+  asOf: string | null;
   model: registry.RegisteredModelFull;
   versions: registry.VersionRecord[];
   history: HistoryEntry[];
@@ -31,20 +33,20 @@ async function load(name: string, asOf: string | null, signal: AbortSignal): Pro
     registry.modelVersions(name, signal),
     modelHistory(name, asOf, signal).catch(() => [] as HistoryEntry[]),
   ]);
-  return { model, versions, history };
+  return { asOf, model, versions, history };
 }
 
 export function ModelView({ model, asOf }: { model: string; asOf: string | null }) {
   const state = useAsync((signal) => load(model, asOf, signal), [model, asOf]);
   return (
     <Guard what="Registered model" id={model} state={state}>
-      {(data) => <ModelPage data={data} asOf={asOf} />}
+      {(data) => <ModelPage data={data} />}
     </Guard>
   );
 }
 
-function ModelPage({ data, asOf }: { data: Loaded; asOf: string | null }) {
-  const { model } = data;
+function ModelPage({ data }: { data: Loaded }) {
+  const { model, asOf } = data;
   const then = useMemo(() => (asOf ? replay(data.history) : null), [data.history, asOf]);
   // As of a past instant, versions are those that existed then, with the stage and aliases they had.
   const rows = useMemo(() => {

@@ -36,8 +36,9 @@ function VersionPage({ record, asOf }: { record: registry.VersionRecord; asOf: s
   const lineage = useAsync((signal) => lineageNode(node, asOf, signal).catch(() => null), [node, asOf]);
   const run = useAsync((signal) => (record.run_id ? mlflow.getRun(record.run_id, signal).catch(() => null) : Promise.resolve(null)), [record.run_id]);
   useEffect(() => {
-    if (files.data && policy.data !== undefined && check.data) markReady("version", { files: files.data.files.length });
-  }, [files.data, policy.data, check.data]);
+    const settled = (s: { data: unknown; error: unknown }) => s.data !== undefined || s.error !== undefined;
+    if (files.data && settled(policy) && settled(check) && run.data !== undefined && lineage.data !== undefined) markReady("version", { files: files.data.files.length });
+  }, [files.data, policy.data, policy.error, check.data, check.error, run.data, lineage.data]);
   useEffect(() => {
     if (policy.error && !(policy.error instanceof ApiError)) console.warn(policy.error);
   }, [policy.error]);
