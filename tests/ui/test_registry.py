@@ -100,3 +100,33 @@ def test_unknown_models_and_versions_are_not_found(gov, story):
     assert "not found" in gov.wait("#not-found-title").text
     gov.open(f"/models/{quote(story.model)}/versions/99")
     assert "not found" in gov.wait("#not-found-title").text
+
+
+def test_an_attestation_file_is_checked_against_the_version(gov, story, gov_server, tmp_path):
+    from servers import cairn_cli
+
+    key = tmp_path / "key"
+    assert cairn_cli("attest", "--generate-key", str(key)).returncode == 0
+    good = tmp_path / "v2.attestation.json"
+    made = cairn_cli("attest", f"{story.model}@2", "--key", str(key), "--out", str(good), "--backend-store-uri", gov_server.backend_uri)
+    assert made.returncode == 0, made.stderr
+    gov.open(f"/models/{quote(story.model)}/versions/2")
+    gov.wait_mark("version")
+    gov.find(".attest input[type=file]").send_keys(str(good))
+    gov.find(".attest input[name=public-key]").send_keys((tmp_path / "key.pub").read_text().strip())
+    gov.wait_until(lambda: gov.find(".attest button").is_enabled(), "the file is read")
+    gov.find(".attest button").click()
+    result = gov.wait(".attest-result")
+    gov.wait_text(".attest-result", "signature")
+    items = result.find_elements("css selector", "li")
+    assert [i.get_attribute("class") for i in items[:4]] == ["met"] * 4, [i.text for i in items]
+    assert "valid for this key" in result.text
+    gov.shot("registry-attestation")
+    # The same attestation says nothing about version 1: another subject, other files.
+    gov.open(f"/models/{quote(story.model)}/versions/1")
+    gov.wait_mark("version")
+    gov.find(".attest input[type=file]").send_keys(str(good))
+    gov.wait_until(lambda: gov.find(".attest button").is_enabled(), "the file is read")
+    gov.find(".attest button").click()
+    missing = gov.wait(".attest-result").find_elements("css selector", "li.missing")
+    assert len(missing) >= 2, [m.text for m in missing]
