@@ -134,8 +134,12 @@ function ModelPage({ data }: { data: Loaded }) {
 
 type Row = registry.VersionRecord & { aliases: string[] };
 
+/** Versions drawn at first; the rest on request, so a model with thousands opens at once. */
+const FIRST_ROWS = 100;
+
 function VersionsTable({ name, rows, asOf }: { name: string; rows: Row[]; asOf: string | null }) {
   const [checks, setChecks] = useState<Map<string, Completeness | "error">>(new Map());
+  const [limit, setLimit] = useState(FIRST_ROWS);
   useEffect(() => {
     // Completeness of the newest versions, a few requests at a time, after the table is shown.
     let cancelled = false;
@@ -171,7 +175,7 @@ function VersionsTable({ name, rows, asOf }: { name: string; rows: Row[]; asOf: 
           </tr>
         </thead>
         <tbody>
-          {rows.map((v, i) => {
+          {rows.slice(0, limit).map((v, i) => {
             const check = checks.get(v.version);
             return (
               <tr key={v.version}>
@@ -213,6 +217,11 @@ function VersionsTable({ name, rows, asOf }: { name: string; rows: Row[]; asOf: 
           })}
         </tbody>
       </table>
+      {rows.length > limit && (
+        <button type="button" class="show-all" onClick={() => setLimit(rows.length)}>
+          Show all {rows.length} versions
+        </button>
+      )}
     </div>
   );
 }
