@@ -96,3 +96,15 @@ def test_unknown_nodes_give_a_clear_not_found(gov, story):
     gov.open("/lineage?node=dataset:nothing@v0")
     assert "not found" in gov.wait("#not-found-title").text
     assert "dataset:nothing@v0" in gov.find(".not-found").text
+
+
+def test_expanding_a_node_adds_its_neighbours_and_keeps_them_in_the_address(gov, story):
+    open_lineage(gov, f"node={quote(story.m1['model_version'])}&up=1&down=0")
+    assert story.m1["run"] in ids(gov) and story.v1["slice"] not in ids(gov)
+    gov.find(f'.graph-node[data-id="{story.m1["run"]}"]').click()
+    gov.wait_text(".lineage-panel", story.m1["run"])
+    before = gov.marks("lineage")
+    gov.driver.find_element("xpath", "//button[text()='Expand neighbours']").click()
+    gov.wait_mark("lineage", before + 1)
+    assert story.v1["slice"] in ids(gov), "the run's inputs joined the graph"
+    assert f"exp={story.m1['run']}" in gov.hash
