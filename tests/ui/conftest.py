@@ -24,6 +24,7 @@ from servers import REPO_ROOT, Server  # noqa: E402
 
 from browser import Browser  # noqa: E402
 from data import Dataset, log_dataset  # noqa: E402
+from governance import gov, gov_server, story  # noqa: E402, F401  (the governance views' server and data)
 
 SCREENSHOTS = REPO_ROOT / ".test-work" / "screenshots"
 CHROMIUM = os.environ.get("CAIRN_CHROMIUM", "/usr/bin/chromium")

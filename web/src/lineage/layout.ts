@@ -48,7 +48,7 @@ export interface LayoutOptions {
   sweeps: number;
 }
 
-export const DEFAULT_LAYOUT: LayoutOptions = { nodeWidth: 190, nodeHeight: 44, rankGap: 90, nodeGap: 18, margin: 16, sweeps: 6 };
+export const DEFAULT_LAYOUT: LayoutOptions = { nodeWidth: 190, nodeHeight: 44, rankGap: 130, nodeGap: 18, margin: 16, sweeps: 6 };
 
 /** Ranks: 0 for nodes that depend on nothing shown; a dependent is always right of its dependencies. */
 export function assignRanks(ids: readonly string[], edges: readonly LayoutEdge[]): Map<string, number> {
@@ -169,15 +169,33 @@ export function layout(ids: readonly string[], edges: readonly LayoutEdge[], opt
     const x2 = t.x + o.nodeWidth;
     const y2 = t.y + o.nodeHeight / 2;
     const bend = Math.max(30, Math.abs(x1 - x2) / 2);
-    placed.push({
-      ...e,
-      path: `M${x1},${y1} C${x1 - bend},${y1} ${x2 + bend},${y2} ${x2},${y2}`,
-      labelX: (x1 + x2) / 2,
-      labelY: (y1 + y2) / 2,
-    });
+    const c1 = x1 - bend;
+    const c2 = x2 + bend;
+    // The label sits where the curve crosses the middle of the gap next to its dependent: the
+    // middle of the edge between adjacent ranks, and never on a node a long edge passes.
+    const at = labelPoint([x1, c1, c2, x2], [y1, y1, y2, y2], x1 - o.rankGap / 2);
+    placed.push({ ...e, path: `M${x1},${y1} C${c1},${y1} ${c2},${y2} ${x2},${y2}`, labelX: at[0], labelY: at[1] });
   }
   const width = 2 * o.margin + layers.length * o.nodeWidth + Math.max(0, layers.length - 1) * o.rankGap;
   return { nodes, edges: placed, width, height };
+}
+
+function cubic(p: readonly number[], t: number): number {
+  const u = 1 - t;
+  return u * u * u * p[0]! + 3 * u * u * t * p[1]! + 3 * u * t * t * p[2]! + t * t * t * p[3]!;
+}
+
+/** The point of a cubic curve (decreasing in x) whose x is `x`, found by bisection. */
+function labelPoint(xs: readonly number[], ys: readonly number[], x: number): [number, number] {
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 20; i++) {
+    const mid = (lo + hi) / 2;
+    if (cubic(xs, mid) > x) lo = mid;
+    else hi = mid;
+  }
+  const t = (lo + hi) / 2;
+  return [cubic(xs, t), cubic(ys, t)];
 }
 
 /** How many pairs of edges between adjacent ranks cross (for tests and the benchmark). */

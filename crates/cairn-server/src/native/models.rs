@@ -60,11 +60,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/cairn/v1/models/{name}/history", get(history))
         .route("/api/cairn/v1/models/{name}/aliases/{alias}", get(alias_at))
-        .route("/api/cairn/v1/models/{name}/versions/{version}/files", get(version_files))
+        .route("/api/cairn/v1/models/{name}/versions/{version}/files", get(files_of_version))
         .route("/api/cairn/v1/models/{name}/versions/{version}/policy", get(version_policy))
 }
 
-async fn version_files(
+async fn files_of_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {

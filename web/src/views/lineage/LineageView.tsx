@@ -29,6 +29,8 @@ export const KIND_COLORS: Record<string, string> = {
   prediction: "#7f8c8d",
 };
 
+const DIFF_COLORS = { left: "#1f77b4", right: "#e6550d" };
+
 interface Loaded {
   graph: Graph;
   diff: UpstreamDiff | null;
@@ -144,6 +146,16 @@ function GraphView({ loaded, state, asOf, go }: { loaded: Loaded; state: Lineage
   const marks = useMemo(() => (diff ? diffMarks(diff) : null), [diff]);
   const [zoom, setZoom] = useState(1);
   const svgRef = useRef<SVGSVGElement>(null);
+  const canvasRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    // Bring the start node into view: the graph is often wider than the canvas.
+    const box = canvasRef.current;
+    const p = placed.layout.nodes.get(state.node);
+    if (box && p) {
+      box.scrollLeft = Math.max(0, (p.x + DEFAULT_LAYOUT.nodeWidth / 2) * zoom - box.clientWidth / 2);
+      box.scrollTop = Math.max(0, (p.y + 26) * zoom - box.clientHeight / 2);
+    }
+  }, [placed, state.node]);
   useEffect(() => {
     // Ready once the drawn graph has been painted: the next frame after this render.
     requestAnimationFrame(() =>
@@ -202,7 +214,7 @@ function GraphView({ loaded, state, asOf, go }: { loaded: Loaded; state: Lineage
       {diff && <DiffSummary diff={diff} />}
       <Legend graph={graph} />
       <div class="lineage-layout">
-        <div class="lineage-canvas" tabIndex={0} aria-label="Lineage graph">
+        <div class="lineage-canvas" ref={canvasRef} tabIndex={0} aria-label="Lineage graph">
           <GraphSvg svgRef={svgRef} layout={placed.layout} graph={graph} start={state.node} selected={state.selected} marks={marks} zoom={zoom} onSelect={(id) => go({ selected: id })} />
         </div>
         <aside class="lineage-panel" aria-label="Selected node">
@@ -274,6 +286,15 @@ function GraphSvg({
 }) {
   const w = DEFAULT_LAYOUT.nodeWidth;
   const h = 52;
+  // The outline says, in this order: selected, one side of a diff, the kind.
+  const outline = (id: string, kindColor: string) => {
+    if (id === selected) return "var(--fg)";
+    const mark = marks?.get(id);
+    if (mark === "left") return DIFF_COLORS.left;
+    if (mark === "right") return DIFF_COLORS.right;
+    if (id === start) return "var(--accent)";
+    return kindColor;
+  };
   return (
     <svg ref={svgRef} class="lineage-svg" width={l.width * zoom} height={l.height * zoom} viewBox={`0 0 ${l.width} ${l.height}`} role="img" aria-label={`Lineage graph of ${start}`}>
       <defs>
@@ -314,7 +335,8 @@ function GraphSvg({
               onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), onSelect(p.id))}
             >
               <title>{`${p.id}${n.digest ? `\ndigest ${n.digest}` : ""}`}</title>
-              <rect width={w} height={h} rx={activity ? 2 : 12} fill={color} fill-opacity={mark === "shared" ? 0.08 : 0.22} style={{ stroke: color }} />
+              <rect class="node-bg" width={w} height={h} rx={activity ? 2 : 12} />
+              <rect width={w} height={h} rx={activity ? 2 : 12} fill={color} fill-opacity={mark === "shared" ? 0.08 : 0.22} style={{ stroke: outline(p.id, color) }} />
               {activity && <rect width={6} height={h} fill={color} />}
               <text class="kind" x={12} y={14}>
                 {kindLabel(kind)}

@@ -20,6 +20,8 @@ import { AsOfPicker, Met } from "../gov/AsOf";
 const COMPLETENESS_ROWS = 50;
 
 interface Loaded {
+  /** The instant the history was read as of: the page shows that, even while a newer one loads. */
+  asOf: string | null;
   model: registry.RegisteredModelFull;
   versions: registry.VersionRecord[];
   history: HistoryEntry[];
@@ -31,20 +33,20 @@ async function load(name: string, asOf: string | null, signal: AbortSignal): Pro
     registry.modelVersions(name, signal),
     modelHistory(name, asOf, signal).catch(() => [] as HistoryEntry[]),
   ]);
-  return { model, versions, history };
+  return { asOf, model, versions, history };
 }
 
 export function ModelView({ model, asOf }: { model: string; asOf: string | null }) {
   const state = useAsync((signal) => load(model, asOf, signal), [model, asOf]);
   return (
     <Guard what="Registered model" id={model} state={state}>
-      {(data) => <ModelPage data={data} asOf={asOf} />}
+      {(data) => <ModelPage data={data} />}
     </Guard>
   );
 }
 
-function ModelPage({ data, asOf }: { data: Loaded; asOf: string | null }) {
-  const { model } = data;
+function ModelPage({ data }: { data: Loaded }) {
+  const { model, asOf } = data;
   const then = useMemo(() => (asOf ? replay(data.history) : null), [data.history, asOf]);
   // As of a past instant, versions are those that existed then, with the stage and aliases they had.
   const rows = useMemo(() => {
@@ -132,8 +134,12 @@ function ModelPage({ data, asOf }: { data: Loaded; asOf: string | null }) {
 
 type Row = registry.VersionRecord & { aliases: string[] };
 
+/** Versions drawn at first; the rest on request, so a model with thousands opens at once. */
+const FIRST_ROWS = 100;
+
 function VersionsTable({ name, rows, asOf }: { name: string; rows: Row[]; asOf: string | null }) {
   const [checks, setChecks] = useState<Map<string, Completeness | "error">>(new Map());
+  const [limit, setLimit] = useState(FIRST_ROWS);
   useEffect(() => {
     // Completeness of the newest versions, a few requests at a time, after the table is shown.
     let cancelled = false;
@@ -169,7 +175,7 @@ function VersionsTable({ name, rows, asOf }: { name: string; rows: Row[]; asOf: 
           </tr>
         </thead>
         <tbody>
-          {rows.map((v, i) => {
+          {rows.slice(0, limit).map((v, i) => {
             const check = checks.get(v.version);
             return (
               <tr key={v.version}>
@@ -211,6 +217,11 @@ function VersionsTable({ name, rows, asOf }: { name: string; rows: Row[]; asOf: 
           })}
         </tbody>
       </table>
+      {rows.length > limit && (
+        <button type="button" class="show-all" onClick={() => setLimit(rows.length)}>
+          Show all {rows.length} versions
+        </button>
+      )}
     </div>
   );
 }

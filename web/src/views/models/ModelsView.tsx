@@ -24,8 +24,11 @@ async function loadPage(search: string, asOf: string | null, token: string | und
   const page = await registry.searchModels(search, token, signal);
   const models = page.registered_models ?? [];
   if (!asOf) return { rows: models.map((model) => ({ model, then: null })), next: page.next_page_token };
+  // A model created after the instant did not exist then; only older ones need their history.
+  const at = Date.parse(asOf);
+  const older = models.filter((m) => Number(m.creation_timestamp ?? 0) <= at);
   const rows = await Promise.all(
-    models.map(async (model) => {
+    older.map(async (model) => {
       try {
         return { model, then: replay(await modelHistory(model.name, asOf, signal)) };
       } catch (e) {

@@ -36,8 +36,9 @@ function VersionPage({ record, asOf }: { record: registry.VersionRecord; asOf: s
   const lineage = useAsync((signal) => lineageNode(node, asOf, signal).catch(() => null), [node, asOf]);
   const run = useAsync((signal) => (record.run_id ? mlflow.getRun(record.run_id, signal).catch(() => null) : Promise.resolve(null)), [record.run_id]);
   useEffect(() => {
-    if (files.data && policy.data !== undefined && check.data) markReady("version", { files: files.data.files.length });
-  }, [files.data, policy.data, check.data]);
+    const settled = (s: { data: unknown; error: unknown }) => s.data !== undefined || s.error !== undefined;
+    if (files.data && settled(policy) && settled(check) && run.data !== undefined && lineage.data !== undefined) markReady("version", { files: files.data.files.length });
+  }, [files.data, policy.data, policy.error, check.data, check.error, run.data, lineage.data]);
   useEffect(() => {
     if (policy.error && !(policy.error instanceof ApiError)) console.warn(policy.error);
   }, [policy.error]);
@@ -125,11 +126,11 @@ function VersionPage({ record, asOf }: { record: registry.VersionRecord; asOf: s
           {policy.error ? <ErrorBox what="the policy verdict" error={policy.error} retry={policy.retry} /> : !policy.data ? <Loading what="policy" /> : <PolicyCard verdict={policy.data} />}
         </section>
       </div>
-      <section class="card" aria-labelledby="version-files">
+      <section class="card spaced" aria-labelledby="version-files">
         <h2 id="version-files">Pinned files</h2>
         {files.error ? <ErrorBox what="the files" error={files.error} retry={files.retry} /> : !files.data ? <Loading what="files" /> : <FilesTable files={files.data} />}
       </section>
-      <section class="card" aria-labelledby="version-attest">
+      <section class="card spaced" aria-labelledby="version-attest">
         <h2 id="version-attest">Attestations</h2>
         <AttestationCheck node={node} digest={lineage.data?.digest ?? null} asOf={asOf} />
       </section>
@@ -171,7 +172,7 @@ function FilesTable({ files }: { files: VersionFiles }) {
   return (
     <>
       <p class="muted">
-        {files.files.length} files pinned at registration ({files.algorithm}); later changes to the run cannot change them.
+        {files.files.length === 1 ? "1 file" : `${files.files.length} files`} pinned at registration ({files.algorithm}); later changes to the run cannot change them.
       </p>
       {files.files.length > 8 && (
         <label>
