@@ -514,8 +514,12 @@ async fn a_predictions_token_posts_for_its_own_deployment_only() {
 async fn grants_follow_a_renamed_model_at_once() {
     let s = Secured::new().await;
     assert_eq!(s.post("alice", "/registered-models/create", json!({"name": "churn"})).await.status, 200);
-    let grant = json!({"username": "bob", "resource_type": "registered_model", "resource_id": "churn", "permission": "EDIT"});
-    assert_eq!(s.as_user("alice", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(grant)).await.status, 200);
+    let grant =
+        json!({"username": "bob", "resource_type": "registered_model", "resource_id": "churn", "permission": "EDIT"});
+    assert_eq!(
+        s.as_user("alice", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(grant)).await.status,
+        200
+    );
     let rename = s.post("alice", "/registered-models/rename", json!({"name": "churn", "new_name": "churn-2"})).await;
     assert_eq!(rename.status, 200, "{rename:?}");
     let describe = |name: &str| Some(json!({"name": name, "description": "by bob"}));

@@ -189,7 +189,11 @@ pub async fn grants_follow_a_renamed_model_and_go_with_a_deleted_one(store: Arc<
     assert_eq!(data.roles[0].permissions.iter().map(|p| p.id).collect::<Vec<_>>(), [everything.id]);
     store.create_registered_model(&admin(), new_model("churn-v2")).await.unwrap();
     let gus = data.user("gus").unwrap();
-    assert_eq!(data.permission(gus, model, "churn-v2", Permission::Read), Permission::Read, "a new model starts afresh");
+    assert_eq!(
+        data.permission(gus, model, "churn-v2", Permission::Read),
+        Permission::Read,
+        "a new model starts afresh"
+    );
     assert_verifies(&store).await;
 }
 

@@ -443,7 +443,8 @@ pub fn follow_model_rename(db: &mut dyn Db, seq: i64, name: &str, new_name: &str
         )?;
         changes.push(rows::grant_change(&g));
     }
-    for mut p in reads::role_permissions(db)?.into_iter().filter(|p| p.resource_type == model && p.resource_pattern == name)
+    for mut p in
+        reads::role_permissions(db)?.into_iter().filter(|p| p.resource_type == model && p.resource_pattern == name)
     {
         p.resource_pattern = new_name.to_owned();
         db.execute(
