@@ -41,7 +41,7 @@ def secured(request, make_server, reference, tmp_path_factory):
             f"admin_password = {ADMIN_PASSWORD}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         )
-        env = {"MLFLOW_AUTH_CONFIG_PATH": str(config)}
+        env = {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex}
         return make_server("sqlite", env=env, mlflow_args=["--app-name", "basic-auth"])
     env = {"CAIRN_ADMIN_USERNAME": ADMIN, "CAIRN_ADMIN_PASSWORD": ADMIN_PASSWORD}
     return make_server(request.param, env=env, args=["--auth", "basic"])
@@ -90,15 +90,16 @@ def world(secured):
     return {"url": secured.url, "a": a, "b": b, "run_a": run_a, "run_b": run_b, "model": model, "server": secured}
 
 
-def test_requests_without_or_with_wrong_credentials_get_401(world, monkeypatch):
+def test_requests_without_or_with_wrong_credentials_get_401(world, monkeypatch, reference):
     url = world["url"]
     r = requests.get(url + "/api/2.0/mlflow/experiments/search?max_results=5", timeout=30)
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
     r = requests.get(url + "/api/2.0/mlflow/experiments/search", auth=("alice", "not-the-password"), timeout=30)
     assert r.status_code == 401
     assert requests.get(url + "/health", timeout=30).status_code == 200, "liveness stays public"
-    # The web UI's files are served to anyone; its API calls then get 401.
-    assert requests.get(url + "/", timeout=30).status_code == 200
+    # Cairn serves the web UI's files to anyone (its login page must load; its API calls then
+    # get 401); MLflow's auth app puts its UI behind the browser's sign-in dialog instead.
+    assert requests.get(url + "/", timeout=30).status_code == (401 if reference else 200)
     r = requests.get(url + "/ajax-api/2.0/mlflow/experiments/search", timeout=30)
     assert r.status_code == 401
     sign_in(monkeypatch, "bob", "wrong-password")
