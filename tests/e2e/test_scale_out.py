@@ -119,10 +119,12 @@ def test_three_replicas_behind_haproxy_lose_nothing(postgres_admin_url, moto, tm
         replicas[0].start()
 
         # Two collections at once, on two processes, with no grace period, while uploads are in
-        # flight: the uploads' pins in the shared database are all that keeps their blobs.
+        # flight: the uploads' pins in the shared database are all that keeps their blobs. They
+        # purge no run (a run the clients delete meanwhile must keep its blob until the final
+        # collection below purges it), so what they may remove is only what nothing references.
         collections = [
             subprocess.Popen(
-                [str(cairn_binary()), "gc", "--older-than", "0s", "--grace", "0s", "--data-dir", str(tmp_path / f"gc{n}")],
+                [str(cairn_binary()), "gc", "--older-than", "1h", "--grace", "0s", "--data-dir", str(tmp_path / f"gc{n}")],
                 env={**os.environ, **cli_env},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
