@@ -7,7 +7,8 @@
 #   bench/auth.sh                      release binaries, 3 rounds
 #   CAIRN_BIN=target/debug/cairn CAIRN_BENCH_BIN=target/debug/cairn-bench ROUNDS=2 bench/auth.sh
 #
-# POINTS (ingest, default 200000), WRITERS (4), RUNS (search: runs created, default 1000).
+# POINTS (ingest, default 200000), WRITERS (4), RUNS (search: runs created, default 1000),
+# REPEAT (searches timed per round, default 21).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CAIRN="${CAIRN_BIN:-$ROOT/target/release/cairn}"
@@ -16,6 +17,7 @@ ROUNDS="${ROUNDS:-3}"
 POINTS="${POINTS:-200000}"
 WRITERS="${WRITERS:-4}"
 RUNS="${RUNS:-1000}"
+REPEAT="${REPEAT:-21}"
 WORK="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {
@@ -45,7 +47,7 @@ stop() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
 
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])"; }
 
-declare -A INGEST SEARCH
+declare -A INGEST SEARCH CREATE
 for round in $(seq "$ROUNDS"); do
     for mode in none basic; do
         port="$(free_port)"
@@ -58,14 +60,17 @@ for round in $(seq "$ROUNDS"); do
         fi
         url="http://127.0.0.1:$port"
         ingest="$("$BENCH" ingest --url "$url" --writers "$WRITERS" --points "$POINTS" | field points_per_s)"
-        search="$("$BENCH" search --url "$url" --create-runs "$RUNS" --max-results 100 | field seconds_median)"
+        report="$("$BENCH" search --url "$url" --create-runs "$RUNS" --max-results 100 --repeat "$REPEAT")"
+        search="$(field ms_median <<<"$report")"
+        create="$(field create_runs_per_s <<<"$report")"
         stop
         INGEST[$mode]+="$ingest "
         SEARCH[$mode]+="$search "
-        echo "round $round auth=$mode: ingest ${ingest} points/s, search ${search} s (median of 3)"
+        CREATE[$mode]+="$create "
+        echo "round $round auth=$mode: ingest ${ingest} points/s, runs created ${create}/s, search ${search} ms (median of $REPEAT)"
     done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 for mode in none basic; do
-    echo "median auth=$mode: ingest $(echo "${INGEST[$mode]}" | median) points/s, search $(echo "${SEARCH[$mode]}" | median) s"
+    echo "median auth=$mode: ingest $(echo "${INGEST[$mode]}" | median) points/s, runs created $(echo "${CREATE[$mode]}" | median)/s, search $(echo "${SEARCH[$mode]}" | median) ms"
 done
