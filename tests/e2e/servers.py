@@ -379,16 +379,22 @@ class LoadBalancer:
     backends: list[int]
     port: int = 0
     proc: subprocess.Popen | None = None
+    # A PEM file holding a certificate and its key: HAProxy then terminates TLS, as in front of a
+    # server reached over HTTPS, and `ca` is the certificate clients must trust.
+    tls_pem: Path | None = None
+    ca: Path | None = None
 
     TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "haproxy" / "cairn.cfg"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        # Over TLS the name the certificate was made for.
+        return f"https://localhost:{self.port}" if self.tls_pem else f"http://127.0.0.1:{self.port}"
 
     def config(self) -> str:
         text = self.TEMPLATE.read_text(encoding="utf-8")
-        text = text.replace("bind 127.0.0.1:5000", f"bind 127.0.0.1:{self.port}")
+        tls = f" ssl crt {self.tls_pem}" if self.tls_pem else ""
+        text = text.replace("bind 127.0.0.1:5000", f"bind 127.0.0.1:{self.port}{tls}")
         servers = "".join(
             f"    server cairn{i + 1} 127.0.0.1:{port} check\n" for i, port in enumerate(self.backends)
         )
@@ -419,7 +425,7 @@ class LoadBalancer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"haproxy exited with {self.proc.returncode}")
             try:
-                if requests.get(self.url + "/ready", timeout=2).status_code == 200:
+                if requests.get(self.url + "/ready", timeout=2, verify=str(self.ca) if self.ca else True).status_code == 200:
                     return self
             except requests.RequestException:
                 pass

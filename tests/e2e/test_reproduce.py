@@ -392,3 +392,117 @@ def test_an_unavailable_package_version_is_named(env: Env, tmp_path: Path) -> No
     assert "packages that cannot be had: ghost-pkg==0.0.1" in result.stderr
     assert len(env.runs("reproduce-e2e-ghost")) == 1
     assert not (env.cache / "envs" / digest).exists()  # no half-built environment is kept
+
+
+# --- the terminal and HTTPS -----------------------------------------------------------------
+
+
+def on_a_terminal(env: Env, cwd: Path, shell_input: list[tuple[float, str]], timeout: float = 60) -> str:
+    """Runs an interactive bash on a pseudo-terminal (util-linux `script`), types `shell_input`
+    into it (each after its delay, in seconds) and returns what the terminal showed."""
+    proc = subprocess.Popen(
+        ["script", "-qec", "bash --norc --noprofile -i", "/dev/null"],
+        cwd=cwd, env={**env.env(), "PS1": "$ "}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    for delay, text in shell_input:
+        time.sleep(delay)
+        proc.stdin.write(text.encode())
+        proc.stdin.flush()
+    out, _ = proc.communicate(timeout=timeout)
+    return out.decode(errors="replace").replace("\r", "")
+
+
+def test_a_command_on_a_terminal_reads_it_and_gets_ctrl_c_once(env: Env, tmp_path: Path) -> None:
+    # The command runs in a process group of its own; unless that group is lent the terminal's
+    # foreground, reading the terminal stops it (SIGTTIN) and the run hangs.
+    (tmp_path / "ask.py").write_text(
+        "import signal, time\n"
+        "seen = []\n"
+        "signal.signal(signal.SIGINT, lambda *a: seen.append(1) or print('interrupted', flush=True))\n"
+        "name = input('name? ')\n"
+        "print('reversed:', name[::-1], flush=True)\n"
+        "time.sleep(2)\n"
+        "print('interrupts:', len(seen), flush=True)\n"
+    )
+    shown = on_a_terminal(env, tmp_path, [
+        (1, f"{cairn_binary()} run --experiment reproduce-e2e-tty -- python ask.py; echo exit=$?\n"),
+        (4, "stressed\n"),
+        (0.5, "\x03"),  # Ctrl-C, typed while the command sleeps
+        (4, "exit\n"),
+    ])
+    assert "reversed: desserts" in shown, shown
+    # Ctrl-C reached the command once, from the terminal; `cairn run` did not pass on a second.
+    assert "interrupts: 1" in shown and "exit=0" in shown, shown
+    run_id = next(line.split()[2] for line in shown.splitlines() if line.startswith("cairn: run "))
+    assert env.client.get_run(run_id).info.status == "FINISHED"
+    assert b"reversed: desserts" in env.artifact(run_id, "cairn/run/stdout.log")
+
+
+def test_ctrl_z_stops_the_run_and_fg_resumes_it(env: Env, tmp_path: Path) -> None:
+    (tmp_path / "count.py").write_text(
+        "import time\nfor i in range(40):\n    print('tick', i, flush=True)\n    time.sleep(0.2)\n"
+    )
+    shown = on_a_terminal(env, tmp_path, [
+        (1, f"{cairn_binary()} run --experiment reproduce-e2e-tty -- python count.py\n"),
+        (3, "\x1a"),  # Ctrl-Z: the command stops, and so does `cairn run`, so the shell is back
+        (1.5, "jobs\n"),
+        (0.5, "fg\n"),
+        (14, "exit\n"),
+    ], timeout=90)
+    assert "Stopped" in shown, shown
+    stopped_at = shown.index("Stopped")
+    # The shell answered `jobs` while the job was stopped, then `fg` let it finish every tick.
+    assert "tick 39" in shown[stopped_at:] and " FINISHED" in shown[stopped_at:], shown
+    run_id = next(line.split()[2] for line in shown.splitlines() if line.startswith("cairn: run "))
+    assert env.client.get_run(run_id).info.status == "FINISHED"
+    log = env.artifact(run_id, "cairn/run/stdout.log")
+    assert all(f"tick {i}\n".encode() in log for i in range(40))
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A private CA and a certificate it signed for `localhost`: the server's certificate and key
+    in one PEM for HAProxy, and the CA's certificate for clients to trust."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=cairn test CA",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
+            "-out", "server.csr")
+    (tmp_path / "server.ext").write_text("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "1", "-extfile", "server.ext", "-out", "server.pem")
+    both = tmp_path / "haproxy.pem"
+    both.write_bytes((tmp_path / "server.pem").read_bytes() + (tmp_path / "server.key").read_bytes())
+    return both, tmp_path / "ca.pem"
+
+
+def test_cairn_run_reaches_a_server_over_https(env: Env, tmp_path: Path) -> None:
+    from servers import LoadBalancer
+
+    pem, ca = self_signed(tmp_path)
+    port = int(env.server.url.rsplit(":", 1)[1])
+    proxy = LoadBalancer(tmp_path, [port], tls_pem=pem, ca=ca).start()
+    try:
+        script = tmp_path / "log.py"
+        script.write_text("import mlflow\nmlflow.log_metric('over_tls', 1.5)\nprint('logged', flush=True)\n")
+        # Untrusted certificate: refused with a clear error, before any command runs.
+        refused = env.run(tmp_path, "--experiment", "reproduce-e2e-tls", "--", "python", str(script),
+                          env=env.env(MLFLOW_TRACKING_URI=proxy.url))
+        assert refused.returncode != 0 and "logged" not in refused.stdout
+        assert "cannot reach" in refused.stderr and proxy.url in refused.stderr, refused.stderr
+        # Trusted the way the mlflow client is told to trust it, which the script inherits.
+        done = env.run(tmp_path, "--experiment", "reproduce-e2e-tls", "--", "python", str(script),
+                       env=env.env(MLFLOW_TRACKING_URI=proxy.url, MLFLOW_TRACKING_SERVER_CERT_PATH=str(ca)))
+        assert done.returncode == 0, done.stderr
+        run = env.client.get_run(env.run_id(done))
+        assert run.info.status == "FINISHED" and run.data.metrics["over_tls"] == 1.5
+        assert b"logged" in env.artifact(run.info.run_id, "cairn/run/stdout.log")
+        # A certificate path that holds no certificate is named, not ignored.
+        (tmp_path / "empty.pem").write_text("not a certificate\n")
+        bad = env.run(tmp_path, "--experiment", "reproduce-e2e-tls", "--", "python", str(script),
+                      env=env.env(MLFLOW_TRACKING_URI=proxy.url, MLFLOW_TRACKING_SERVER_CERT_PATH=str(tmp_path / "empty.pem")))
+        assert bad.returncode != 0 and "MLFLOW_TRACKING_SERVER_CERT_PATH" in bad.stderr, bad.stderr
+    finally:
+        proxy.stop()

@@ -55,11 +55,14 @@ enum Auth {
 }
 
 impl Tracking {
-    /// A client of the server at `uri` (http only: the binary carries no TLS stack).
+    /// A client of the server at `uri`, `http://` or `https://`. For HTTPS the system's trust
+    /// store is used, plus the CA bundle in `MLFLOW_TRACKING_SERVER_CERT_PATH` when set, and
+    /// `MLFLOW_TRACKING_INSECURE_TLS=true` skips verification: the variables the mlflow client
+    /// reads, so that `cairn run` and the script it launches trust the same server.
     pub fn new(uri: &str) -> anyhow::Result<Self> {
         let base = uri.trim_end_matches('/').to_owned();
-        if !base.starts_with("http://") {
-            bail!("the tracking URI must be an http:// URL of a running server, got '{uri}'");
+        if !base.starts_with("http://") && !base.starts_with("https://") {
+            bail!("the tracking URI must be the http:// or https:// URL of a running server, got '{uri}'");
         }
         let auth = match (
             std::env::var("MLFLOW_TRACKING_TOKEN").ok(),
@@ -70,7 +73,27 @@ impl Tracking {
             (_, Some(user), Some(password)) => Auth::Basic(user, password),
             _ => Auth::None,
         };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(120));
+        if let Some(path) = std::env::var_os("MLFLOW_TRACKING_SERVER_CERT_PATH").filter(|p| !p.is_empty()) {
+            let pem = std::fs::read(&path).with_context(|| {
+                format!("cannot read MLFLOW_TRACKING_SERVER_CERT_PATH ({})", path.to_string_lossy())
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+                format!("MLFLOW_TRACKING_SERVER_CERT_PATH ({}) holds no PEM certificate", path.to_string_lossy())
+            })?;
+            if certificates.is_empty() {
+                bail!("MLFLOW_TRACKING_SERVER_CERT_PATH ({}) holds no PEM certificate", path.to_string_lossy());
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let insecure = std::env::var("MLFLOW_TRACKING_INSECURE_TLS")
+            .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1"));
+        if insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build()?;
         Ok(Tracking { base, http, auth })
     }
 

@@ -22,6 +22,7 @@ pub mod capture;
 pub mod git;
 pub mod inputs;
 pub mod output;
+pub mod terminal;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
@@ -242,8 +243,8 @@ async fn execute(
 
     let mut command = tokio::process::Command::new(&launch.command[0]);
     command.args(&launch.command[1..]).current_dir(&launch.cwd).envs(env.iter().map(|(k, v)| (k, v)));
-    // Its own process group: a Ctrl-C in the terminal reaches only `cairn run`, which passes it
-    // on once, instead of the command getting it twice.
+    // Its own process group, so that a signal reaches it once: from the terminal when it holds
+    // the terminal's foreground (`terminal::Lent`), else forwarded by `cairn run`.
     command.process_group(0).stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().with_context(|| format!("cannot start '{}'", launch.command[0]))?;
     let pid = child.id().map(|id| Pid::from_raw(i32::try_from(id).unwrap_or(i32::MAX)));
@@ -256,16 +257,25 @@ async fn execute(
     )?;
     let mut interrupts = signal(SignalKind::interrupt())?;
     let mut terminations = signal(SignalKind::terminate())?;
+    let mut children = signal(SignalKind::child())?;
+    let terminal = pid.and_then(terminal::Lent::to);
     let status = loop {
         let forward = tokio::select! {
             status = child.wait() => break status?,
             _ = interrupts.recv() => Signal::SIGINT,
             _ = terminations.recv() => Signal::SIGTERM,
+            _ = children.recv() => {
+                if let Some(terminal) = &terminal {
+                    terminal.follow_stop();
+                }
+                continue;
+            }
         };
         if let Some(pid) = pid {
             let _ = kill(pid, forward);
         }
     };
+    drop(terminal);
 
     let mut end_tags = BTreeMap::new();
     match capture {

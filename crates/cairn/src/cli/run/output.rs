@@ -5,12 +5,16 @@
 //!
 //! Each upload sends the whole file again, replacing the previous one: MLflow's artifact API has
 //! no append, and a file that is only complete at the end could not be followed in the UI.
-//! The versions it replaces are unreferenced blobs that `cairn gc` collects.
+//! The versions it replaces are unreferenced blobs that `cairn gc` collects. So that a long,
+//! chatty command does not re-send its log quadratically, a log is re-sent only once the time
+//! since its last upload would have sent that upload at [`RESEND_BUDGET`]: a log of a few
+//! megabytes still follows every few seconds, one of a gigabyte about every hour, and re-sending
+//! costs the budget plus the log's own growth rate, never more (see [`resend_due`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -21,6 +25,8 @@ use crate::cli::tracking::Tracking;
 
 /// How often a growing log is sent again.
 pub const UPLOAD_EVERY: Duration = Duration::from_secs(5);
+/// The upload rate that re-sending a growing log may use, in bytes per second of run time.
+pub const RESEND_BUDGET: u64 = 256 * 1024;
 /// Where the logs go among the run's artifacts.
 pub const STDOUT_ARTIFACT: &str = "cairn/run/stdout.log";
 pub const STDERR_ARTIFACT: &str = "cairn/run/stderr.log";
@@ -131,6 +137,7 @@ async fn upload_while_running(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut sent = vec![0u64; streams.len()];
+    let mut last_upload = vec![Instant::now(); streams.len()];
     loop {
         tokio::select! {
             _ = tokio::time::sleep(UPLOAD_EVERY) => {}
@@ -138,15 +145,72 @@ async fn upload_while_running(
         }
         for (i, stream) in streams.iter().enumerate() {
             let now = stream.written.load(Ordering::Relaxed);
-            if now == sent[i] {
+            if now == sent[i] || !resend_due(sent[i], last_upload[i].elapsed()) {
                 continue;
             }
             let Ok(data) = tokio::fs::read(&stream.file).await else { continue };
             let len = data.len() as u64;
             match tracking.upload_artifact(&artifact_uri, stream.artifact, data).await {
-                Ok(()) => sent[i] = len,
+                Ok(()) => {
+                    sent[i] = len;
+                    last_upload[i] = Instant::now();
+                }
                 Err(e) => tracing::warn!(error = format!("{e:#}"), artifact = stream.artifact, "log upload failed"),
             }
         }
+    }
+}
+
+/// Whether a log whose last upload was `last_sent` bytes, `elapsed` ago, may be sent again: when
+/// at least [`UPLOAD_EVERY`] has passed and sending `last_sent` bytes at [`RESEND_BUDGET`] would
+/// have taken no longer than `elapsed`. The interval grows with the log, so the uploads of a log
+/// growing at any steady rate form a geometric series: all of them together send a bounded
+/// multiple of its final size, where a fixed interval sends the square of it.
+pub fn resend_due(last_sent: u64, elapsed: Duration) -> bool {
+    let at_budget = Duration::from_secs_f64(last_sent as f64 / RESEND_BUDGET as f64);
+    elapsed >= UPLOAD_EVERY.max(at_budget)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_logs_follow_at_the_base_interval() {
+        assert!(!resend_due(10_000, Duration::from_secs(4)));
+        assert!(resend_due(10_000, UPLOAD_EVERY));
+        assert!(resend_due(RESEND_BUDGET * 5, UPLOAD_EVERY));
+    }
+
+    #[test]
+    fn large_logs_wait_in_proportion_to_their_size() {
+        let gigabyte = 1 << 30;
+        assert!(!resend_due(gigabyte, Duration::from_secs(60)));
+        assert!(resend_due(gigabyte, Duration::from_secs(gigabyte / RESEND_BUDGET)));
+    }
+
+    /// Simulates the uploader's ticks for a command printing a steady 1 MB/s for an hour and
+    /// counts what it sends: a bounded multiple of the log, not its square.
+    #[test]
+    fn an_hour_of_steady_output_is_resent_a_bounded_number_of_times() {
+        let (rate, hour) = (1_000_000u64, 3_600u64);
+        let (mut sent_bytes, mut uploads, mut last, mut last_size) = (0u64, 0u32, 0u64, 0u64);
+        let mut t = UPLOAD_EVERY.as_secs();
+        while t <= hour {
+            let size = rate * t;
+            if resend_due(last_size, Duration::from_secs(t - last)) {
+                sent_bytes += size;
+                uploads += 1;
+                last = t;
+                last_size = size;
+            }
+            t += UPLOAD_EVERY.as_secs();
+        }
+        let final_size = rate * hour;
+        assert!(sent_bytes < 8 * final_size, "re-sent {sent_bytes} bytes for a {final_size}-byte log");
+        // Followed all along: uploads keep coming, and the newest one is never far behind.
+        assert!(uploads >= 5, "the log must still be followed: {uploads} uploads in an hour");
+        assert!(last_size * 5 > final_size, "the newest upload holds {last_size} of {final_size} bytes");
+        // A fixed 5-second interval would have sent about 360 times the final size.
     }
 }
