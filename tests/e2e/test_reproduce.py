@@ -286,6 +286,9 @@ def test_a_seeded_dirty_run_reproduces_cold_then_warm(env: Env, original) -> Non
         assert verdict["environment_cached"] is (attempt == "warm")
         assert all(m["ok"] and m["abs_diff"] == 0.0 for m in verdict["metrics"])
         assert {m["key"] for m in verdict["metrics"]} == {"loss", "w0"}
+        # The whole curve is compared, not only the final value.
+        history = {m["key"]: m["history"] for m in verdict["metrics"]}
+        assert history == {"loss": {"same": True, "values": 3}, "w0": {"same": True, "values": 1}}
         assert all(c["ok"] for c in verdict["checks"])
         new = env.client.get_run(verdict["reproduction_run_id"])
         assert new.data.tags["cairn.reproduction_of"] == run_id
@@ -315,6 +318,8 @@ def test_an_unseeded_run_is_not_reproduced(env: Env, tmp_path: Path) -> None:
     assert "not reproduced" in result.stdout
     differing = [line.split()[0] for line in result.stdout.splitlines() if line.rstrip().endswith("DIFFERS")]
     assert set(differing) == {"loss", "w0"}, result.stdout
+    # Unseeded weights differ from the first step on, and the verdict says where.
+    assert "loss at step 0: " in result.stdout, result.stdout
     assert "param rows: same (3)" in result.stdout
 
 

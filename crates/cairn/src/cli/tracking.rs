@@ -217,6 +217,35 @@ impl Tracking {
         })
     }
 
+    /// Every value a run logged for one metric, as `(step, value)` in step order (logging order
+    /// within a step), read page by page.
+    pub async fn metric_history(&self, run_id: &str, key: &str) -> anyhow::Result<Vec<(i64, f64)>> {
+        let (what, path) =
+            (format!("reading the history of {key} in run {run_id}"), format!("{MLFLOW}/metrics/get-history"));
+        let mut points: Vec<(i64, i64, f64)> = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut query = vec![("run_id", run_id), ("metric_key", key), ("max_results", "25000")];
+            if !token.is_empty() {
+                query.push(("page_token", &token));
+            }
+            let answer = self.get(&what, &path, &query).await?;
+            for m in answer["metrics"].as_array().into_iter().flatten() {
+                if let Some(value) = metric_value(&m["value"]) {
+                    let step = m["step"].as_i64().or_else(|| m["step"].as_str()?.parse().ok()).unwrap_or(0);
+                    let at = m["timestamp"].as_i64().or_else(|| m["timestamp"].as_str()?.parse().ok()).unwrap_or(0);
+                    points.push((step, at, value));
+                }
+            }
+            match answer["next_page_token"].as_str() {
+                Some(next) if !next.is_empty() => token = next.to_owned(),
+                _ => break,
+            }
+        }
+        points.sort_by_key(|&(step, at, _)| (step, at));
+        Ok(points.into_iter().map(|(step, _, value)| (step, value)).collect())
+    }
+
     /// Uploads one file into a run's artifacts (replacing what was at that path).
     pub async fn upload_artifact(&self, artifact_uri: &str, path: &str, data: Vec<u8>) -> anyhow::Result<()> {
         let url = artifact_path(artifact_uri, path)?;

@@ -159,7 +159,8 @@ async fn reproduce(args: ReproduceArgs) -> anyhow::Result<ExitCode> {
         eprintln!("cairn: warning: the reproduction is not linked in the lineage graph: {e:#}");
     }
     let reproduction = tracking.get_run(&outcome.run_id).await?;
-    let verdict = verdict::compare(&plan.run, &reproduction, &tolerances);
+    let histories = verdict::Histories::read(&tracking, &plan.run, &reproduction).await?;
+    let verdict = verdict::compare(&plan.run, &reproduction, &histories, &tolerances);
     let mut stored = verdict.to_json();
     stored["environment_seconds"] = json!(env_secs);
     stored["environment_cached"] = json!(venv.cached);

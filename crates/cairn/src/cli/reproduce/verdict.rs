@@ -1,7 +1,9 @@
 //! The verdict: each metric's original and reproduced value with their absolute and relative
-//! difference against its tolerance (exact unless `--tolerance` says otherwise), and whether the
-//! params, the environment digest, the code version and the final status are the same. A run
-//! is reproduced only when every line holds.
+//! difference against its tolerance (exact unless `--tolerance` says otherwise), its whole
+//! history compared step by step under the same tolerance (a run whose curve wandered off and
+//! came back to the same final value did not reproduce), and whether the params, the environment
+//! digest, the code version and the final status are the same. A run is reproduced only when
+//! every line holds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -9,7 +11,7 @@ use std::fmt::Write;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::cli::tracking::RunRecord;
+use crate::cli::tracking::{RunRecord, Tracking};
 
 /// How close a reproduced metric must be.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,6 +89,87 @@ impl Tolerances {
     }
 }
 
+/// Each metric's whole history in both runs, as `(step, value)` in step order.
+#[derive(Debug, Clone, Default)]
+pub struct Histories {
+    pub original: BTreeMap<String, Vec<(i64, f64)>>,
+    pub reproduced: BTreeMap<String, Vec<(i64, f64)>>,
+}
+
+impl Histories {
+    /// Reads the histories of the metrics both runs logged; a metric only one of them logged
+    /// differs whatever its history.
+    pub async fn read(
+        tracking: &Tracking,
+        original: &RunRecord,
+        reproduction: &RunRecord,
+    ) -> anyhow::Result<Histories> {
+        let mut out = Histories::default();
+        for key in original.metrics.keys().filter(|k| reproduction.metrics.contains_key(*k)) {
+            out.original.insert(key.clone(), tracking.metric_history(&original.run_id, key).await?);
+            out.reproduced.insert(key.clone(), tracking.metric_history(&reproduction.run_id, key).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// How a metric's history compares, step by step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum History {
+    /// Not compared: one of the runs did not log the metric.
+    Unknown,
+    /// Every value at every step within tolerance.
+    Same { values: usize },
+    /// The runs logged different steps, or a different number of values.
+    Steps { original: usize, reproduced: usize },
+    /// The first value outside tolerance.
+    DiffersAt { step: i64, original: f64, reproduced: f64 },
+}
+
+impl History {
+    fn of(original: &[(i64, f64)], reproduced: &[(i64, f64)], tolerance: Tolerance) -> History {
+        let same_steps = original.len() == reproduced.len() && original.iter().zip(reproduced).all(|(a, b)| a.0 == b.0);
+        if !same_steps {
+            return History::Steps { original: original.len(), reproduced: reproduced.len() };
+        }
+        match original.iter().zip(reproduced).find(|(a, b)| !tolerance.holds(a.1, b.1)) {
+            Some((a, b)) => History::DiffersAt { step: a.0, original: a.1, reproduced: b.1 },
+            None => History::Same { values: original.len() },
+        }
+    }
+
+    /// Whether the history contradicts the reproduction (an unknown one does not: the latest
+    /// values already say the metric is missing).
+    fn differs(&self) -> bool {
+        matches!(self, History::Steps { .. } | History::DiffersAt { .. })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            History::Unknown => "-".into(),
+            History::Same { values: 1 } => "1 value".into(),
+            History::Same { values } => format!("{values} values"),
+            History::Steps { original, reproduced } if original == reproduced => "other steps".into(),
+            History::Steps { original, reproduced } => format!("{original} vs {reproduced} values"),
+            History::DiffersAt { step, .. } => format!("differs at step {step}"),
+        }
+    }
+
+    fn to_json(&self, number: impl Fn(Option<f64>) -> Value) -> Value {
+        match self {
+            History::Unknown => Value::Null,
+            History::Same { values } => json!({"same": true, "values": values}),
+            History::Steps { original, reproduced } => {
+                json!({"same": false, "original_values": original, "reproduced_values": reproduced})
+            }
+            History::DiffersAt { step, original, reproduced } => json!({
+                "same": false, "first_difference_step": step,
+                "original": number(Some(*original)), "reproduced": number(Some(*reproduced)),
+            }),
+        }
+    }
+}
+
 /// One metric's line.
 #[derive(Debug, Clone)]
 pub struct MetricLine {
@@ -94,6 +177,7 @@ pub struct MetricLine {
     pub original: Option<f64>,
     pub reproduced: Option<f64>,
     pub tolerance: Tolerance,
+    pub history: History,
     pub ok: bool,
 }
 
@@ -162,6 +246,7 @@ impl Verdict {
                 "abs_diff": number(m.abs_diff()),
                 "rel_diff": number(m.rel_diff()),
                 "tolerance": m.tolerance.describe(),
+                "history": m.history.to_json(number),
                 "ok": m.ok,
             })).collect::<Vec<_>>(),
             "checks": self.checks.iter().map(|c| json!({
@@ -174,8 +259,9 @@ impl Verdict {
     pub fn render(&self) -> String {
         let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x}"));
         let short = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x:.3e}"));
-        let mut rows =
-            vec![["metric", "original", "reproduced", "abs diff", "rel diff", "tolerance", ""].map(String::from)];
+        let mut rows = vec![
+            ["metric", "original", "reproduced", "abs diff", "rel diff", "tolerance", "history", ""].map(String::from),
+        ];
         for m in &self.metrics {
             rows.push([
                 m.key.clone(),
@@ -184,14 +270,20 @@ impl Verdict {
                 short(m.abs_diff()),
                 short(m.rel_diff()),
                 m.tolerance.describe(),
+                m.history.describe(),
                 if m.ok { "ok".into() } else { "DIFFERS".into() },
             ]);
         }
-        let widths: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
         let mut out = String::new();
         for row in &rows {
             let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
+        }
+        for m in &self.metrics {
+            if let History::DiffersAt { step, original, reproduced } = m.history {
+                let _ = writeln!(out, "  {} at step {step}: {original} -> {reproduced}", m.key);
+            }
         }
         for c in &self.checks {
             let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -207,15 +299,24 @@ impl Verdict {
 }
 
 /// Compares the reproduction with the original.
-pub fn compare(original: &RunRecord, reproduction: &RunRecord, tolerances: &Tolerances) -> Verdict {
+pub fn compare(
+    original: &RunRecord,
+    reproduction: &RunRecord,
+    histories: &Histories,
+    tolerances: &Tolerances,
+) -> Verdict {
     let keys: BTreeSet<&String> = original.metrics.keys().chain(reproduction.metrics.keys()).collect();
     let metrics = keys
         .into_iter()
         .map(|key| {
             let (a, b) = (original.metrics.get(key).copied(), reproduction.metrics.get(key).copied());
             let tolerance = tolerances.of(key);
-            let ok = matches!((a, b), (Some(a), Some(b)) if tolerance.holds(a, b));
-            MetricLine { key: key.clone(), original: a, reproduced: b, tolerance, ok }
+            let history = match (histories.original.get(key), histories.reproduced.get(key)) {
+                (Some(a), Some(b)) => History::of(a, b, tolerance),
+                _ => History::Unknown,
+            };
+            let ok = matches!((a, b), (Some(a), Some(b)) if tolerance.holds(a, b)) && !history.differs();
+            MetricLine { key: key.clone(), original: a, reproduced: b, tolerance, history, ok }
         })
         .collect();
     let mut checks = Vec::new();
@@ -267,7 +368,7 @@ mod tests {
     fn identical_runs_are_reproduced() {
         let a = run("a", &[("loss", 0.25), ("acc", f64::NAN)], &[("lr", "0.1")]);
         let b = run("b", &[("loss", 0.25), ("acc", f64::NAN)], &[("lr", "0.1")]);
-        let v = compare(&a, &b, &Tolerances::default());
+        let v = compare(&a, &b, &Histories::default(), &Tolerances::default());
         assert!(v.reproduced(), "{}", v.render());
         assert_eq!(v.to_json()["verdict"], "reproduced");
     }
@@ -276,12 +377,12 @@ mod tests {
     fn metrics_are_exact_unless_a_tolerance_says_otherwise() {
         let a = run("a", &[("loss", 1.0), ("acc", 0.5)], &[]);
         let b = run("b", &[("loss", 1.0000005), ("acc", 0.5004)], &[]);
-        let v = compare(&a, &b, &Tolerances::default());
+        let v = compare(&a, &b, &Histories::default(), &Tolerances::default());
         assert!(!v.reproduced());
         assert_eq!(v.metrics.iter().filter(|m| !m.ok).count(), 2);
-        assert!(compare(&a, &b, &tolerances(&["loss=abs:1e-6", "*=rel:1e-3"])).reproduced());
-        assert!(!compare(&a, &b, &tolerances(&["loss=abs:1e-7", "*=rel:1e-3"])).reproduced());
-        let line = &compare(&a, &b, &Tolerances::default()).metrics[0];
+        assert!(compare(&a, &b, &Histories::default(), &tolerances(&["loss=abs:1e-6", "*=rel:1e-3"])).reproduced());
+        assert!(!compare(&a, &b, &Histories::default(), &tolerances(&["loss=abs:1e-7", "*=rel:1e-3"])).reproduced());
+        let line = &compare(&a, &b, &Histories::default(), &Tolerances::default()).metrics[0];
         assert_eq!(line.key, "acc");
         assert!((line.rel_diff().unwrap() - 0.0008).abs() < 1e-12);
     }
@@ -290,10 +391,41 @@ mod tests {
     fn missing_metrics_and_changed_params_differ() {
         let a = run("a", &[("loss", 1.0)], &[("lr", "0.1")]);
         let b = run("b", &[("loss", 1.0), ("extra", 2.0)], &[("lr", "0.2")]);
-        let v = compare(&a, &b, &Tolerances::default());
+        let v = compare(&a, &b, &Histories::default(), &Tolerances::default());
         assert!(!v.reproduced());
         assert!(v.render().contains("param lr: DIFFERS: 0.1 -> 0.2"), "{}", v.render());
         assert!(!v.metrics.iter().find(|m| m.key == "extra").unwrap().ok);
+    }
+
+    fn histories(original: &[(&str, &[(i64, f64)])], reproduced: &[(&str, &[(i64, f64)])]) -> Histories {
+        let map = |h: &[(&str, &[(i64, f64)])]| h.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec())).collect();
+        Histories { original: map(original), reproduced: map(reproduced) }
+    }
+
+    #[test]
+    fn a_curve_that_strays_and_returns_to_the_same_final_value_did_not_reproduce() {
+        let (a, b) = (run("a", &[("loss", 0.1)], &[]), run("b", &[("loss", 0.1)], &[]));
+        let same =
+            histories(&[("loss", &[(0, 0.9), (1, 0.5), (2, 0.1)])], &[("loss", &[(0, 0.9), (1, 0.5), (2, 0.1)])]);
+        let v = compare(&a, &b, &same, &Tolerances::default());
+        assert!(v.reproduced(), "{}", v.render());
+        assert_eq!(v.metrics[0].history, History::Same { values: 3 });
+        assert_eq!(v.to_json()["metrics"][0]["history"], json!({"same": true, "values": 3}));
+
+        let strayed =
+            histories(&[("loss", &[(0, 0.9), (1, 0.5), (2, 0.1)])], &[("loss", &[(0, 0.9), (1, 0.7), (2, 0.1)])]);
+        let v = compare(&a, &b, &strayed, &Tolerances::default());
+        assert!(!v.reproduced());
+        assert_eq!(v.metrics[0].history, History::DiffersAt { step: 1, original: 0.5, reproduced: 0.7 });
+        assert!(v.render().contains("loss at step 1: 0.5 -> 0.7"), "{}", v.render());
+        assert!(compare(&a, &b, &strayed, &tolerances(&["loss=abs:0.25"])).reproduced());
+
+        let shorter = histories(&[("loss", &[(0, 0.9), (1, 0.5), (2, 0.1)])], &[("loss", &[(0, 0.9), (2, 0.1)])]);
+        let v = compare(&a, &b, &shorter, &Tolerances::default());
+        assert!(!v.reproduced());
+        assert_eq!(v.metrics[0].history, History::Steps { original: 3, reproduced: 2 });
+        let moved = histories(&[("loss", &[(0, 0.9), (2, 0.1)])], &[("loss", &[(1, 0.9), (2, 0.1)])]);
+        assert!(!compare(&a, &b, &moved, &Tolerances::default()).reproduced());
     }
 
     #[test]
