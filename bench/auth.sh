@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Ingest and search with access control off (`--auth none`) and on (`--auth basic`, the load
 # generator signing in as an ordinary user with a password, as MLFLOW_TRACKING_USERNAME/PASSWORD
-# send it), same binary, same sizes, fresh SQLite store each time. Rounds alternate off/on so that drift on a shared machine
-# hits both alike; the medians are printed at the end.
+# send it), same binary, same sizes, fresh SQLite stores each round. Each round runs both servers
+# at once: ingest goes to one then the other (the order alternating by round), and the timed
+# searches alternate between them PAIRS times, so that drift on a shared machine hits both alike.
+# The medians and the paired ratios (what to quote) are printed at the end.
 #
 #   bench/auth.sh                      release binaries, 3 rounds
 #   CAIRN_BIN=target/debug/cairn CAIRN_BENCH_BIN=target/debug/cairn-bench ROUNDS=2 bench/auth.sh
 #
 # POINTS (ingest, default 200000), WRITERS (4), RUNS (search: runs created, default 1000),
-# REPEAT (searches timed per round, default 21).
+# REPEAT (searches per timing, default 21), PAIRS (alternating off/on timings per round, default 5).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CAIRN="${CAIRN_BIN:-$ROOT/target/release/cairn}"
@@ -18,10 +20,11 @@ POINTS="${POINTS:-200000}"
 WRITERS="${WRITERS:-4}"
 RUNS="${RUNS:-1000}"
 REPEAT="${REPEAT:-21}"
+PAIRS="${PAIRS:-5}"
 WORK="$(mktemp -d)"
-SERVER_PID=""
+PIDS=()
 cleanup() {
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null || true
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -32,10 +35,10 @@ start() { # mode dir port
     if [[ "$1" == basic ]]; then
         # An ordinary user, not an admin, so every request goes through the permission rules.
         mkdir -p "$2"
-        echo bench-password-1 | "$CAIRN" users add bench --password-stdin --data-dir "$2" >/dev/null
+        echo bench-password-1 | "$CAIRN" users add bench --password-stdin --data-dir "$2" >"$2.users.log" 2>&1
     fi
     "$CAIRN" server --auth "$1" --port "$3" --data-dir "$2" >"$2.log" 2>&1 &
-    SERVER_PID=$!
+    PIDS+=($!)
     for _ in $(seq 100); do
         curl -fs "http://127.0.0.1:$3/health" >/dev/null 2>&1 && return 0
         sleep 0.1
@@ -43,34 +46,54 @@ start() { # mode dir port
     echo "server did not start:"; cat "$2.log"; exit 1
 }
 
-stop() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+stop_all() { for pid in "${PIDS[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done; PIDS=(); }
 
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])"; }
 
-declare -A INGEST SEARCH CREATE
+# The credentials the load generator sends to each server.
+as() { # mode command...
+    if [[ "$1" == basic ]]; then
+        MLFLOW_TRACKING_USERNAME=bench MLFLOW_TRACKING_PASSWORD=bench-password-1 "${@:2}"
+    else
+        env -u MLFLOW_TRACKING_USERNAME -u MLFLOW_TRACKING_PASSWORD "${@:2}"
+    fi
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+declare -A INGEST SEARCH CREATE URL EXPERIMENT
 for round in $(seq "$ROUNDS"); do
     for mode in none basic; do
         port="$(free_port)"
-        dir="$WORK/$mode-$round"
-        start "$mode" "$dir" "$port"
-        if [[ "$mode" == basic ]]; then
-            export MLFLOW_TRACKING_USERNAME=bench MLFLOW_TRACKING_PASSWORD=bench-password-1
-        else
-            unset MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD
-        fi
-        url="http://127.0.0.1:$port"
-        ingest="$("$BENCH" ingest --url "$url" --writers "$WRITERS" --points "$POINTS" | field points_per_s)"
-        report="$("$BENCH" search --url "$url" --create-runs "$RUNS" --max-results 100 --repeat "$REPEAT")"
-        search="$(field ms_median <<<"$report")"
-        create="$(field create_runs_per_s <<<"$report")"
-        stop
+        start "$mode" "$WORK/$mode-$round" "$port"
+        URL[$mode]="http://127.0.0.1:$port"
+    done
+    order="none basic"; (( round % 2 == 0 )) && order="basic none"
+    for mode in $order; do
+        ingest="$(as "$mode" "$BENCH" ingest --url "${URL[$mode]}" --writers "$WRITERS" --points "$POINTS" | field points_per_s)"
+        report="$(as "$mode" "$BENCH" search --url "${URL[$mode]}" --create-runs "$RUNS" --max-results 100 --repeat 1)"
+        EXPERIMENT[$mode]="$(field experiment_id <<<"$report")"
         INGEST[$mode]+="$ingest "
+        CREATE[$mode]+="$(field create_runs_per_s <<<"$report") "
+    done
+    declare -A TIMES=([none]="" [basic]="")
+    for _ in $(seq "$PAIRS"); do
+        for mode in $order; do
+            report="$(as "$mode" "$BENCH" search --url "${URL[$mode]}" --experiment-id "${EXPERIMENT[$mode]}" --max-results 100 --repeat "$REPEAT")"
+            TIMES[$mode]+="$(field ms_median <<<"$report") "
+        done
+    done
+    stop_all
+    for mode in none basic; do
+        search="$(echo "${TIMES[$mode]}" | median)"
         SEARCH[$mode]+="$search "
-        CREATE[$mode]+="$create "
-        echo "round $round auth=$mode: ingest ${ingest} points/s, runs created ${create}/s, search ${search} ms (median of $REPEAT)"
+        echo "round $round auth=$mode: ingest $(echo "${INGEST[$mode]}" | awk '{print $NF}') points/s, runs created $(echo "${CREATE[$mode]}" | awk '{print $NF}')/s, search ${search} ms (median of $PAIRS timings of $REPEAT, alternating)"
     done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 for mode in none basic; do
     echo "median auth=$mode: ingest $(echo "${INGEST[$mode]}" | median) points/s, runs created $(echo "${CREATE[$mode]}" | median)/s, search $(echo "${SEARCH[$mode]}" | median) ms"
 done
+# Within a round the two servers ran side by side, so the ratio within a round cancels the drift
+# that the two medians above still carry; the median of those ratios is the overhead to quote.
+ratio() { python3 -c 'import statistics,sys; a,b=(list(map(float,x.split())) for x in sys.argv[1:]); print(f"{statistics.median(y/x for x,y in zip(a,b)):.3f}")' "$1" "$2"; }
+echo "paired ratio basic/none (median over $ROUNDS rounds): ingest $(ratio "${INGEST[none]}" "${INGEST[basic]}"), runs created $(ratio "${CREATE[none]}" "${CREATE[basic]}"), search time $(ratio "${SEARCH[none]}" "${SEARCH[basic]}")"
