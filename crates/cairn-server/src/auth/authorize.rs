@@ -23,6 +23,7 @@ use super::routes::{Creates, Locate, Rule, Searches, rule_for};
 use super::{Auth, Principal};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{Fields, parse_body, parse_query};
+use crate::mlflow::batch_body::{self, PreParsed};
 use crate::{AppState, BODY_LIMIT_BYTES};
 
 /// 403 with MLflow's code.
@@ -156,6 +157,21 @@ async fn read_params(request: Request, light: bool) -> Result<(Params, Request),
     Ok((params, Request::from_parts(parts, Body::from(bytes))))
 }
 
+/// Reads a log-batch body with the handler's typed reader; when it takes the body, the batch goes
+/// into the request's extensions and its run id is answered.
+async fn pre_parse_batch(request: Request) -> Result<(Request, Option<String>), Response> {
+    let (mut parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES)
+        .await
+        .map_err(|_| ApiError::invalid("The request body could not be read").into_response())?;
+    let run_id = batch_body::parse(&bytes).map(|parsed| {
+        let run_id = parsed.run_id.clone();
+        parts.extensions.insert(PreParsed::new(parsed));
+        run_id
+    });
+    Ok((Request::from_parts(parts, Body::from(bytes)), run_id))
+}
+
 /// `query` with its `experiment_ids` replaced by `readable`, every other pair kept.
 fn narrowed_query(query: &str, readable: &[String]) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
@@ -205,7 +221,27 @@ async fn need(
         Ok(p) => p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         Err(_) => Vec::new(),
     };
-    let request = Request::from_parts(parts, body);
+    let mut request = Request::from_parts(parts, body);
+    let mut locate = locate;
+    if locate == Locate::Batch {
+        // The typed reader found the run: check it, and hand the batch on read. A body it does
+        // not take is located the general way, and the handler reads it again.
+        let run_id;
+        (request, run_id) = pre_parse_batch(request).await?;
+        match run_id {
+            Some(run_id) => {
+                if let Some(experiment) = auth.run_experiment(&run_id).await.map_err(api)?
+                    && !auth.permission(data, principal, ResourceType::Experiment, &experiment).allows(needed)
+                {
+                    let who = &principal.username;
+                    return Err(denied(format!("Permission denied: {who} on run {run_id} needs {}", needed.as_str()))
+                        .into_response());
+                }
+                return Ok(next.run(request).await);
+            }
+            None => locate = Locate::RunId,
+        }
+    }
     let path_param = |name: &str| path_params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     // Only narrowing a search rewrites the body, and needs all of it.
     let light = locate != Locate::ExperimentIds;
@@ -256,7 +292,7 @@ async fn need(
                 return Err(refuse(format!("experiment {}", experiment.experiment_id)).into_response());
             }
         }
-        Locate::RunId | Locate::RunPath | Locate::RunIds | Locate::RunIdRepeated => {
+        Locate::RunId | Locate::Batch | Locate::RunPath | Locate::RunIds | Locate::RunIdRepeated => {
             let ids = match locate {
                 Locate::RunPath => path_param("run_id").into_iter().collect(),
                 Locate::RunIds => params.list("run_ids"),

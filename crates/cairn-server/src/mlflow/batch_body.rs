@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
 
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
@@ -33,6 +34,23 @@ pub struct ParsedBatch {
     pub run_id: String,
     pub batch: Batch,
     pub links: Vec<Option<MetricLink>>,
+}
+
+/// A batch that access control already decoded to find its run, handed to the handler in the
+/// request's extensions so that a thousand metrics are read once, not twice. The handler takes
+/// it out; the slot is shared only because extensions must be `Clone`.
+#[derive(Debug, Clone)]
+pub struct PreParsed(Arc<Mutex<Option<ParsedBatch>>>);
+
+impl PreParsed {
+    pub fn new(batch: ParsedBatch) -> Self {
+        PreParsed(Arc::new(Mutex::new(Some(batch))))
+    }
+
+    /// The batch, the first time it is asked for.
+    pub fn take(&self) -> Option<ParsedBatch> {
+        self.0.lock().ok()?.take()
+    }
 }
 
 /// Decodes a log-batch body, or `None` when the general reader must look at it (see the module

@@ -6,7 +6,7 @@
 mod artifact_list;
 mod artifact_location;
 mod artifacts;
-mod batch_body;
+pub(crate) mod batch_body;
 mod commit;
 mod datasets;
 mod download;

@@ -1,7 +1,7 @@
 //! `/mlflow/runs/*`: create, get, update, delete, restore, log-metric, log-parameter, set-tag,
 //! delete-tag, log-batch and search.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use cairn_core::validation::{self, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH};
 
 use crate::error::ApiResult;
 use crate::extract::{Fields, JsonBody, JsonBytes, RequestActor, parse_body, parse_query};
-use crate::mlflow::batch_body::{self, ParsedBatch};
+use crate::mlflow::batch_body::{self, ParsedBatch, PreParsed};
 use crate::mlflow::experiments::key_values;
 use crate::mlflow::paging;
 use crate::sized_json::SizedJson;
@@ -191,11 +191,14 @@ async fn delete_tag(
 async fn log_batch(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
+    pre_parsed: Option<Extension<PreParsed>>,
     JsonBytes(bytes): JsonBytes,
 ) -> ApiResult<Json<Value>> {
-    // Nearly every batch is well-formed and takes the typed reader; anything else is read again
-    // by the general one, which owns MLflow's error messages.
-    let ParsedBatch { run_id, batch, links } = match batch_body::parse(&bytes) {
+    // Nearly every batch is well-formed and takes the typed reader (access control may have
+    // run it already, to find the run); anything else is read again by the general one, which
+    // owns MLflow's error messages.
+    let pre_parsed = pre_parsed.and_then(|Extension(p)| p.take());
+    let ParsedBatch { run_id, batch, links } = match pre_parsed.or_else(|| batch_body::parse(&bytes)) {
         Some(parsed) => parsed,
         None => read_batch(parse_body(&bytes)?)?,
     };

@@ -72,6 +72,21 @@ impl Secured {
         Reply { status, www_authenticate, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
     }
 
+    /// A POST with a body sent exactly as given, for bodies a `Value` cannot spell.
+    async fn post_raw(&self, user: &str, path: &str, body: &str) -> Reply {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{API}{path}"))
+            .header(header::AUTHORIZATION, basic(user, &format!("{user}-password")))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply { status, www_authenticate: false, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+
     async fn as_user(&self, user: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.call(method, path, Some(&basic(user, &format!("{user}-password"))), body).await
     }
@@ -573,4 +588,55 @@ async fn run_counts_leave_out_experiments_the_caller_may_not_read() {
     assert_eq!(counted(alice), vec![(ids[0].clone(), 2), (ids[1].clone(), 2)]);
     let only_closed = format!("/api/cairn/v1/experiments/run-counts?experiment_ids={}", ids[1]);
     assert_eq!(counted(s.as_user("bob", Method::GET, &only_closed, None).await), vec![]);
+}
+
+/// A log-batch's run is found by the handler's own typed reader when it takes the body, and the
+/// general way otherwise; either way the run checked is the run written, even when a body names
+/// two (the last one counts, as for the handler).
+#[tokio::test]
+async fn a_log_batch_is_checked_against_the_run_it_writes() {
+    let s = Secured::new().await;
+    let run_in = |user: &'static str, name: &'static str| {
+        let s = &s;
+        async move {
+            let exp = s.post(user, "/experiments/create", json!({"name": name})).await;
+            let exp = exp.body["experiment_id"].as_str().unwrap().to_owned();
+            let run = s.post(user, "/runs/create", json!({"experiment_id": exp})).await;
+            run.body["run"]["info"]["run_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (alices, bobs) = (run_in("alice", "alice-batch").await, run_in("bob", "bob-batch").await);
+    let metric = |key: &str| json!([{"key": key, "value": 1.0, "timestamp": 1, "step": 0}]);
+    let metrics_of = |run_id: String| {
+        let s = &s;
+        async move {
+            let run = s.get("admin", &format!("/runs/get?run_id={run_id}")).await;
+            let keys = run.body["run"]["data"]["metrics"].as_array().cloned().unwrap_or_default();
+            keys.iter().map(|m| m["key"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+
+    // The typed reader takes a plain batch.
+    let refused = s.post("bob", "/runs/log-batch", json!({"run_id": alices, "metrics": metric("typed")})).await;
+    assert_eq!((refused.status, refused.body["error_code"].as_str()), (403, Some("PERMISSION_DENIED")), "{refused:?}");
+    // A JSON string holding the object is read the general way.
+    let wrapped = json!({"run_id": alices, "metrics": metric("wrapped")}).to_string();
+    let refused = s.post_raw("bob", "/runs/log-batch", &serde_json::to_string(&wrapped).unwrap()).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    // Two run ids: the typed reader refuses duplicates, and the last one is the one written.
+    let twice = |first: &str, last: &str, key: &str| {
+        format!(r#"{{"run_id": "{first}", "metrics": {}, "run_id": "{last}"}}"#, metric(key))
+    };
+    assert_eq!(s.post_raw("bob", "/runs/log-batch", &twice(&bobs, &alices, "smuggled")).await.status, 403);
+    let own = s.post_raw("bob", "/runs/log-batch", &twice(&alices, &bobs, "own")).await;
+    assert_eq!(own.status, 200, "{own:?}");
+    assert_eq!(metrics_of(bobs.clone()).await, vec!["own".to_owned()]);
+    assert!(metrics_of(alices.clone()).await.is_empty(), "nothing refused reached alice's run");
+
+    let logged = s.post("alice", "/runs/log-batch", json!({"run_id": alices, "metrics": metric("typed")})).await;
+    assert_eq!(logged.status, 200, "{logged:?}");
+    assert_eq!(metrics_of(alices).await, vec!["typed".to_owned()]);
+    // An unknown run is the handler's 404, not a refusal.
+    let unknown = s.post("bob", "/runs/log-batch", json!({"run_id": "0".repeat(32), "metrics": metric("x")})).await;
+    assert_eq!((unknown.status, unknown.body["error_code"].as_str()), (404, Some("RESOURCE_DOES_NOT_EXIST")));
 }
