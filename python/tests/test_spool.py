@@ -1,5 +1,8 @@
 """The offline spool: writes through the unchanged mlflow client survive a server outage, are
-replayed in order exactly once, and a damaged journal is reported rather than half-applied."""
+replayed in order exactly once, and a damaged journal is reported rather than half-applied.
+
+Every test runs against a server on SQLite and on PostgreSQL (when `CAIRN_TEST_POSTGRES_URL` is
+set): exactly-once rests on the server's Idempotency-Key records, which each backend keeps."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from cairn._config import resolve
 from cairn._transport import Transport
 from cairn.spool import sync
 from cairn.spool.journal import Journal, path_for
-from conftest import Server
+from conftest import BACKENDS, Server
 
 OFFLINE_SCRIPT = """\
 import mlflow
@@ -32,10 +35,10 @@ print(run.info.run_id)
 """
 
 
-@pytest.fixture()
-def own_server(tmp_path: Path) -> Iterator[Server]:
-    """A server of the test's own, which the test may stop and start again."""
-    s = Server(tmp_path / "server").start()
+@pytest.fixture(params=BACKENDS)
+def own_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own, on each backend, which the test may stop and start again."""
+    s = Server(tmp_path / "server", backend=request.param).start()
     yield s
     s.stop()
 
