@@ -173,3 +173,36 @@ def test_client_writes_are_journaled_offline_and_replayed_in_order(
     assert sync.spool_for(own_server.url).flush()
     upstream = client.upstream("dataset:clean@1")
     assert {n["id"] for n in upstream["nodes"]} == {"dataset:clean@1", "dataset:raw@1"}
+
+
+def test_concurrent_requests_with_one_idempotency_key_apply_the_write_once(own_server: Server) -> None:
+    """Two processes replaying the same journal at once (say `cairn-sync` and the job itself)
+    send each entry twice at the same moment: the server applies it once and both get the
+    same answer."""
+    import threading
+
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("race")
+    body = {"experiment_id": experiment_id, "run_name": "once"}
+    answers: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def send() -> None:
+        transport = Transport(resolve(own_server.url, max_retries=3))
+        try:
+            start.wait()
+            answer = transport.request("POST", "/api/2.0/mlflow/runs/create", json=body,
+                                       headers={"Idempotency-Key": "race-1"})
+            answers.append(answer["run"]["info"]["run_id"])
+        except BaseException as e:  # reported below, not lost in the thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and len(answers) == 8 and len(set(answers)) == 1, (errors, answers)
+    runs = MlflowClient().search_runs([experiment_id])
+    assert [r.info.run_id for r in runs] == answers[:1]

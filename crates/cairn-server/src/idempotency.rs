@@ -12,7 +12,7 @@
 //! - Two requests with the same key at the same moment are applied once: the first *claims*
 //!   the key in the store (atomically, across replicas too) before it runs, and the others wait
 //!   up to [`WAIT_FOR_CLAIM`] for its answer and replay it. If it is still running then, they are
-//!   told `409 INVALID_STATE` ("in progress"), which a retry resolves. A claim whose write failed
+//!   told `409 INVALID_STATE` ("in progress", with `Retry-After: 1`), which a retry resolves. A claim whose write failed
 //!   is released, so a retry runs the write again.
 
 use axum::body::{Body, to_bytes};
@@ -112,12 +112,15 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
             Ok(Claim::Answered(_)) => return refuse_other(),
             Ok(Claim::InProgress { request_digest: theirs }) if theirs != request_digest => return refuse_other(),
             Ok(Claim::InProgress { .. }) if Instant::now() >= deadline => {
-                return ApiError::new(
+                let mut response = ApiError::new(
                     StatusCode::CONFLICT,
                     ErrorCode::InvalidState,
                     format!("A request with Idempotency-Key '{key}' is still in progress; retry it shortly"),
                 )
                 .into_response();
+                // Unlike other conflicts this one passes: the header tells clients to retry.
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
             }
             // Looking again claims the key if its holder failed and released it meanwhile.
             Ok(Claim::InProgress { .. }) => tokio::time::sleep(POLL).await,
