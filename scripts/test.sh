@@ -69,7 +69,8 @@ apt_install() {
 # The tamper tests edit the store with the sqlite3 shell, as an attacker would.
 command -v sqlite3 >/dev/null || apt_install sqlite3
 
-NEED_PG=$(( (RUN_RUST || RUN_E2E) && ! REFERENCE ))
+# The Python package's idempotency and offline-spool tests run on PostgreSQL too.
+NEED_PG=$(( (RUN_RUST || RUN_E2E || RUN_PY) && ! REFERENCE ))
 if [[ $NEED_PG -eq 1 ]]; then
     PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
     if [[ -z "$PG_BIN" || ! -x "$PG_BIN/initdb" ]]; then
@@ -233,7 +234,8 @@ if [[ $RUN_PY -eq 1 ]]; then
         && "$PY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
             --no-build-isolation --force-reinstall ./python \
         && (cd python && "$PY_VENV/bin/python" -m mypy src) \
-        && CAIRN_BIN="$ROOT/target/debug/cairn" "$PY_VENV/bin/python" -m pytest python/tests -q "${PYTEST_ARGS[@]}"; then
+        && CAIRN_BIN="$ROOT/target/debug/cairn" CAIRN_PY_REQUIRE_POSTGRES=1 \
+            "$PY_VENV/bin/python" -m pytest python/tests -q "${PYTEST_ARGS[@]}"; then
         PY_STATUS="passed"
     else
         PY_STATUS="FAILED"

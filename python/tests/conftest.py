@@ -1,5 +1,6 @@
-"""A real `cairn server` (SQLite) for the package's tests, and helpers to run unchanged MLflow
-scripts against it in child processes, as a data scientist would."""
+"""A real `cairn server` for the package's tests (SQLite; PostgreSQL too for the idempotency and
+offline-spool tests, when `CAIRN_TEST_POSTGRES_URL` names a cluster), and helpers to run
+unchanged MLflow scripts against it in child processes, as a data scientist would."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,25 @@ import pytest
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_ENV = "CAIRN_TEST_POSTGRES_URL"
+# Set by scripts/test.sh, which starts a cluster: a missing URL then fails the PostgreSQL cases
+# instead of quietly skipping them.
+REQUIRE_POSTGRES_ENV = "CAIRN_PY_REQUIRE_POSTGRES"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def postgres_database() -> str:
+    """A fresh database in the test cluster, so no test sees another server's data; skips (or
+    fails, under scripts/test.sh) when no cluster is given."""
+    admin = os.environ.get(POSTGRES_ENV)
+    if not admin:
+        if os.environ.get(REQUIRE_POSTGRES_ENV):
+            pytest.fail(f"{POSTGRES_ENV} is not set but {REQUIRE_POSTGRES_ENV} is")
+        pytest.skip(f"{POSTGRES_ENV} is not set; scripts/test.sh starts a throw-away cluster")
+    name = "py_" + uuid.uuid4().hex[:12]
+    subprocess.run(["psql", admin, "-v", "ON_ERROR_STOP=1", "-q", "-c", f"CREATE DATABASE {name}"],
+                   check=True, capture_output=True, timeout=60)
+    return f"{admin.rpartition('/')[0]}/{name}"
 
 
 def cairn_binary() -> Path:
@@ -31,13 +52,21 @@ def free_port() -> int:
 
 
 class Server:
-    """One `cairn server` process on a free port over a data folder that survives restarts."""
+    """One `cairn server` process on a free port over a data folder (and, for `postgresql`, a
+    database of its own) that survive restarts."""
 
-    def __init__(self, workdir: Path, binary: Path | None = None) -> None:
+    def __init__(self, workdir: Path, binary: Path | None = None, backend: str = "sqlite") -> None:
         self.workdir = workdir
         self.binary = binary or cairn_binary()
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.backend = backend
+        if backend == "sqlite":
+            self.backend_uri = f"sqlite:///{workdir / 'data' / 'cairn.db'}"
+        elif backend == "postgresql":
+            self.backend_uri = postgres_database()
+        else:
+            raise ValueError(f"unknown backend {backend!r}")
 
     @property
     def url(self) -> str:
@@ -49,7 +78,7 @@ class Server:
         log = open(self.workdir / "server.log", "ab")
         self.proc = subprocess.Popen(
             [str(self.binary), "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--backend-store-uri", f"sqlite:///{data / 'cairn.db'}", "--data-dir", str(data)],
+             "--backend-store-uri", self.backend_uri, "--data-dir", str(data)],
             stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -74,9 +103,8 @@ class Server:
         self.proc = None
 
     def audit_verify(self) -> subprocess.CompletedProcess[str]:
-        db = self.workdir / "data" / "cairn.db"
         return subprocess.run(
-            [str(self.binary), "audit", "verify", "--backend-store-uri", f"sqlite:///{db}"],
+            [str(self.binary), "audit", "verify", "--backend-store-uri", self.backend_uri],
             capture_output=True, text=True, timeout=120,
         )
 

@@ -1,5 +1,8 @@
 """The offline spool: writes through the unchanged mlflow client survive a server outage, are
-replayed in order exactly once, and a damaged journal is reported rather than half-applied."""
+replayed in order exactly once, and a damaged journal is reported rather than half-applied.
+
+Every test runs against a server on SQLite and on PostgreSQL (when `CAIRN_TEST_POSTGRES_URL` is
+set): exactly-once rests on the server's Idempotency-Key records, which each backend keeps."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from cairn._config import resolve
 from cairn._transport import Transport
 from cairn.spool import sync
 from cairn.spool.journal import Journal, path_for
-from conftest import Server
+from conftest import BACKENDS, Server
 
 OFFLINE_SCRIPT = """\
 import mlflow
@@ -32,10 +35,10 @@ print(run.info.run_id)
 """
 
 
-@pytest.fixture()
-def own_server(tmp_path: Path) -> Iterator[Server]:
-    """A server of the test's own, which the test may stop and start again."""
-    s = Server(tmp_path / "server").start()
+@pytest.fixture(params=BACKENDS)
+def own_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own, on each backend, which the test may stop and start again."""
+    s = Server(tmp_path / "server", backend=request.param).start()
     yield s
     s.stop()
 
@@ -170,3 +173,36 @@ def test_client_writes_are_journaled_offline_and_replayed_in_order(
     assert sync.spool_for(own_server.url).flush()
     upstream = client.upstream("dataset:clean@1")
     assert {n["id"] for n in upstream["nodes"]} == {"dataset:clean@1", "dataset:raw@1"}
+
+
+def test_concurrent_requests_with_one_idempotency_key_apply_the_write_once(own_server: Server) -> None:
+    """Two processes replaying the same journal at once (say `cairn-sync` and the job itself)
+    send each entry twice at the same moment: the server applies it once and both get the
+    same answer."""
+    import threading
+
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("race")
+    body = {"experiment_id": experiment_id, "run_name": "once"}
+    answers: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def send() -> None:
+        transport = Transport(resolve(own_server.url, max_retries=3))
+        try:
+            start.wait()
+            answer = transport.request("POST", "/api/2.0/mlflow/runs/create", json=body,
+                                       headers={"Idempotency-Key": "race-1"})
+            answers.append(answer["run"]["info"]["run_id"])
+        except BaseException as e:  # reported below, not lost in the thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and len(answers) == 8 and len(set(answers)) == 1, (errors, answers)
+    runs = MlflowClient().search_runs([experiment_id])
+    assert [r.info.run_id for r in runs] == answers[:1]

@@ -9,8 +9,11 @@
 //! - The same key with another request (method, path, body) is refused rather than answered.
 //! - Requests that are not JSON (artifact uploads, which stream) are not covered: an upload of
 //!   the same bytes to the same path already leaves the same state.
-//! - Two requests with the same key at the same moment may both be applied; the spool sends its
-//!   journal one request at a time.
+//! - Two requests with the same key at the same moment are applied once: the first *claims*
+//!   the key in the store (atomically, across replicas too) before it runs, and the others wait
+//!   up to [`WAIT_FOR_CLAIM`] for its answer and replay it. If it is still running then, they are
+//!   told `409 INVALID_STATE` ("in progress", with `Retry-After: 1`), which a retry resolves. A claim whose write failed
+//!   is released, so a retry runs the write again.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -19,7 +22,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use cairn_core::audit::sha256_hex;
-use cairn_core::idempotency::{IdempotentAnswer, validate_key};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use cairn_core::idempotency::{Claim, IdempotentAnswer, validate_key};
+
+use crate::error::ErrorCode;
 
 use crate::error::ApiError;
 use crate::extract::basic_auth_user;
@@ -27,6 +35,11 @@ use crate::{AppState, BODY_LIMIT_BYTES};
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
+/// How long a request waits for another holding its key before it answers "in progress": long
+/// enough for any ordinary write, short enough that the client's own timeout has not fired.
+const WAIT_FOR_CLAIM: Duration = Duration::from_secs(10);
+/// How often a waiting request looks again.
+const POLL: Duration = Duration::from_millis(25);
 
 fn is_write(method: &Method) -> bool {
     matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
@@ -84,25 +97,45 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     let path = parts.uri.path_and_query().map_or("", |p| p.as_str());
     let request_digest = digest(&[actor.as_bytes(), parts.method.as_str().as_bytes(), path.as_bytes(), &bytes]);
 
-    match state.store.idempotent_answer(&scoped_key).await {
-        Err(e) => return ApiError::from(e).into_response(),
-        Ok(Some(answer)) if answer.request_digest == request_digest => return replay(answer),
-        Ok(Some(_)) => {
-            return ApiError::invalid(format!(
-                "Idempotency-Key '{key}' was already used for a different request; use a new key for a new write"
-            ))
-            .into_response();
+    let refuse_other = || {
+        ApiError::invalid(format!(
+            "Idempotency-Key '{key}' was already used for a different request; use a new key for a new write"
+        ))
+        .into_response()
+    };
+    let deadline = Instant::now() + WAIT_FOR_CLAIM;
+    loop {
+        match state.store.claim_idempotency_key(&scoped_key, &request_digest).await {
+            Err(e) => return ApiError::from(e).into_response(),
+            Ok(Claim::Claimed) => break,
+            Ok(Claim::Answered(answer)) if answer.request_digest == request_digest => return replay(answer),
+            Ok(Claim::Answered(_)) => return refuse_other(),
+            Ok(Claim::InProgress { request_digest: theirs }) if theirs != request_digest => return refuse_other(),
+            Ok(Claim::InProgress { .. }) if Instant::now() >= deadline => {
+                let mut response = ApiError::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::InvalidState,
+                    format!("A request with Idempotency-Key '{key}' is still in progress; retry it shortly"),
+                )
+                .into_response();
+                // Unlike other conflicts this one passes: the header tells clients to retry.
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
+            // Looking again claims the key if its holder failed and released it meanwhile.
+            Ok(Claim::InProgress { .. }) => tokio::time::sleep(POLL).await,
         }
-        Ok(None) => {}
     }
 
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     if !response.status().is_success() {
+        release(&state, &scoped_key).await;
         return response;
     }
     let (parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, BODY_LIMIT_BYTES).await else {
         tracing::error!("a write answer could not be read for its idempotency record");
+        release(&state, &scoped_key).await;
         return ApiError::from(cairn_core::Error::internal("unreadable answer")).into_response();
     };
     let content_type =
@@ -114,9 +147,20 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
         // would be applied again, so it is logged rather than turned into an error.
         if let Err(e) = state.store.record_idempotent_answer(&scoped_key, answer).await {
             tracing::warn!(error = %e, "could not record an idempotent answer");
+            release(&state, &scoped_key).await;
         }
+    } else {
+        release(&state, &scoped_key).await;
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Gives the key back after a write that left no answer to replay, so waiting requests and
+/// retries run it themselves. Failing that, the claim expires on its own, so it is only logged.
+async fn release(state: &AppState, scoped_key: &str) {
+    if let Err(e) = state.store.release_idempotency_key(scoped_key).await {
+        tracing::warn!(error = %e, "could not release an idempotency claim");
+    }
 }
 
 fn replay(answer: IdempotentAnswer) -> Response {

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import requests
 
 from cairn._config import Settings
-from cairn._exceptions import CairnError, ConnectionFailed, error_for_status
+from cairn._exceptions import APIError, CairnError, ConnectionFailed, error_for_status
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Back-off: 0.25 s, 0.5 s, 1 s, … capped, with jitter so many clients do not retry in step.
@@ -82,7 +82,7 @@ class Transport:
                 self._sleep(backoff(attempt))
                 attempt += 1
                 continue
-            if response.status_code in RETRY_STATUSES and attempt < max_retries:
+            if retryable(response) and attempt < max_retries:
                 wait = retry_after(response.headers.get("Retry-After"))
                 self._sleep(min(MAX_DELAY * 4, wait) if wait is not None else backoff(attempt))
                 attempt += 1
@@ -91,6 +91,20 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+
+def retryable(response: requests.Response) -> bool:
+    """Whether an answer is worth sending again: a transient status, or a 409 the server marks
+    with `Retry-After` (a request with the same Idempotency-Key still in progress)."""
+    if response.status_code in RETRY_STATUSES:
+        return True
+    return response.status_code == 409 and "Retry-After" in response.headers
+
+
+def in_progress(error: CairnError) -> bool:
+    """Whether an error is the server's "another request with this Idempotency-Key is still
+    running": nothing is wrong with the write, it only has to be sent again later."""
+    return isinstance(error, APIError) and error.status == 409 and error.error_code == "INVALID_STATE"
 
 
 def _decode(method: str, url: str, response: requests.Response) -> Any:

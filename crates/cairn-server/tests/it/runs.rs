@@ -318,3 +318,38 @@ async fn an_idempotency_key_makes_a_repeated_write_a_replay() {
     app.send(create("k-2", None, &missing)).await.error(404, "RESOURCE_DOES_NOT_EXIST");
     app.send(create("k-2", None, &missing)).await.error(404, "RESOURCE_DOES_NOT_EXIST");
 }
+
+/// Many requests with one Idempotency-Key at the same moment (a client retrying while its first
+/// attempt is still being served): the write is applied once and every request gets its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_idempotency_key_apply_the_write_once() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use std::sync::Arc;
+
+    const CONTENDERS: usize = 12;
+    let app = Arc::new(TestApp::new().await);
+    let exp = app.experiment("race").await;
+    let events = app.event_count().await;
+    let body = json!({ "experiment_id": exp, "run_name": "once" }).to_string();
+    let mut handles = Vec::new();
+    for _ in 0..CONTENDERS {
+        let (app, body) = (app.clone(), body.clone());
+        handles.push(tokio::spawn(async move {
+            let request = Request::post(format!("{API}/runs/create"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("Idempotency-Key", "race-1")
+                .body(Body::from(body))
+                .unwrap();
+            app.send(request).await.ok()["run"]["info"]["run_id"].as_str().expect("run_id").to_owned()
+        }));
+    }
+    let mut ids = Vec::new();
+    for h in handles {
+        ids.push(h.await.expect("task"));
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "one run for all: {ids:?}");
+    let found = app.post(&format!("{API}/runs/search"), json!({ "experiment_ids": [exp] })).await.ok();
+    assert_eq!(found["runs"].as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(app.event_count().await, events + 1, "one run created, nothing else");
+}

@@ -28,6 +28,7 @@ macro_rules! conformance_cases {
             run_names,
             runs_with_a_chosen_id_and_replayed_batches,
             idempotent_answers_are_kept_and_the_first_wins,
+            idempotency_claims_are_won_once,
             params_are_immutable,
             run_tags,
             log_batch_is_atomic,
@@ -362,6 +363,49 @@ pub async fn idempotent_answers_are_kept_and_the_first_wins(store: Arc<dyn Store
     assert_eq!(store.idempotent_answer("k1").await.unwrap(), Some(answer(r#"{"run":{"é":1}}"#)));
     assert_eq!(store.idempotent_answer("k2").await.unwrap(), None);
     assert_eq!(store.audit_events(0, 10_000).await.unwrap().len(), events);
+    assert_verifies(&store).await;
+}
+
+/// Claiming an Idempotency-Key: of many concurrent claims exactly one wins; the others see it
+/// in progress until its answer is recorded, then get that answer; a released claim (a failed
+/// write) can be claimed again.
+pub async fn idempotency_claims_are_won_once(store: Arc<dyn Store>) {
+    use cairn_core::idempotency::{Claim, IdempotentAnswer};
+    const CONTENDERS: usize = 16;
+    let mut handles = Vec::new();
+    for _ in 0..CONTENDERS {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move { store.claim_idempotency_key("race", "d1").await.unwrap() }));
+    }
+    let mut claims = Vec::new();
+    for h in handles {
+        claims.push(h.await.expect("task"));
+    }
+    assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 1, "{claims:?}");
+    let in_progress = Claim::InProgress { request_digest: "d1".into() };
+    assert_eq!(claims.iter().filter(|c| **c == in_progress).count(), CONTENDERS - 1, "{claims:?}");
+    // A claim is no answer.
+    assert_eq!(store.idempotent_answer("race").await.unwrap(), None);
+
+    let answer = IdempotentAnswer {
+        request_digest: "d1".into(),
+        status: 200,
+        content_type: "application/json".into(),
+        body: "{}".into(),
+    };
+    store.record_idempotent_answer("race", answer.clone()).await.unwrap();
+    assert_eq!(store.claim_idempotency_key("race", "d1").await.unwrap(), Claim::Answered(answer.clone()));
+    // Releasing leaves an answered key alone.
+    store.release_idempotency_key("race").await.unwrap();
+    assert_eq!(store.idempotent_answer("race").await.unwrap(), Some(answer));
+
+    assert_eq!(store.claim_idempotency_key("failing", "d2").await.unwrap(), Claim::Claimed);
+    store.release_idempotency_key("failing").await.unwrap();
+    assert_eq!(store.claim_idempotency_key("failing", "d3").await.unwrap(), Claim::Claimed);
+    assert_eq!(
+        store.claim_idempotency_key("failing", "d2").await.unwrap(),
+        Claim::InProgress { request_digest: "d3".into() }
+    );
     assert_verifies(&store).await;
 }
 

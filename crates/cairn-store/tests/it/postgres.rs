@@ -296,6 +296,41 @@ async fn two_stores_share_one_database() {
     }
 }
 
+/// Two stores (two replicas over one database) claiming the same Idempotency-Keys at once:
+/// each key is won by exactly one claim across both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_claim_an_idempotency_key_once() {
+    use cairn_core::idempotency::Claim;
+    const KEYS: usize = 10;
+    const PER_STORE: usize = 4;
+    let url = fresh_database().await;
+    let stores = [open(&url).await, open(&url).await];
+    let mut handles = Vec::new();
+    for k in 0..KEYS {
+        for store in &stores {
+            for _ in 0..PER_STORE {
+                let store = store.clone();
+                handles.push(tokio::spawn(async move {
+                    (k, store.claim_idempotency_key(&format!("key{k}"), "d").await.expect("claim"))
+                }));
+            }
+        }
+    }
+    let mut won = [0usize; KEYS];
+    for h in handles {
+        let (k, claim) = h.await.unwrap();
+        match claim {
+            Claim::Claimed => won[k] += 1,
+            Claim::InProgress { request_digest } => assert_eq!(request_digest, "d"),
+            Claim::Answered(a) => panic!("nothing was answered, yet {a:?}"),
+        }
+    }
+    assert_eq!(won, [1; KEYS]);
+    for store in &stores {
+        store.close().await.unwrap();
+    }
+}
+
 /// A server restart or a killed backend closes every connection of the store: the writer and
 /// the read pool reconnect at their next transaction instead of failing forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

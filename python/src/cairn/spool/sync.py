@@ -24,7 +24,7 @@ import requests
 
 from cairn._config import resolve
 from cairn._exceptions import APIError, CairnError, ConnectionFailed, RateLimited, ServerError
-from cairn._transport import Transport
+from cairn._transport import Transport, in_progress
 from cairn.spool.journal import Journal, JournalCorrupt, path_for, spool_dir
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,10 @@ def replay(journal: Journal, transport: Transport, limit: int | None = None) -> 
         except (ConnectionFailed, ServerError, RateLimited):
             return sent, False
         except APIError as e:
+            if in_progress(e):
+                # Another process is replaying this entry right now; it is not refused, so it
+                # stays, and the next replay finds its recorded answer.
+                return sent, False
             # Refused as invalid now, so it would have been refused then: kept aside, reported.
             warnings.warn(f"Cairn spool: the server refused journaled write {entry.seq} ({entry.route}): {e}", stacklevel=2)
             journal.reject(entry, str(e))
