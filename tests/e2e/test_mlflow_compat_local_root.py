@@ -86,7 +86,8 @@ def test_downloads_read_the_folder(local_client, local_root, tmp_path, unique):
     assert got.content == b"hello world"
     assert got.headers["Content-Type"].startswith("text/plain")
     missing = requests.get(f"{server.url}/get-artifact", params={"run_id": run_id, "path": "nope.txt"}, timeout=30)
-    assert missing.status_code in (404, 500) and missing.status_code != 200
+    assert missing.status_code == 404, missing.text
+    assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
 def test_logged_model_files_read_the_folder(local_client, local_root, unique):
