@@ -49,7 +49,8 @@ PYTHON="$ROOT/.venv-test/bin/python"
 EXCLUDE="trace or span or otel or secret or endpoint or provider or gateway or scorer or evaluation_dataset"
 EXCLUDE+=" or issue or promptlab or model_definition or online_scoring or assessments or workspace"
 # Evaluation datasets' links to experiments and the gateway's model list, whose names say neither.
-EXCLUDE+=" or experiments_rest_tracking or dataset_experiment_association or test_list_models"
+EXCLUDE+=" or experiments_rest_tracking or dataset_experiment_association or add_multiple_experiments"
+EXCLUDE+=" or test_list_models"
 
 FILES=(tests/tracking/test_rest_tracking.py tests/tracking/test_model_registry.py tests/tracking/test_mlflow_artifacts.py)
 ARGS=(-q -p no:cacheprovider -k "not ($EXCLUDE)" -o junit_family=xunit1)

@@ -18,6 +18,7 @@ pub mod governance;
 mod graphql;
 pub mod guard;
 pub mod idempotency;
+pub mod local_folder;
 mod mlflow;
 mod native;
 pub mod openlineage_out;
@@ -68,6 +69,9 @@ pub struct AppState {
     pub readiness: Arc<readiness::Readiness>,
     /// Access control; `None` (`--auth none`) lets every request do everything.
     pub auth: Option<Arc<auth::Auth>>,
+    /// The default artifact root when it is a local folder, whose `file://` locations the
+    /// artifact routes read (see `local_folder`); `None` reads no folder.
+    pub local_folder: Option<Arc<local_folder::LocalFolder>>,
 }
 
 impl AppState {
@@ -80,6 +84,7 @@ impl AppState {
             guard: Arc::new(guard::WebGuard::loopback()),
             readiness: Arc::new(readiness::Readiness::default()),
             auth: None,
+            local_folder: None,
         }
     }
 

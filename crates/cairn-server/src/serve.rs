@@ -1,6 +1,7 @@
 //! Running the server: open the store, bind, serve until a signal, drain, close the store.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -29,6 +30,9 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "cannot clean abandoned artifact uploads"),
     }
     let mut state = AppState::with_artifacts(store, blobs)?;
+    state.local_folder = crate::local_folder::LocalFolder::from_root_uri(&config.default_artifact_root)
+        .with_context(|| format!("cannot open the default artifact root {}", config.default_artifact_root))?
+        .map(Arc::new);
     if let Some(path) = &config.policy_file {
         let policy = crate::governance::load_policy(path)?;
         tracing::info!(path = %path.display(), rules = policy.rules.len(), "promotion policy on");

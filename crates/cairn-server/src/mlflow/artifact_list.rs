@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Fields, parse_query};
 use crate::mlflow::artifacts::{directory_entries, sanitize};
+use crate::mlflow::local_files;
 
 /// Route: `GET /artifacts/list` (under both MLflow prefixes).
 pub fn router() -> Router<AppState> {
@@ -28,7 +29,8 @@ pub(crate) async fn list_run_artifacts(state: &AppState, args: &Fields) -> ApiRe
     let run = state.store.get_run(&run_id).await?;
     let artifacts = state.artifacts()?;
     let files = artifacts.manifest.list_artifacts(&run.info.run_id, dir.as_str()).await?;
-    let mut entries = directory_entries(dir.as_str(), &files);
+    let held = directory_entries(dir.as_str(), &files);
+    let mut entries = local_files::merged(state, &run.info.artifact_uri, &dir, held).await?;
     if !dir.is_root() {
         for entry in &mut entries {
             let name = entry["path"].as_str().unwrap_or_default().to_owned();

@@ -129,13 +129,18 @@ pub async fn attachment(
     range: Option<&HeaderValue>,
 ) -> ApiResult<Response> {
     let mut response = stream_file(artifacts, file, range).await?;
+    as_attachment(&mut response, name);
+    Ok(response)
+}
+
+/// Marks `response` as the file `name`, sent as an attachment of MLflow's type for it.
+pub fn as_attachment(response: &mut Response, name: &str) {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(name)));
     headers.insert(header::CONTENT_DISPOSITION, content_disposition(name));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // Even if a browser were made to render the file, it would run in an opaque origin.
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
-    Ok(response)
 }
 
 #[cfg(test)]

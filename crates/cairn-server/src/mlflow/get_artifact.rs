@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::parse_query;
 use crate::mlflow::artifacts::{find_file, sanitize};
 use crate::mlflow::download::attachment;
+use crate::mlflow::local_files;
 use crate::mlflow::registry::{artifact_uri, parse_version_text};
 
 /// Routes: `GET /get-artifact` and `GET /model-versions/get-artifact`, at the root.
@@ -41,6 +42,11 @@ async fn run_artifact(
     let path = sanitize(&args.required_str("path")?)?;
     let artifacts = state.artifacts()?;
     let run = state.store.get_run(&run_id).await?;
+    if artifacts.manifest.get_artifact(&run.info.run_id, path.as_str()).await?.is_none()
+        && let Some(response) = local_files::attachment(&state, &run.info.artifact_uri, &path).await?
+    {
+        return Ok(response);
+    }
     let file = owned_file(&state, &run.info.run_id, &path).await?;
     attachment(artifacts, &file, path.as_str(), headers.get(header::RANGE)).await
 }

@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{PathParams, parse_query};
 use crate::mlflow::artifacts::sanitize;
 use crate::mlflow::download::attachment;
+use crate::mlflow::local_files;
 
 /// Route: `GET /logged-models/{model_id}/artifacts/files` (under `/ajax-api/2.0/mlflow` only).
 pub fn router() -> Router<AppState> {
@@ -36,10 +37,10 @@ async fn file(
     let path = sanitize(&raw)?;
     let artifacts = state.artifacts()?;
     let model = state.store.get_logged_model(&model_id).await?;
-    let file = artifacts
-        .manifest
-        .get_artifact(&model.model_id, path.as_str())
-        .await?
-        .ok_or_else(|| ApiError::from(cairn_core::Error::not_found(format!("No artifact at '{path}'"))))?;
-    attachment(artifacts, &file, path.as_str(), headers.get(header::RANGE)).await
+    match artifacts.manifest.get_artifact(&model.model_id, path.as_str()).await? {
+        Some(file) => attachment(artifacts, &file, path.as_str(), headers.get(header::RANGE)).await,
+        None => local_files::attachment(&state, &model.artifact_location, &path)
+            .await?
+            .ok_or_else(|| ApiError::from(cairn_core::Error::not_found(format!("No artifact at '{path}'")))),
+    }
 }

@@ -220,7 +220,8 @@ async fn list_artifacts(
     let dir = sanitize(&args.str("artifact_directory_path")?.unwrap_or_default())?;
     let artifacts = state.artifacts()?;
     let files = artifacts.manifest.list_artifacts(&model.model_id, dir.as_str()).await?;
-    let mut entries = directory_entries(dir.as_str(), &files);
+    let held = directory_entries(dir.as_str(), &files);
+    let mut entries = super::local_files::merged(&state, &model.artifact_location, &dir, held).await?;
     if !dir.is_root() {
         for entry in &mut entries {
             if let Some(name) = entry["path"].as_str() {

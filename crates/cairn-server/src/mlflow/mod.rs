@@ -15,6 +15,7 @@ mod get_artifact;
 pub mod graphql_bridge;
 mod history_bulk;
 mod inputs;
+mod local_files;
 mod logged_model_files;
 mod logged_models;
 mod metrics;
