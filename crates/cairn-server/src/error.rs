@@ -51,12 +51,21 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// More than MLflow's message says, where clients match MLflow's exact words: sent beside
+    /// the message as `details`, which MLflow's clients ignore.
+    pub details: Option<String>,
 }
 
 impl ApiError {
     /// Builds an error from its parts.
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), details: None }
+    }
+
+    /// The same error with [`ApiError::details`].
+    pub fn with_details(mut self, details: impl Into<String>) -> Self {
+        self.details = Some(details.into());
+        self
     }
 
     /// `INVALID_PARAMETER_VALUE`, 400: the request itself is wrong.
@@ -107,7 +116,10 @@ impl From<cairn_core::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error_code": self.code.as_str(), "message": self.message });
+        let mut body = json!({ "error_code": self.code.as_str(), "message": self.message });
+        if let Some(details) = self.details {
+            body["details"] = json!(details);
+        }
         (self.status, Json(body)).into_response()
     }
 }

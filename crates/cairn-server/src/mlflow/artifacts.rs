@@ -135,8 +135,10 @@ fn immutable() -> ApiError {
     ApiError::invalid("model version files are immutable")
 }
 
+/// An artifact path checked against escapes. Refusals carry MLflow's exact message, which
+/// clients and MLflow's own tests match, and say which rule broke in `details`.
 pub(super) fn sanitize(raw: &str) -> ApiResult<RelativePath> {
-    sanitize_artifact_path(raw).map_err(|e| ApiError::invalid(e.to_string()))
+    sanitize_artifact_path(raw).map_err(|e| ApiError::invalid("Invalid path").with_details(e.to_string()))
 }
 
 /// Maps a blob-store failure: the caller's fault is a 4xx, anything else a logged 500.
