@@ -13,7 +13,9 @@ import { formatTime } from "../../lib/format";
 import { markReady } from "../../lib/marks";
 import { navigate } from "../../lib/router";
 import { useAsync } from "../../lib/useAsync";
+import { useSession } from "../../session/session";
 import { lineageHref, modelVersionOf, versionHref } from "../../state/gov";
+import { mayAudit } from "../audit/AuditView";
 import { AsOfPicker } from "../gov/AsOf";
 
 /** Points on the "over time" chart: the instants health is asked at. */
@@ -35,22 +37,26 @@ interface Loaded {
   fromFirstEvent: boolean;
 }
 
-async function load(asOf: string | null, signal: AbortSignal): Promise<Loaded> {
+async function load(asOf: string | null, readsAudit: boolean, signal: AbortSignal): Promise<Loaded> {
   const end = asOf ? Date.parse(asOf) : Date.now();
   const now = await lineageHealth(asOf, signal);
   // The log's first event dates the start of everything Cairn knows. Reading the log is for
-  // admins, so anyone else gets the last 30 days.
-  const first = await firstAuditTime(signal).catch((e: unknown) => {
-    if (e instanceof ApiError && e.status === 403) return undefined;
-    throw e;
-  });
+  // admins, so anyone else gets the last 30 days without asking (and a 403 all the same if the
+  // session's view of who is an admin is out of date).
+  const first = !readsAudit
+    ? undefined
+    : await firstAuditTime(signal).catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 403) return undefined;
+        throw e;
+      });
   const start = first === undefined ? end - FALLBACK_SPAN_MS : (first ?? end);
   const series = await Promise.all(instants(start, end, POINTS).map(async (at) => ({ at, health: at === end ? now : await lineageHealth(new Date(at).toISOString(), signal) })));
   return { now, series, fromFirstEvent: first !== undefined };
 }
 
 export function HealthView({ asOf }: { asOf: string | null }) {
-  const data = useAsync((signal) => load(asOf, signal), [asOf]);
+  const readsAudit = mayAudit(useSession());
+  const data = useAsync((signal) => load(asOf, readsAudit, signal), [asOf, readsAudit]);
   useEffect(() => {
     if (data.data) markReady("health", { incomplete: data.data.now.incomplete.length });
   }, [data.data]);

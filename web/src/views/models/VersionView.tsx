@@ -76,7 +76,8 @@ function VersionPage({ record, asOf }: { record: registry.VersionRecord; asOf: s
             </dd>
             <dt>Source</dt>
             <dd>
-              <code>{record.source}</code>
+              {/* A source under a run the user may not read names that run: its id is withheld. */}
+              <code>{run.data === "denied" && record.run_id ? (record.source ?? "").split(record.run_id).join("…") : record.source}</code>
             </dd>
             <dt>Source run</dt>
             <dd>
@@ -93,7 +94,10 @@ function VersionPage({ record, asOf }: { record: registry.VersionRecord; asOf: s
               )}
             </dd>
             <dt>Logged model</dt>
-            <dd>{record.model_id ? <code>{record.model_id}</code> : <span class="muted">none</span>}</dd>
+            <dd>
+              {/* A logged model lives in its run's experiment, hidden with the run. */}
+              {!record.model_id ? <span class="muted">none</span> : run.data === "denied" ? <Redacted kind="model" /> : <code>{record.model_id}</code>}
+            </dd>
             <dt>Files digest</dt>
             <dd>
               <Digest value={lineage.data?.digest} />
