@@ -5,14 +5,17 @@ public API of a fresh `cairn server`:
   from two or more of the rank below, and one node on top that depends on the last rank); the
   explorer opens upstream of the top node, lays it out and draws it;
 - registry: one registered model with V versions; the model page opens with every version;
-- audit: the log after E events (`cairn-bench search` creating runs); the newest page, and the
-  page just above the oldest events (`before=`), which costs the same when paging reads off the
+- audit: the log after E events (`cairn-bench fill` creating runs through MLflow's REST API,
+  three events a run: create, log-batch, update); the newest page, the page just above the
+  oldest events (`before=`) and one in the middle, which cost the same when paging reads off the
   sequence number.
 
 Each time is from navigation to the view's `performance.mark("cairn:<view>:ready")`, median of
 --repeat cold browsers. The lineage mark also carries the layout's own time.
 
     /work/main/.venv-test/bin/python bench/gov_ui_speed.py --nodes 500 --versions 1000 --events 200000
+
+`--views registry,audit` measures only those (and fills only what they need).
 
 Prints one JSON object and writes it to --out.
 """
@@ -102,12 +105,14 @@ def main() -> int:
     p.add_argument("--nodes", type=int, default=500)
     p.add_argument("--versions", type=int, default=1000)
     p.add_argument("--events", type=int, default=200000, help="audit events to reach, roughly (runs created by cairn-bench)")
+    p.add_argument("--views", default="lineage,registry,audit", help="comma-separated: lineage, registry, audit")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     p.add_argument("--out", default=str(ROOT / "bench/results/gov_ui_speed.json"))
     args = p.parse_args()
-    result: dict = {"nodes": args.nodes, "versions": args.versions, "cairn_bin": args.cairn_bin, "repeat": args.repeat}
+    views = set(args.views.split(","))
+    result: dict = {"nodes": args.nodes, "versions": args.versions, "cairn_bin": args.cairn_bin, "repeat": args.repeat, "views": sorted(views)}
     with tempfile.TemporaryDirectory(prefix="cairn-gov-speed.") as tmp:
         base = Path(tmp)
         port = free_port()
@@ -116,17 +121,29 @@ def main() -> int:
         args.url = server.url
         try:
             started = time.perf_counter()
-            top, edges = lineage_graph(server.url, args.nodes)
-            name = registry(server.url, args.versions)
-            if args.events:
-                # Each run cairn-bench creates writes two events (the run and its batch).
-                subprocess.run([args.bench_bin, "search", "--url", server.url, "--create-runs", str(args.events // 2), "--repeat", "1"], check=True, capture_output=True)
+            if "lineage" in views:
+                top, edges = lineage_graph(server.url, args.nodes)
+                result["edges"] = edges
+            if "registry" in views:
+                name = registry(server.url, args.versions)
+            if "audit" in views and args.events:
+                # Each run `fill` makes writes three events (create, log-batch, update); the
+                # smallest run it allows (two params, two metrics, one tag) keeps the batch short.
+                fill = [args.bench_bin, "fill", "--url", server.url, "--experiments", "10", "--runs", str(max(1, args.events // 3))]
+                fill += ["--params", "2", "--metrics", "2", "--tags", "1", "--series", "0", "--concurrency", "4", "--prefix", "audit"]
+                filled = time.perf_counter()
+                subprocess.run(fill, check=True, capture_output=True)
+                result["audit_fill_s"] = round(time.perf_counter() - filled, 1)
             last = requests.get(f"{server.url}/api/cairn/v1/audit/events", params={"order": "desc", "limit": 1}, timeout=60).json()["events"][0]["seq"]
-            result.update({"edges": edges, "audit_events": last, "populate_s": round(time.perf_counter() - started, 1)})
-            result["lineage"] = median([timed(args, f"/lineage?node={top}&up=10&down=0", "lineage") for _ in range(args.repeat)])
-            result["registry_model"] = median([timed(args, f"/models/{name}", "model") for _ in range(args.repeat)])
-            result["audit_newest"] = median([timed(args, "/audit", "audit") for _ in range(args.repeat)])
-            result["audit_oldest"] = median([timed(args, "/audit?before=60", "audit") for _ in range(args.repeat)])
+            result.update({"audit_events": last, "populate_s": round(time.perf_counter() - started, 1)})
+            if "lineage" in views:
+                result["lineage"] = median([timed(args, f"/lineage?node={top}&up=10&down=0", "lineage") for _ in range(args.repeat)])
+            if "registry" in views:
+                result["registry_model"] = median([timed(args, f"/models/{name}", "model") for _ in range(args.repeat)])
+            if "audit" in views:
+                result["audit_newest"] = median([timed(args, "/audit", "audit") for _ in range(args.repeat)])
+                result["audit_middle"] = median([timed(args, f"/audit?before={last // 2}", "audit") for _ in range(args.repeat)])
+                result["audit_oldest"] = median([timed(args, "/audit?before=60", "audit") for _ in range(args.repeat)])
         finally:
             server.stop()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import { LoginView } from "./views/login/LoginView";
 import { Account } from "./session/Account";
 import { SessionProvider, useSessionLoader } from "./session/session";
 import { GovView, govTitle, GOV_NAV } from "./views/GovView";
+import { mayAudit } from "./views/audit/AuditView";
 
 function View({ route }: { route: Route }) {
   switch (route.name) {
@@ -76,7 +77,7 @@ export function App() {
           <a href="#/experiments" aria-current={route.name === "experiments" || route.name === "runs" || route.name === "run" ? "page" : undefined}>
             Experiments
           </a>
-          {GOV_NAV.map((item) => (
+          {GOV_NAV.filter((item) => !item.admin || mayAudit(session.data!)).map((item) => (
             <a key={item.href} href={item.href} aria-current={item.names.includes(route.name) ? "page" : undefined}>
               {item.label}
             </a>

@@ -5,16 +5,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import type { LineageNode } from "../src/api/cairn";
 import { GOVERNANCE_ROUTES, type HistoryEntry, type PredictionTrace } from "../src/api/governance";
 import { formatRoute, parseRoute, type Route } from "../src/state/route";
 import { defaultAuditState, defaultLineageState, parseAsOf } from "../src/state/gov";
 import { describe, replay } from "../src/state/registry";
-import { diffMarks, mergeGraphs, mergeProv, toDot } from "../src/lineage/graph";
+import { diffMarks, isRedacted, kindOf, mergeGraphs, mergeProv, toDot } from "../src/lineage/graph";
 import { assignRanks, crossings, layout, orderRanks, type LayoutEdge } from "../src/lineage/layout";
 import { compare, pae, publicKeyBytes, readEnvelope } from "../src/state/attest";
 import { chainOrder } from "../src/views/trace/TraceView";
 import { instants } from "../src/views/health/HealthView";
-import { prettyPayload } from "../src/views/audit/AuditView";
+import { mayAudit, prettyPayload } from "../src/views/audit/AuditView";
 
 const AS_OF = "2026-11-23T10:00:00.000Z";
 
@@ -137,6 +138,29 @@ test("merged subgraphs keep each node and edge once; diff marks and exports", ()
     { entity: { "cairn:b": { v: 2 } }, used: { "_:e0": { a: 2 }, "_:e1": { a: 1 } } },
   ]);
   assert.deepEqual(prov, { prefix: { cairn: "x" }, entity: { "cairn:a": { v: 1 }, "cairn:b": { v: 2 } }, used: { "_:e0": { a: 1 }, "_:e1": { a: 2 } } });
+});
+
+test("placeholders of different answers stay different nodes when graphs are merged", () => {
+  const hidden = (id: string, kind: string) => ({ id, kind, redacted: true }) as unknown as LineageNode;
+  const plain = (id: string) => ({ id, label: id, digest: null, attributes: {}, recorded_at: 0 });
+  // Upstream and downstream of a dataset: each answer numbers its own placeholders from 1.
+  const up = { nodes: [plain("dataset:d"), hidden("redacted:1", "run")], edges: [{ source: "dataset:d", kind: "was_generated_by", target: "redacted:1" }], truncated: false };
+  const down = { nodes: [plain("dataset:d"), hidden("redacted:1", "model-version")], edges: [{ source: "redacted:1", kind: "was_derived_from", target: "dataset:d" }], truncated: false };
+  const g = mergeGraphs([up, down]);
+  const ids = [...g.nodes.keys()].sort();
+  assert.deepEqual(ids, ["dataset:d", "redacted:1.1", "redacted:2.1"]);
+  assert.deepEqual(ids.filter(isRedacted).map((id) => kindOf(g.nodes.get(id)!)), ["run", "model-version"]);
+  assert.deepEqual(g.edges.map((e) => [e.source, e.target]), [["dataset:d", "redacted:1.1"], ["redacted:2.1", "dataset:d"]]);
+  // One answer alone keeps the server's ids, so they match its other fields (a diff's lists).
+  assert.deepEqual([...mergeGraphs([up]).nodes.keys()], ["dataset:d", "redacted:1"]);
+  assert.equal(kindOf(plain("model-version:m/1")), "model-version");
+});
+
+test("the audit log is offered to admins, and to everyone without access control", () => {
+  assert.equal(mayAudit({ auth: "none", user: null }), true);
+  assert.equal(mayAudit({ auth: "basic", user: { is_admin: true } }), true);
+  assert.equal(mayAudit({ auth: "basic", user: { is_admin: false } }), false);
+  assert.equal(mayAudit({ auth: "basic", user: null }), false);
 });
 
 test("an attestation is read, its signed bytes rebuilt, and its digests compared", () => {

@@ -69,12 +69,20 @@ export async function runArtifactManifest(runId: string): Promise<ManifestFile[]
   return body.files;
 }
 
+/**
+ * A node of a lineage answer. With access control on, a run, logged model or model version the
+ * caller may not read comes as a placeholder: `{id: "redacted:N", kind, redacted: true}` and
+ * nothing else, so its label, digest and attributes are absent.
+ */
 export interface LineageNode {
   id: string;
   label: string;
   digest: string | null;
   attributes: Record<string, unknown>;
   recorded_at: number;
+  /** On placeholders only: the kind of the node it hides (`run`, `model`, `model-version`). */
+  kind?: string;
+  redacted?: boolean;
 }
 
 export interface LineageEdge {

@@ -90,6 +90,8 @@ export interface RequirementCheck {
   fact: string;
   met: boolean;
   message: string;
+  /** True when the value is on a source run the caller may not read (the message says only met or not). */
+  redacted?: boolean;
 }
 
 export interface RuleVerdict {

@@ -13,12 +13,34 @@ export interface Graph {
 
 const edgeKey = (e: GraphEdge) => `${e.source}\u0000${e.kind}\u0000${e.target}\u0000${e.valid_from ?? ""}`;
 
+/** Whether a node id is a placeholder the server put in place of a node the caller may not read. */
+export function isRedacted(id: string): boolean {
+  return id.startsWith("redacted:");
+}
+
+/**
+ * The server numbers placeholders within one answer, so `redacted:1` of one subgraph and of
+ * another may be different nodes: each part's placeholders get the part's number too
+ * (`redacted:2.1`), so that merging never joins two hidden nodes into one. A hidden node that
+ * two parts both reach is drawn twice, which shows less than it could but invents no edge.
+ */
+function separatePlaceholders(part: Subgraph, index: number): Subgraph {
+  const rename = (id: string) => (isRedacted(id) ? `redacted:${index + 1}.${id.slice("redacted:".length)}` : id);
+  if (!part.nodes.some((n) => isRedacted(n.id)) && !part.edges.some((e) => isRedacted(e.source) || isRedacted(e.target))) return part;
+  return {
+    ...part,
+    nodes: part.nodes.map((n) => (isRedacted(n.id) ? { ...n, id: rename(n.id) } : n)),
+    edges: part.edges.map((e) => ({ ...e, source: rename(e.source), target: rename(e.target) })),
+  };
+}
+
 /** The union of several subgraphs, each node and edge once. */
 export function mergeGraphs(parts: readonly Subgraph[]): Graph {
   const nodes = new Map<string, LineageNode>();
   const edges = new Map<string, GraphEdge>();
   let truncated = false;
-  for (const part of parts) {
+  for (const [i, raw] of parts.entries()) {
+    const part = parts.length > 1 ? separatePlaceholders(raw, i) : raw;
     for (const n of part.nodes) if (!nodes.has(n.id)) nodes.set(n.id, n);
     for (const e of part.edges) edges.set(edgeKey(e), e);
     truncated ||= part.truncated;
@@ -29,6 +51,11 @@ export function mergeGraphs(parts: readonly Subgraph[]): Graph {
 export function nodeKind(id: string): string {
   const colon = id.indexOf(":");
   return colon > 0 ? id.slice(0, colon) : "";
+}
+
+/** A node's kind: a placeholder's id says only "redacted", its `kind` field says what it hides. */
+export function kindOf(node: Pick<LineageNode, "id" | "kind">): string {
+  return isRedacted(node.id) ? (node.kind ?? "") : nodeKind(node.id);
 }
 
 /** What each kind is called on screen, and its PROV class. */

@@ -54,11 +54,12 @@ export function govTitle(route: GovRoute): string {
   }
 }
 
-export const GOV_NAV: { href: string; label: string; names: string[] }[] = [
+/** The main navigation's governance entries; `admin` ones are shown to admins only (and to everyone without access control). */
+export const GOV_NAV: { href: string; label: string; names: string[]; admin?: boolean }[] = [
   { href: "#/models", label: "Models", names: ["models", "model", "modelVersion"] },
   { href: "#/lineage", label: "Lineage", names: ["lineage"] },
   { href: "#/trace", label: "Trace", names: ["trace"] },
   { href: "#/deployments", label: "Deployments", names: ["deployments"] },
   { href: "#/health", label: "Health", names: ["health"] },
-  { href: "#/audit", label: "Audit", names: ["audit"] },
+  { href: "#/audit", label: "Audit", names: ["audit"], admin: true },
 ];

@@ -6,7 +6,8 @@
 //!
 //! JSON answers are redacted after the handler, wherever they name nodes: a graph (`nodes`,
 //! `edges`, a `node`, a trace's `lineage`), a comparison's node lists (`shared`, `only_left`,
-//! …) and a prediction's model version. One answer numbers its placeholders once, so a hidden
+//! …), a prediction's model version, and the model versions of rows (serving intervals,
+//! lineage health's incomplete versions). One answer numbers its placeholders once, so a hidden
 //! node has the same placeholder everywhere in it (both sides of a diff). Answers that are not
 //! JSON graphs (DOT, PROV-JSON exports) are redacted before they are drawn, by
 //! [`redact_subgraph`], with a placeholder node of the same kind keyed `redacted:N`.
@@ -31,6 +32,9 @@ pub async fn redact(auth: &Auth, data: &AuthData, principal: &Principal, answer:
 const ID_FIELDS: &[&str] = &["left", "right"];
 /// Fields of an answer that hold a list of node ids (a diff's comparison).
 const ID_LIST_FIELDS: &[&str] = &["shared", "only_left", "only_right"];
+/// Fields of an answer that hold a list of rows, and the field of each row that holds a node id:
+/// the deployments' serving intervals and lineage health's incomplete versions.
+const ROW_ID_FIELDS: &[(&str, &str)] = &[("intervals", "model_version"), ("incomplete", "model_version")];
 
 async fn redact_graph(
     auth: &Auth,
@@ -62,6 +66,15 @@ async fn redact_graph(
         if let Some(Value::Array(ids)) = graph.get_mut(*field) {
             for id in ids.iter_mut() {
                 if let Value::String(id) = id {
+                    redact_id(auth, data, principal, id, placeholders).await;
+                }
+            }
+        }
+    }
+    for (list, field) in ROW_ID_FIELDS {
+        if let Some(Value::Array(rows)) = graph.get_mut(*list) {
+            for row in rows.iter_mut() {
+                if let Some(Value::String(id)) = row.get_mut(*field) {
                     redact_id(auth, data, principal, id, placeholders).await;
                 }
             }
@@ -154,7 +167,7 @@ async fn redact_node(
 }
 
 /// Whether the caller may read the node named `id` (`kind:key`).
-async fn readable(auth: &Auth, data: &AuthData, principal: &Principal, id: &str) -> bool {
+pub(crate) async fn readable(auth: &Auth, data: &AuthData, principal: &Principal, id: &str) -> bool {
     if principal.is_admin {
         return true;
     }

@@ -244,18 +244,19 @@ pub const ROUTES: &[Entry] = &[
     r("GET", "/api/cairn/v1/lineage/downstream", Lineage),
     r("GET", "/api/cairn/v1/lineage/diff", Lineage),
     r("GET", "/api/cairn/v1/lineage/export", Lineage),
-    // Counts over the whole graph, naming nothing.
-    r("GET", "/api/cairn/v1/lineage/health", SignedIn),
+    // Counts over the whole graph, and the incomplete versions by name: redacted like a graph.
+    r("GET", "/api/cairn/v1/lineage/health", Lineage),
     r("GET", "/api/cairn/v1/lineage/completeness", Lineage),
     r("POST", "/api/cairn/v1/predictions", Predictions),
     r("GET", "/api/cairn/v1/predictions/{id}/trace", Lineage),
     r("POST", "/api/v1/lineage", SignedInWrite),
-    // The registry and lineage views of the web UI. A version's files are the model's; the
-    // policy verdict lists the version's upstream facts and the deployments' history spans every
-    // model, so both summarise the graph and are for admins like health and diff.
+    // The registry and lineage views of the web UI. A version's files and its policy verdict
+    // are the model's (the handler hides the values a verdict takes from a source run the
+    // caller may not read); the deployments' history names model versions of every model, so
+    // it is redacted like a graph.
     r("GET", "/api/cairn/v1/models/{name}/versions/{version}/files", Need(Read, ModelPath)),
-    r("GET", "/api/cairn/v1/models/{name}/versions/{version}/policy", Admin),
-    r("GET", "/api/cairn/v1/deployments", Admin),
+    r("GET", "/api/cairn/v1/models/{name}/versions/{version}/policy", Need(Read, ModelPath)),
+    r("GET", "/api/cairn/v1/deployments", Lineage),
 ];
 
 /// The key a matched route is listed under: MLflow's versioned prefixes folded away.

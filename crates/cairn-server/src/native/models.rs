@@ -36,14 +36,16 @@
 //! - `GET /api/cairn/v1/models/{name}/versions/{version}/policy`: what the server's promotion
 //!   policy says of the version, rule by rule, for every promotion the rule governs: each
 //!   requirement with `met` and what was found or is missing, and the lineage facts gathered.
-//!   `{"policy": false, "rules": []}` when the server runs without `--policy-file`.
+//!   `{"policy": false, "rules": []}` when the server runs without `--policy-file`. A caller
+//!   who may not read the version's source run sees whether its tags and metrics meet the
+//!   rules, not their values (those checks carry `"redacted": true`).
 //!
 //! `T` is milliseconds since the epoch or an RFC 3339 timestamp (`2026-11-23T10:00:00Z`).
 //! Errors use the same `{"error_code", "message"}` bodies as the MLflow routes.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
 use cairn_core::lineage::explain_policy;
@@ -53,6 +55,8 @@ use cairn_core::store::Store;
 use cairn_core::{Error, time};
 
 use crate::AppState;
+use crate::auth::Principal;
+use crate::auth::redact::readable;
 use crate::error::ApiResult;
 use crate::extract::parse_query;
 
@@ -82,8 +86,13 @@ async fn files_of_version(
     })))
 }
 
+/// With access control on, a caller who may read the model but not its version's source run
+/// gets the same verdict (the version passes or fails the same rules for everyone), but the
+/// checks that read the run's tags and metrics say only whether they are met, not the values,
+/// and carry `"redacted": true`.
 async fn version_policy(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let version = parse_version(&version)?;
@@ -93,17 +102,50 @@ async fn version_policy(
     };
     let datasets: Vec<Value> =
         facts.datasets.iter().map(|(node, digest)| json!({ "node": node, "digest": digest })).collect();
+    let mut rules = serde_json::to_value(explain_policy(policy, &facts)).map_err(|e| Error::internal(e.to_string()))?;
+    if let (Some(auth), Some(Extension(principal))) = (&state.auth, &principal)
+        && !principal.is_admin
+    {
+        let record = state.store.get_model_version(&name, version).await?;
+        let run = record.run_id.as_deref().filter(|r| !r.is_empty());
+        let data = auth.data().await?;
+        if let Some(run) = run
+            && !readable(auth, &data, principal, &format!("run:{run}")).await
+        {
+            let own_tags: Vec<&str> = record.tags.iter().map(|t| t.key.as_str()).collect();
+            hide_run_values(&mut rules, &own_tags);
+        }
+    }
     Ok(Json(json!({
         "name": name,
         "version": version,
         "policy": true,
-        "rules": explain_policy(policy, &facts),
+        "rules": rules,
         "facts": {
             "datasets": datasets,
             "code_versions": facts.code_versions,
             "environments": facts.environments,
         },
     })))
+}
+
+/// Rewrites the checks of a verdict (`rules`, as JSON) whose facts come from the source run —
+/// every metric, and the tags the version does not set itself — to say only whether they are
+/// met. A missing fact names nothing of the run and keeps its message.
+fn hide_run_values(rules: &mut Value, own_tags: &[&str]) {
+    let Some(rules) = rules.as_array_mut() else { return };
+    for check in rules.iter_mut().filter_map(|r| r.get_mut("checks")).filter_map(Value::as_array_mut).flatten() {
+        let fact = check["fact"].as_str().unwrap_or_default().to_owned();
+        let from_run = fact.starts_with("metric:") || fact.strip_prefix("tag:").is_some_and(|t| !own_tags.contains(&t));
+        let message = check["message"].as_str().unwrap_or_default();
+        let absent = message.ends_with("is not recorded") || message.ends_with("is not set");
+        if !from_run || absent {
+            continue;
+        }
+        let verdict = if check["met"] == true { "met" } else { "not met" };
+        check["message"] = json!(format!("{verdict}; the value is on the source run, which you may not read"));
+        check["redacted"] = json!(true);
+    }
 }
 
 /// A version number from the path, refused with MLflow's message when it is not one.

@@ -56,6 +56,13 @@ impl Secured {
         Secured { router: app(AppState::new(store.clone()).with_auth(auth)), store, _dir: dir }
     }
 
+    /// As `new`, with the application state adjusted by `adjust` (a promotion policy).
+    async fn with(adjust: impl FnOnce(AppState) -> AppState) -> Self {
+        let s = Self::new().await;
+        let auth = Auth::new(s.store.clone(), Permission::Read).await.unwrap();
+        Secured { router: app(adjust(AppState::new(s.store.clone()).with_auth(auth))), ..s }
+    }
+
     async fn call(&self, method: Method, path: &str, authorization: Option<&str>, body: Option<Value>) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(a) = authorization {
@@ -476,8 +483,92 @@ async fn diffs_exports_completeness_and_traces_are_redacted_for_readers() {
     assert_eq!(hidden.map(|n| n["kind"].clone()), Some(json!("model-version")), "{trace}");
     let (_, dot) = text_of(&s, "bob", &paths[2]).await;
     assert!(dot.contains(r#""model-version:redacted:"#) && dot.contains(r#""run:redacted:"#), "{dot}");
-    // Counts over the whole graph name nothing; every reader may see them.
-    assert_eq!(s.as_user("bob", Method::GET, &format!("{v1}/lineage/health"), None).await.status, 200);
+    // Lineage health and the deployments' history name model versions: each reader sees the
+    // ones they may read, the others as placeholders, with the counts and deployments intact.
+    for path in [format!("{v1}/lineage/health"), format!("{v1}/deployments")] {
+        let alice = s.as_user("alice", Method::GET, &path, None).await;
+        assert_eq!(alice.status, 200, "{alice:?}");
+        assert!(alice.body.to_string().contains("model-version:secret-model/1"), "{path}: {alice:?}");
+        let bob = s.as_user("bob", Method::GET, &path, None).await;
+        assert_eq!(bob.status, 200, "{bob:?}");
+        assert!(!bob.body.to_string().contains("secret-model"), "{path} leaks the model to bob: {bob:?}");
+        assert!(bob.body.to_string().contains("redacted:1"), "{path}: {bob:?}");
+    }
+    let health = s.as_user("bob", Method::GET, &format!("{v1}/lineage/health"), None).await.body;
+    assert_eq!((health["model_versions"].as_u64(), health["predictions"].as_u64()), (Some(1), Some(1)), "{health}");
+    let deployments = s.as_user("bob", Method::GET, &format!("{v1}/deployments"), None).await.body;
+    assert_eq!(deployments["intervals"][0]["deployment"], "prod", "{deployments}");
+    // Reading the audit log and verifying it stay for admins.
+    assert_eq!(s.as_user("bob", Method::GET, &format!("{v1}/audit/events"), None).await.status, 403);
+    assert_eq!(s.as_user("bob", Method::POST, &format!("{v1}/audit/verify"), Some(json!({}))).await.status, 403);
+    assert_eq!(s.as_user("admin", Method::GET, &format!("{v1}/audit/events"), None).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_policy_verdict_hides_the_values_of_a_source_run_the_reader_may_not_read() {
+    let policy = cairn_core::lineage::parse_policy(
+        r#"{"rules": [{"name": "prod", "applies_to": {"stages": ["Production"]},
+            "require": {"tags": ["validated_by", "owner"], "metrics": [{"key": "auc", "min": 0.8}, {"key": "p99", "max": 5}]}}]}"#,
+    )
+    .unwrap();
+    let s = Secured::with(|state| state.with_policy(policy)).await;
+    let exp = s.post("alice", "/experiments/create", json!({"name": "hidden"})).await.body["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = s.post("alice", "/runs/create", json!({"experiment_id": exp})).await.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let batch = json!({"run_id": run, "metrics": [{"key": "auc", "value": 0.9137, "timestamp": 1, "step": 0}],
+        "tags": [{"key": "validated_by", "value": "ana-the-reviewer"}]});
+    assert_eq!(s.post("alice", "/runs/log-batch", batch).await.status, 200);
+    assert_eq!(s.post("alice", "/registered-models/create", json!({"name": "shared-model"})).await.status, 200);
+    let version = json!({"name": "shared-model", "source": format!("runs:/{run}/model"), "run_id": run,
+        "tags": [{"key": "owner", "value": "team-a"}]});
+    assert_eq!(s.post("alice", "/model-versions/create", version).await.status, 200);
+    let deny = json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "DENY"});
+    assert_eq!(
+        s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await.status,
+        200
+    );
+    let path = "/api/cairn/v1/models/shared-model/versions/1/policy";
+    let checks = |reply: &Reply| -> Vec<(String, bool, String, bool)> {
+        reply.body["rules"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let text = |k: &str| c[k].as_str().unwrap().to_owned();
+                (text("fact"), c["met"] == true, text("message"), c["redacted"] == true)
+            })
+            .collect()
+    };
+    let alice = s.as_user("alice", Method::GET, path, None).await;
+    assert_eq!(alice.status, 200, "{alice:?}");
+    assert!(alice.body.to_string().contains("0.9137") && alice.body.to_string().contains("ana-the-reviewer"));
+    let bob = s.as_user("bob", Method::GET, path, None).await;
+    assert_eq!(bob.status, 200, "{bob:?}");
+    let text = bob.body.to_string();
+    assert!(!text.contains("0.9137") && !text.contains("ana-the-reviewer"), "the run's values leak: {text}");
+    // The same verdict: which checks are met does not depend on who asks.
+    let met = |c: &[(String, bool, String, bool)]| c.iter().map(|(f, m, ..)| (f.clone(), *m)).collect::<Vec<_>>();
+    assert_eq!(met(&checks(&alice)), met(&checks(&bob)));
+    assert_eq!(alice.body["rules"][0]["passes"], bob.body["rules"][0]["passes"]);
+    let bob = checks(&bob);
+    let by_fact = |f: &str| bob.iter().find(|c| c.0 == f).unwrap().clone();
+    assert!(by_fact("metric:auc").3 && by_fact("metric:auc").1, "{bob:?}");
+    assert!(by_fact("tag:validated_by").3, "{bob:?}");
+    // The version's own tag is the model's, and a fact the run lacks names nothing of it.
+    assert_eq!(by_fact("tag:owner"), ("tag:owner".into(), true, "tag 'owner' is 'team-a'".into(), false));
+    assert_eq!(by_fact("metric:p99"), ("metric:p99".into(), false, "metric 'p99' is not recorded".into(), false));
+    // A model the reader may not read gets no verdict at all.
+    let deny = json!({"username": "bob", "resource_type": "registered_model", "resource_id": "shared-model", "permission": "DENY"});
+    assert_eq!(
+        s.as_user("admin", Method::POST, "/api/3.0/mlflow/users/permissions/grant", Some(deny)).await.status,
+        200
+    );
+    assert_eq!(s.as_user("bob", Method::GET, path, None).await.status, 403);
 }
 
 #[tokio::test]

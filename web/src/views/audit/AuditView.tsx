@@ -1,7 +1,8 @@
 // The audit log: events newest first in pages read off the sequence number (so the millionth
 // page is as quick as the first), filters by actor, action, entity and time range in the
 // address, each event's payload, and "verify the chain", which recomputes every hash and
-// compares the live tables with the log, showing the first event it finds wrong.
+// compares the live tables with the log, showing the first event it finds wrong. With access
+// control on, both are for admins: anyone else gets a short explanation and no request is made.
 
 import { useEffect, useState } from "preact/hooks";
 import { auditEvents, verifyAudit, type AuditEvent, type VerifyReport } from "../../api/governance";
@@ -10,6 +11,7 @@ import { formatTime } from "../../lib/format";
 import { markReady } from "../../lib/marks";
 import { navigate } from "../../lib/router";
 import { useAsync } from "../../lib/useAsync";
+import { useSession } from "../../session/session";
 import { defaultAuditState, type AuditState } from "../../state/gov";
 import { Digest } from "../gov/AsOf";
 
@@ -24,7 +26,30 @@ export function prettyPayload(payload: string): string {
   }
 }
 
+/** Whether the session may read the audit log: everyone without access control, else admins. */
+export function mayAudit(session: { auth: string; user: { is_admin: boolean } | null }): boolean {
+  return session.auth === "none" || session.user?.is_admin === true;
+}
+
 export function AuditView({ state }: { state: AuditState }) {
+  const session = useSession();
+  if (!mayAudit(session)) {
+    return (
+      <section aria-labelledby="audit-title">
+        <h1 id="audit-title">Audit log</h1>
+        <div class="card admin-only" role="status">
+          <p>
+            The audit log and its verification are for admins. You are signed in as <strong>{session.user?.username}</strong>, who is not one.
+          </p>
+          <p class="muted">Ask an admin to look up an event, or to verify the chain.</p>
+        </div>
+      </section>
+    );
+  }
+  return <AuditLog state={state} />;
+}
+
+function AuditLog({ state }: { state: AuditState }) {
   const go = (next: Partial<AuditState>) => navigate({ name: "audit", state: { ...state, ...next } });
   const filter = { actor: state.actor, action: state.action, entity_type: state.entityType, entity_id: state.entityId, since: state.since, until: state.until };
   const page = useAsync((signal) => auditEvents(filter, state.before, PAGE_SIZE, signal), [JSON.stringify(filter), state.before]);

@@ -3,7 +3,9 @@
 
 import { useEffect, useMemo } from "preact/hooks";
 import { servingHistory, type ServingInterval } from "../../api/governance";
+import { Redacted } from "../../components/Redacted";
 import { ErrorBox, Loading } from "../../components/Status";
+import { isRedacted } from "../../lineage/graph";
 import { formatDuration, formatTime } from "../../lib/format";
 import { markReady } from "../../lib/marks";
 import { navigate } from "../../lib/router";
@@ -64,13 +66,22 @@ function Timeline({ intervals, asOf }: { intervals: ServingInterval[]; asOf: str
               const from = i.valid_from ?? i.recorded_at;
               const to = i.valid_to ?? end;
               const mv = modelVersionOf(i.model_version);
+              const style = { left: `${((from - start) / span) * 100}%`, width: `${Math.max(0.3, ((to - from) / span) * 100)}%`, background: colors.get(i.model_version) };
+              // A version the user may not read is drawn where it served, unnamed and unlinked.
+              if (isRedacted(i.model_version)) {
+                return (
+                  <span key={k} class="deploy-bar redacted-bar" title={`redacted model version: ${formatTime(from)} – ${i.valid_to ? formatTime(i.valid_to) : "serving"}`} style={style}>
+                    🔒
+                  </span>
+                );
+              }
               return (
                 <a
                   key={k}
                   class="deploy-bar"
                   href={mv ? versionHref(mv[0], mv[1], asOf) : lineageHref(i.model_version, asOf)}
                   title={`${i.model_version}: ${formatTime(from)} – ${i.valid_to ? formatTime(i.valid_to) : "serving"}`}
-                  style={{ left: `${((from - start) / span) * 100}%`, width: `${Math.max(0.3, ((to - from) / span) * 100)}%`, background: colors.get(i.model_version) }}
+                  style={style}
                 >
                   {mv ? `v${mv[1]}` : i.model_version}
                 </a>
@@ -93,7 +104,7 @@ function Timeline({ intervals, asOf }: { intervals: ServingInterval[]; asOf: str
                   const from = i.valid_from ?? i.recorded_at;
                   return (
                     <tr key={k}>
-                      <td>{mv ? <a href={versionHref(mv[0], mv[1], asOf)}>{i.model_version}</a> : i.model_version}</td>
+                      <td>{isRedacted(i.model_version) ? <Redacted kind="model-version" /> : mv ? <a href={versionHref(mv[0], mv[1], asOf)}>{i.model_version}</a> : i.model_version}</td>
                       <td>{formatTime(from)}</td>
                       <td>{i.valid_to ? formatTime(i.valid_to) : <strong>serving</strong>}</td>
                       <td>{formatDuration((i.valid_to ?? end) - from)}</td>

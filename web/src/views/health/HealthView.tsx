@@ -5,16 +5,24 @@
 
 import { useEffect } from "preact/hooks";
 import { firstAuditTime, lineageHealth, type LineageHealth } from "../../api/governance";
+import { ApiError } from "../../api/client";
+import { Redacted } from "../../components/Redacted";
 import { ErrorBox, Loading } from "../../components/Status";
+import { isRedacted } from "../../lineage/graph";
 import { formatTime } from "../../lib/format";
 import { markReady } from "../../lib/marks";
 import { navigate } from "../../lib/router";
 import { useAsync } from "../../lib/useAsync";
+import { useSession } from "../../session/session";
 import { lineageHref, modelVersionOf, versionHref } from "../../state/gov";
+import { mayAudit } from "../audit/AuditView";
 import { AsOfPicker } from "../gov/AsOf";
 
 /** Points on the "over time" chart: the instants health is asked at. */
 const POINTS = 8;
+
+/** How far back the chart reaches when the start of the log cannot be read (not an admin). */
+const FALLBACK_SPAN_MS = 30 * 24 * 3600 * 1000;
 
 /** `count` instants from `start` to `end`, evenly spaced, the last one `end`. */
 export function instants(start: number, end: number, count: number): number[] {
@@ -25,19 +33,30 @@ export function instants(start: number, end: number, count: number): number[] {
 interface Loaded {
   now: LineageHealth;
   series: { at: number; health: LineageHealth }[];
+  /** Whether the chart starts at the log's first event (else the last 30 days). */
+  fromFirstEvent: boolean;
 }
 
-async function load(asOf: string | null, signal: AbortSignal): Promise<Loaded> {
+async function load(asOf: string | null, readsAudit: boolean, signal: AbortSignal): Promise<Loaded> {
   const end = asOf ? Date.parse(asOf) : Date.now();
   const now = await lineageHealth(asOf, signal);
-  // The log's first event dates the start of everything Cairn knows.
-  const first = (await firstAuditTime(signal)) ?? end;
-  const series = await Promise.all(instants(first, end, POINTS).map(async (at) => ({ at, health: at === end ? now : await lineageHealth(new Date(at).toISOString(), signal) })));
-  return { now, series };
+  // The log's first event dates the start of everything Cairn knows. Reading the log is for
+  // admins, so anyone else gets the last 30 days without asking (and a 403 all the same if the
+  // session's view of who is an admin is out of date).
+  const first = !readsAudit
+    ? undefined
+    : await firstAuditTime(signal).catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 403) return undefined;
+        throw e;
+      });
+  const start = first === undefined ? end - FALLBACK_SPAN_MS : (first ?? end);
+  const series = await Promise.all(instants(start, end, POINTS).map(async (at) => ({ at, health: at === end ? now : await lineageHealth(new Date(at).toISOString(), signal) })));
+  return { now, series, fromFirstEvent: first !== undefined };
 }
 
 export function HealthView({ asOf }: { asOf: string | null }) {
-  const data = useAsync((signal) => load(asOf, signal), [asOf]);
+  const readsAudit = mayAudit(useSession());
+  const data = useAsync((signal) => load(asOf, readsAudit, signal), [asOf, readsAudit]);
   useEffect(() => {
     if (data.data) markReady("health", { incomplete: data.data.now.incomplete.length });
   }, [data.data]);
@@ -70,6 +89,7 @@ function Health({ data, asOf }: { data: Loaded; asOf: string | null }) {
       </div>
       <h2>Over time</h2>
       <RatioChart series={data.series} />
+      {!data.fromFirstEvent && <p class="muted">The last 30 days: when the log began is in the audit log, which only admins may read.</p>}
       <h2>Incomplete model versions</h2>
       {h.incomplete.length === 0 ? (
         <p class="muted">Every model version has complete lineage.</p>
@@ -85,16 +105,17 @@ function Health({ data, asOf }: { data: Loaded; asOf: string | null }) {
             <tbody>
               {h.incomplete.map((v) => {
                 const mv = modelVersionOf(v.model_version);
+                const hidden = isRedacted(v.model_version);
                 return (
                   <tr key={v.model_version}>
-                    <td>{mv ? <a href={versionHref(mv[0], mv[1], asOf)}>{v.model_version}</a> : v.model_version}</td>
+                    <td>{hidden ? <Redacted kind="model-version" /> : mv ? <a href={versionHref(mv[0], mv[1], asOf)}>{v.model_version}</a> : v.model_version}</td>
                     <td>
                       {v.missing.map((m) => (
                         <span class="tag" key={m}>
                           {m}
                         </span>
                       ))}{" "}
-                      <a href={lineageHref(v.model_version, asOf)}>lineage</a>
+                      {!hidden && <a href={lineageHref(v.model_version, asOf)}>lineage</a>}
                     </td>
                   </tr>
                 );

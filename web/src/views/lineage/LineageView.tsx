@@ -13,7 +13,8 @@ import { markReady } from "../../lib/marks";
 import { navigate } from "../../lib/router";
 import { useAsync } from "../../lib/useAsync";
 import { MAX_DEPTH, lineageHref, modelVersionOf, versionHref, type LineageState } from "../../state/gov";
-import { diffMarks, download, edgeLabel, KINDS, kindLabel, mergeGraphs, mergeProv, nodeKind, toDot, type DiffMark, type Graph } from "../../lineage/graph";
+import { diffMarks, download, edgeLabel, isRedacted, KINDS, kindLabel, kindOf, mergeGraphs, mergeProv, nodeKind, toDot, type DiffMark, type Graph } from "../../lineage/graph";
+import { Redacted } from "../../components/Redacted";
 import { DEFAULT_LAYOUT, layout, type Layout } from "../../lineage/layout";
 import { AsOfPicker } from "../gov/AsOf";
 
@@ -80,7 +81,6 @@ function LineageForm({ state, onApply }: { state: LineageState; onApply: (s: Par
     setUp(state.up);
     setDown(state.down);
   }, [state.node, state.diff, state.up, state.down]);
-  const depths = Array.from({ length: MAX_DEPTH + 1 }, (_, i) => i);
   return (
     <form
       class="toolbar lineage-form"
@@ -93,26 +93,8 @@ function LineageForm({ state, onApply }: { state: LineageState; onApply: (s: Par
         Node
         <input type="text" name="node" size={40} value={node} onInput={(e) => setNode(e.currentTarget.value)} placeholder="model-version:churn/3" />
       </label>
-      <label>
-        Upstream depth
-        <select name="up" value={up} onChange={(e) => setUp(Number(e.currentTarget.value))}>
-          {depths.map((d) => (
-            <option key={d} value={d}>
-              {d}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        Downstream depth
-        <select name="down" value={down} onChange={(e) => setDown(Number(e.currentTarget.value))}>
-          {depths.map((d) => (
-            <option key={d} value={d}>
-              {d}
-            </option>
-          ))}
-        </select>
-      </label>
+      <DepthSelect label="Upstream depth" name="up" value={up} onChange={setUp} />
+      <DepthSelect label="Downstream depth" name="down" value={down} onChange={setDown} />
       <label>
         Compare upstream with
         <input type="text" name="diff" size={30} value={diff} onInput={(e) => setDiff(e.currentTarget.value)} placeholder="(diff mode) another node" />
@@ -121,6 +103,24 @@ function LineageForm({ state, onApply }: { state: LineageState; onApply: (s: Par
         Show
       </button>
     </form>
+  );
+}
+
+const DEPTHS = Array.from({ length: MAX_DEPTH + 1 }, (_, i) => i);
+
+/** How many edges to follow one way, 0 to `MAX_DEPTH`. */
+export function DepthSelect({ label, name, value, onChange }: { label: string; name: string; value: number; onChange: (depth: number) => void }) {
+  return (
+    <label>
+      {label}
+      <select name={name} value={value} onChange={(e) => onChange(Number(e.currentTarget.value))}>
+        {DEPTHS.map((d) => (
+          <option key={d} value={d}>
+            {d}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 
@@ -249,7 +249,8 @@ function DiffSummary({ diff }: { diff: UpstreamDiff }) {
 }
 
 function Legend({ graph }: { graph: Graph }) {
-  const kinds = [...new Set([...graph.nodes.keys()].map(nodeKind))].sort();
+  const kinds = [...new Set([...graph.nodes.values()].map(kindOf))].sort();
+  const hidden = [...graph.nodes.keys()].some(isRedacted);
   return (
     <div class="kind-legend" aria-label="Node kinds">
       {kinds.map((k) => (
@@ -259,6 +260,11 @@ function Legend({ graph }: { graph: Graph }) {
           {KINDS[k]?.prov === "activity" ? " (activity)" : ""}
         </span>
       ))}
+      {hidden && (
+        <span class="muted">
+          <Redacted /> nodes are outside your permissions
+        </span>
+      )}
     </div>
   );
 }
@@ -315,11 +321,12 @@ function GraphSvg({
       <g class="nodes">
         {[...l.nodes.values()].map((p) => {
           const n = graph.nodes.get(p.id)!;
-          const kind = nodeKind(p.id);
+          const kind = kindOf(n);
+          const hidden = isRedacted(p.id);
           const color = KIND_COLORS[kind] ?? "#999";
           const activity = KINDS[kind]?.prov === "activity";
           const mark = marks?.get(p.id);
-          const cls = ["graph-node", `kind-${kind}`, p.id === start ? "start" : "", p.id === selected ? "selected" : "", mark === "left" ? "diff-left" : mark === "right" ? "diff-right" : mark === "shared" ? "diff-shared" : ""]
+          const cls = ["graph-node", `kind-${kind}`, hidden ? "redacted-node" : "", p.id === start ? "start" : "", p.id === selected ? "selected" : "", mark === "left" ? "diff-left" : mark === "right" ? "diff-right" : mark === "shared" ? "diff-shared" : ""]
             .filter(Boolean)
             .join(" ");
           return (
@@ -331,10 +338,10 @@ function GraphSvg({
               onClick={() => onSelect(p.id)}
               tabIndex={0}
               role="button"
-              aria-label={`${kindLabel(kind)} ${n.label}`}
+              aria-label={hidden ? `${kindLabel(kind)} (redacted)` : `${kindLabel(kind)} ${n.label}`}
               onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), onSelect(p.id))}
             >
-              <title>{`${p.id}${n.digest ? `\ndigest ${n.digest}` : ""}`}</title>
+              <title>{hidden ? `${kindLabel(kind)} outside your permissions` : `${p.id}${n.digest ? `\ndigest ${n.digest}` : ""}`}</title>
               <rect class="node-bg" width={w} height={h} rx={activity ? 2 : 12} />
               <rect width={w} height={h} rx={activity ? 2 : 12} fill={color} fill-opacity={mark === "shared" ? 0.08 : 0.22} style={{ stroke: outline(p.id, color) }} />
               {activity && <rect width={6} height={h} fill={color} />}
@@ -343,7 +350,7 @@ function GraphSvg({
                 {mark === "left" ? " · only left" : mark === "right" ? " · only right" : mark === "shared" ? " · shared" : ""}
               </text>
               <text x={12} y={31}>
-                {ellipsis(n.label || p.id, 27)}
+                {hidden ? "🔒 redacted" : ellipsis(n.label || p.id, 27)}
               </text>
               {n.digest && (
                 <text class="kind" x={12} y={45}>
@@ -359,6 +366,18 @@ function GraphSvg({
 }
 
 function NodePanel({ node, asOf, state, go }: { node: LineageNode; asOf: string | null; state: LineageState; go: (s: Partial<LineageState>) => void }) {
+  if (isRedacted(node.id)) {
+    // Nothing of a hidden node can be shown, and its placeholder id names nothing the server
+    // could traverse from, so neither recentring nor expanding is offered.
+    return (
+      <>
+        <h2>
+          <Redacted kind={node.kind} />
+        </h2>
+        <p class="muted">This {kindLabel(node.kind ?? "").toLowerCase() || "node"} is outside your permissions: the server withheld its name, digest and attributes. The edges drawn to it are real.</p>
+      </>
+    );
+  }
   const kind = nodeKind(node.id);
   const mv = modelVersionOf(node.id);
   const attributes = Object.entries(node.attributes ?? {});

@@ -5,13 +5,17 @@
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { completeness, modelHistory, type Completeness, type HistoryEntry } from "../../api/governance";
+import { ApiError } from "../../api/client";
+import * as mlflow from "../../api/mlflow";
 import * as registry from "../../api/registry";
 import { Markdown } from "../../components/Markdown";
+import { Redacted } from "../../components/Redacted";
 import { Guard } from "../../components/Status";
 import { formatTime } from "../../lib/format";
 import { markReady } from "../../lib/marks";
 import { navigate } from "../../lib/router";
 import { useAsync } from "../../lib/useAsync";
+import { useSession } from "../../session/session";
 import { lineageHref, versionHref } from "../../state/gov";
 import { describe, replay } from "../../state/registry";
 import { AsOfPicker, Met } from "../gov/AsOf";
@@ -134,12 +138,48 @@ function ModelPage({ data }: { data: Loaded }) {
 
 type Row = registry.VersionRecord & { aliases: string[] };
 
+/**
+ * Which of the source runs the signed-in user may read: a version of a model they may read can
+ * come from a run in an experiment they may not, and the page shows that run as a placeholder
+ * rather than its id. Without access control, or for an admin, every run is readable and no
+ * request is made; otherwise each distinct run is asked once (a 403 means hidden), and a run
+ * is `undefined` until its answer comes.
+ */
+function useReadableRuns(runIds: string[]): (runId: string) => boolean | undefined {
+  const session = useSession();
+  const open = session.auth === "none" || session.user?.is_admin === true;
+  const distinct = useMemo(() => [...new Set(runIds)].sort(), [runIds.join(",")]);
+  const readable = useAsync(
+    async (signal) => {
+      if (open) return new Map<string, boolean>();
+      const todo = [...distinct];
+      const seen = new Map<string, boolean>();
+      const worker = async () => {
+        while (todo.length) {
+          const id = todo.shift()!;
+          const ok = await mlflow.getRun(id, signal).then(
+            () => true,
+            (e: unknown) => !(e instanceof ApiError && e.status === 403),
+          );
+          seen.set(id, ok);
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      return seen;
+    },
+    [distinct.join(","), open],
+  );
+  return (runId) => (open ? true : readable.data?.get(runId));
+}
+
 /** Versions drawn at first; the rest on request, so a model with thousands opens at once. */
 const FIRST_ROWS = 100;
 
 function VersionsTable({ name, rows, asOf }: { name: string; rows: Row[]; asOf: string | null }) {
   const [checks, setChecks] = useState<Map<string, Completeness | "error">>(new Map());
   const [limit, setLimit] = useState(FIRST_ROWS);
+  const shown = rows.slice(0, limit);
+  const readable = useReadableRuns(shown.flatMap((r) => (r.run_id ? [r.run_id] : [])));
   useEffect(() => {
     // Completeness of the newest versions, a few requests at a time, after the table is shown.
     let cancelled = false;
@@ -175,7 +215,7 @@ function VersionsTable({ name, rows, asOf }: { name: string; rows: Row[]; asOf: 
           </tr>
         </thead>
         <tbody>
-          {rows.slice(0, limit).map((v, i) => {
+          {shown.map((v, i) => {
             const check = checks.get(v.version);
             return (
               <tr key={v.version}>
@@ -191,7 +231,17 @@ function VersionsTable({ name, rows, asOf }: { name: string; rows: Row[]; asOf: 
                     </span>
                   ))}
                 </td>
-                <td>{v.run_id ? <a href={lineageHref(`run:${v.run_id}`, asOf)}>{v.run_id.slice(0, 8)}</a> : <span class="muted">none</span>}</td>
+                <td>
+                  {!v.run_id ? (
+                    <span class="muted">none</span>
+                  ) : readable(v.run_id) === undefined ? (
+                    <span class="muted">…</span>
+                  ) : readable(v.run_id) ? (
+                    <a href={lineageHref(`run:${v.run_id}`, asOf)}>{v.run_id.slice(0, 8)}</a>
+                  ) : (
+                    <Redacted kind="run" />
+                  )}
+                </td>
                 <td>{formatTime(v.creation_timestamp)}</td>
                 <td>
                   {(v.tags ?? []).map((t) => (

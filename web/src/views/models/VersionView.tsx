@@ -8,6 +8,7 @@ import { completeness, lineageNode, versionFiles, versionPolicy, type PolicyVerd
 import * as mlflow from "../../api/mlflow";
 import * as registry from "../../api/registry";
 import { Markdown } from "../../components/Markdown";
+import { Redacted } from "../../components/Redacted";
 import { ErrorBox, Guard, Loading } from "../../components/Status";
 import { formatBytes, formatTime } from "../../lib/format";
 import { markReady } from "../../lib/marks";
@@ -34,7 +35,14 @@ function VersionPage({ record, asOf }: { record: registry.VersionRecord; asOf: s
   const policy = useAsync((signal) => versionPolicy(name, record.version, signal), [name, record.version]);
   const check = useAsync((signal) => completeness(node, asOf, signal), [node, asOf]);
   const lineage = useAsync((signal) => lineageNode(node, asOf, signal).catch(() => null), [node, asOf]);
-  const run = useAsync((signal) => (record.run_id ? mlflow.getRun(record.run_id, signal).catch(() => null) : Promise.resolve(null)), [record.run_id]);
+  // The source run may be in an experiment the user may not read (403): shown as redacted.
+  const run = useAsync(
+    (signal) =>
+      record.run_id
+        ? mlflow.getRun(record.run_id, signal).catch((e: unknown) => (e instanceof ApiError && e.status === 403 ? ("denied" as const) : null))
+        : Promise.resolve(null),
+    [record.run_id],
+  );
   useEffect(() => {
     const settled = (s: { data: unknown; error: unknown }) => s.data !== undefined || s.error !== undefined;
     if (files.data && settled(policy) && settled(check) && run.data !== undefined && lineage.data !== undefined) markReady("version", { files: files.data.files.length });
@@ -68,12 +76,15 @@ function VersionPage({ record, asOf }: { record: registry.VersionRecord; asOf: s
             </dd>
             <dt>Source</dt>
             <dd>
-              <code>{record.source}</code>
+              {/* A source under a run the user may not read names that run: its id is withheld. */}
+              <code>{run.data === "denied" && record.run_id ? (record.source ?? "").split(record.run_id).join("…") : record.source}</code>
             </dd>
             <dt>Source run</dt>
             <dd>
               {record.run_id ? (
-                run.data ? (
+                run.data === "denied" ? (
+                  <Redacted kind="run" />
+                ) : run.data ? (
                   <a href={runHref(run.data.info.experiment_id, record.run_id)}>{run.data.info.run_name || record.run_id}</a>
                 ) : (
                   <code>{record.run_id}</code>
@@ -83,7 +94,10 @@ function VersionPage({ record, asOf }: { record: registry.VersionRecord; asOf: s
               )}
             </dd>
             <dt>Logged model</dt>
-            <dd>{record.model_id ? <code>{record.model_id}</code> : <span class="muted">none</span>}</dd>
+            <dd>
+              {/* A logged model lives in its run's experiment, hidden with the run. */}
+              {!record.model_id ? <span class="muted">none</span> : run.data === "denied" ? <Redacted kind="model" /> : <code>{record.model_id}</code>}
+            </dd>
             <dt>Files digest</dt>
             <dd>
               <Digest value={lineage.data?.digest} />
@@ -154,7 +168,7 @@ function PolicyCard({ verdict }: { verdict: PolicyVerdict }) {
             <ul class="check-list">
               {rule.checks.map((c, i) => (
                 <li key={i} class={c.met ? "met" : "missing"} data-fact={c.fact}>
-                  <code>{c.fact}</code> {c.message}
+                  <code>{c.fact}</code> {c.message} {c.redacted && <Redacted kind="run" />}
                 </li>
               ))}
             </ul>

@@ -5,13 +5,14 @@
 import { useEffect, useState } from "preact/hooks";
 import type { LineageNode } from "../../api/cairn";
 import { predictionTrace, type PredictionTrace } from "../../api/governance";
+import { Redacted } from "../../components/Redacted";
 import { Guard } from "../../components/Status";
 import { formatTime } from "../../lib/format";
 import { markReady } from "../../lib/marks";
 import { navigate } from "../../lib/router";
 import { useAsync } from "../../lib/useAsync";
 import { lineageHref, modelVersionOf, versionHref } from "../../state/gov";
-import { kindLabel, nodeKind } from "../../lineage/graph";
+import { isRedacted, kindLabel, kindOf } from "../../lineage/graph";
 import { AsOfPicker, Digest, Met } from "../gov/AsOf";
 
 /** The order a trace is read in, from the prediction back to where its data came from. */
@@ -33,13 +34,13 @@ export function chainOrder(trace: PredictionTrace): { node: LineageNode; depth: 
       }
     }
   }
-  const rank = (id: string) => {
-    const i = CHAIN.indexOf(nodeKind(id));
+  const rank = (node: LineageNode) => {
+    const i = CHAIN.indexOf(kindOf(node));
     return i < 0 ? CHAIN.length : i;
   };
   return trace.lineage.nodes
     .map((node) => ({ node, depth: depth.get(node.id) ?? 99 }))
-    .sort((a, b) => rank(a.node.id) - rank(b.node.id) || a.depth - b.depth || (a.node.id < b.node.id ? -1 : 1));
+    .sort((a, b) => rank(a.node) - rank(b.node) || a.depth - b.depth || (a.node.id < b.node.id ? -1 : 1));
 }
 
 export function TraceView({ predictionId, asOf }: { predictionId: string; asOf: string | null }) {
@@ -88,7 +89,7 @@ function Trace({ id, asOf }: { id: string; asOf: string | null }) {
                 <dt>Deployment</dt>
                 <dd>{p.deployment ?? <span class="muted">none (made by the model version directly)</span>}</dd>
                 <dt>Model version</dt>
-                <dd>{mv ? <a href={versionHref(mv[0], mv[1], asOf)}>{p.model_version}</a> : <span class="muted">unknown</span>}</dd>
+                <dd>{p.model_version && isRedacted(p.model_version) ? <Redacted kind="model-version" /> : mv ? <a href={versionHref(mv[0], mv[1], asOf)}>{p.model_version}</a> : <span class="muted">unknown</span>}</dd>
                 <dt>Input digest</dt>
                 <dd>
                   <code>{p.input_digest}</code>
@@ -108,12 +109,20 @@ function Trace({ id, asOf }: { id: string; asOf: string | null }) {
             <h2>Chain</h2>
             <ol class="trace-chain">
               {chainOrder(t).map(({ node, depth }) => (
-                <li key={node.id} data-id={node.id} style={{ marginLeft: `${Math.min(depth, 8) * 14}px` }}>
-                  <span class="step-kind">{kindLabel(nodeKind(node.id))}</span>
-                  <a href={lineageHref(node.id, asOf)}>{node.label || node.id}</a> <Digest value={node.digest} />
-                  <div class="muted">
-                    <code>{node.id}</code>
-                  </div>
+                <li key={node.id} data-id={node.id} class={isRedacted(node.id) ? "redacted-step" : undefined} style={{ marginLeft: `${Math.min(depth, 8) * 14}px` }}>
+                  <span class="step-kind">{kindLabel(kindOf(node))}</span>
+                  {isRedacted(node.id) ? (
+                    <>
+                      <Redacted kind={node.kind} /> <span class="muted">outside your permissions</span>
+                    </>
+                  ) : (
+                    <>
+                      <a href={lineageHref(node.id, asOf)}>{node.label || node.id}</a> <Digest value={node.digest} />
+                      <div class="muted">
+                        <code>{node.id}</code>
+                      </div>
+                    </>
+                  )}
                 </li>
               ))}
             </ol>
