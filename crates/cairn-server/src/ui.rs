@@ -27,9 +27,13 @@ const RESERVED: [&str; 8] =
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The fallback of [`crate::app`]: the UI for `GET`/`HEAD`, MLflow's JSON 404 otherwise.
+/// The fallback of [`crate::app`]: the UI for `GET`/`HEAD`, MLflow's JSON 404 otherwise; a path
+/// with repeated slashes is redirected to its merged spelling first.
 pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
+    if path.contains("//") {
+        return merge_slashes(&uri);
+    }
     if !(method == Method::GET || method == Method::HEAD) || is_reserved(path) {
         return ApiError::endpoint_not_found(path).into_response();
     }
@@ -42,6 +46,27 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
         None => cairn_web::index(),
     };
     serve(asset, &method, &headers)
+}
+
+/// `//model-versions/get-artifact` names the route `/model-versions/get-artifact`, as MLflow's
+/// server (werkzeug merges slashes) and clients that join URLs carelessly expect: a permanent
+/// redirect, which keeps the method and body, to the path with each run of slashes merged. The
+/// target is always a path on this server (it starts with one slash), never another host.
+fn merge_slashes(uri: &Uri) -> Response {
+    let mut merged = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && merged.ends_with('/')) {
+            merged.push(c);
+        }
+    }
+    if let Some(query) = uri.query() {
+        merged.push('?');
+        merged.push_str(query);
+    }
+    match HeaderValue::try_from(merged) {
+        Ok(location) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response(),
+        Err(_) => ApiError::endpoint_not_found(uri.path()).into_response(),
+    }
 }
 
 fn is_reserved(path: &str) -> bool {

@@ -102,3 +102,17 @@ async fn missing_files_are_plain_404s_not_the_app_page() {
         assert_eq!(header(&response, header::X_CONTENT_TYPE_OPTIONS), "nosniff");
     }
 }
+
+#[tokio::test]
+async fn repeated_slashes_redirect_to_the_merged_path_on_this_server() {
+    let app = TestApp::new().await;
+    for (method, path, location) in [
+        ("GET", "//model-versions/get-artifact?name=m&version=1", "/model-versions/get-artifact?name=m&version=1"),
+        ("POST", "/api/2.0//mlflow///runs/create", "/api/2.0/mlflow/runs/create"),
+        ("GET", "//evil.example/x", "/evil.example/x"),
+    ] {
+        let (response, _) = fetch(&app, method, path, None).await;
+        assert_eq!(response.status(), 308, "{method} {path}");
+        assert_eq!(header(&response, header::LOCATION), location, "{method} {path}");
+    }
+}
