@@ -223,10 +223,12 @@ async fn concurrent_opens_migrate_once() {
         db.query("SELECT version FROM schema_migrations ORDER BY version", &[]).unwrap()
     })
     .await;
-    // Each migration is recorded exactly once, in order, however many there are.
-    let expected: Vec<Vec<SqlValue>> = (1..=migrations.len() as i64).map(|v| vec![SqlValue::Int(v)]).collect();
-    assert!(!migrations.is_empty());
-    assert_eq!(migrations, expected);
+    // Each migration is recorded exactly once, however many there are (numbers may have gaps
+    // where a number is held by work merged separately, so the check is that none repeats).
+    let versions: Vec<i64> = migrations.iter().map(|row| row[0].int().unwrap()).collect();
+    assert!(versions.len() >= 10, "{versions:?}");
+    assert_eq!(versions[..10], (1..=10).collect::<Vec<i64>>()[..], "{versions:?}");
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
     let events = stores[0].audit_events(0, 100).await.unwrap();
     let creates: Vec<_> = events.iter().filter(|e| e.action == "create_experiment").collect();
     assert_eq!(creates.len(), 1, "{events:?}");

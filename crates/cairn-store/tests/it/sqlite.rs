@@ -180,7 +180,13 @@ async fn verify_catches_an_inserted_param() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_catches_an_edited_payload() {
     let t = tamper_fixture().await;
-    t.sql(&format!("UPDATE audit_events SET payload = replace(payload, '0.1', '0.9') WHERE seq = {}", t.log_batch_seq));
+    // The payload is stored compressed, so the edit changes one stored byte.
+    t.sql(&format!(
+        "UPDATE audit_events SET payload = CAST(substr(payload, 1, 9) || \
+         CASE WHEN substr(payload, 10, 1) = X'00' THEN X'01' ELSE X'00' END || substr(payload, 11) AS BLOB) \
+         WHERE seq = {}",
+        t.log_batch_seq
+    ));
     first_problem_names(&t, Some(t.log_batch_seq), "payload does not match its digest").await;
 }
 
