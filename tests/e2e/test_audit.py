@@ -78,7 +78,17 @@ TAMPERING = [
         re.compile(r"injected|\bevent \d+", re.IGNORECASE),
     ),
     ("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2", EVENT),
-    ("UPDATE audit_events SET payload = replace(payload, '0.1', '0.2')", EVENT),
+    # Payloads are stored compressed: change one byte of one (the concatenation gives text,
+    # hence the cast), and put a text payload where bytes belong.
+    (
+        "UPDATE audit_events SET payload = CAST(substr(payload, 1, 5) || "
+        "CASE WHEN substr(payload, 6, 1) = X'00' THEN X'01' ELSE X'00' END || substr(payload, 7) AS BLOB) "
+        "WHERE seq = 3",
+        EVENT,
+    ),
+    ("UPDATE audit_events SET payload = '{}' WHERE seq = 3", EVENT),
+    ("UPDATE audit_events SET hash = randomblob(32) WHERE seq = 2", EVENT),
+    ("UPDATE audit_events SET time = time + 1 WHERE seq = 2", EVENT),
     ("DELETE FROM audit_events WHERE seq = 3", EVENT),
     ("DELETE FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)", EVENT),
 ]
@@ -102,8 +112,54 @@ def test_verify_on_postgresql(make_server):
     result = verify(server.backend_uri)
     assert result.returncode == 0, result.stdout + result.stderr
 
+    # The clean run recorded a checkpoint, so a plain verify now checks the chain after it only;
+    # a live row edited behind the server's back takes the full pass to find.
     run_psql(server.backend_uri, "UPDATE params SET value = 'x' WHERE key = 'lr'")
+    result = verify(server.backend_uri)
+    assert result.returncode == 0 and "checkpoint" in result.stdout, result.stdout + result.stderr
+    result = cairn_cli("audit", "verify", "--full", "--backend-store-uri", server.backend_uri)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"tampering went unnoticed:\n{output}"
+    assert EVENT.search(output), output
+    run_psql(server.backend_uri, "UPDATE params SET value = '0.1' WHERE key = 'lr'")
+
+    # One changed byte of a stored payload after the checkpoint, and of a hash before it.
+    run_psql(
+        server.backend_uri,
+        "UPDATE audit_events SET payload = overlay(payload PLACING '\\xff'::bytea FROM 6 FOR 1) "
+        "WHERE seq = (SELECT max(seq) FROM audit_events)",
+    )
     result = verify(server.backend_uri)
     output = result.stdout + result.stderr
     assert result.returncode != 0, f"tampering went unnoticed:\n{output}"
     assert EVENT.search(output), output
+
+
+def test_incremental_verify_checks_the_checkpoint(make_server, tmp_path):
+    """A plain verify after a clean one starts at its checkpoint; changing an event the checkpoint
+    vouches for, or the checkpoint itself, is still reported, and `--full` rechecks everything."""
+    server = make_server("sqlite", kind="cairn")
+    record_a_session(server)
+    server.stop()
+    uri = f"sqlite:///{server.sqlite_path}"
+    first = verify(uri)
+    assert first.returncode == 0 and "live tables match" in first.stdout, first.stdout + first.stderr
+    again = verify(uri)
+    assert again.returncode == 0 and "after the checkpoint" in again.stdout, again.stdout + again.stderr
+
+    # An event from before the checkpoint is the full pass's to check.
+    copy = copy_db(server.sqlite_path, tmp_path)
+    sqlite3_shell(copy, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    assert verify(f"sqlite:///{copy}").returncode == 0
+    full = cairn_cli("audit", "verify", "--full", "--backend-store-uri", f"sqlite:///{copy}")
+    assert full.returncode != 0 and "event 2" in full.stdout + full.stderr, full.stdout + full.stderr
+
+    # The newest checkpoint names the one before it; rewriting that one's hash is caught
+    # without the full pass.
+    sqlite3_shell(
+        server.sqlite_path,
+        "UPDATE audit_events SET hash = randomblob(32) WHERE seq = "
+        "(SELECT max(seq) FROM audit_events WHERE action = 'verify_checkpoint') - 1",
+    )
+    result = verify(uri)
+    assert result.returncode != 0 and "checkpoint" in result.stdout + result.stderr, result.stdout + result.stderr

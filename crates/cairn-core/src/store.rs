@@ -123,6 +123,21 @@ pub trait Store:
         let _ = progress;
         self.verify_audit().await.map(Some)
     }
+    /// Verifies only the events after the newest verification checkpoint (their chain and
+    /// payloads, not the live tables), or everything like [`Store::verify_audit_with`] when
+    /// there is no checkpoint. A backend without checkpoints always verifies everything.
+    async fn verify_audit_incremental(
+        &self,
+        progress: Arc<dyn crate::progress::Progress>,
+    ) -> Result<Option<VerifyReport>> {
+        self.verify_audit_with(progress).await
+    }
+    /// Records, as an audit event of its own, that the log verified up to event `seq` with
+    /// `hash` (the `last` of a clean [`VerifyReport`]).
+    async fn record_audit_checkpoint(&self, actor: &Actor, seq: i64, hash: &str) -> Result<()> {
+        let _ = (actor, seq, hash);
+        Err(crate::Error::invalid("this store does not keep verification checkpoints"))
+    }
 
     /// The artifact manifest kept alongside this store, when the backend has one. A separate
     /// trait keeps `Store` about tracking; this hook lets code holding a `dyn Store` reach it.

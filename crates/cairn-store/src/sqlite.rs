@@ -38,6 +38,7 @@ impl ToSql for SqlValue {
             SqlValue::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
             SqlValue::Real(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
             SqlValue::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            SqlValue::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }
@@ -67,9 +68,10 @@ fn from_ref(v: ValueRef<'_>) -> SqlValue {
         ValueRef::Null => SqlValue::Null,
         ValueRef::Integer(i) => SqlValue::Int(i),
         ValueRef::Real(f) => SqlValue::Real(f),
-        // The schema stores no blobs; one put there behind our back is read as text so that
-        // verification can report it rather than fail on it.
-        ValueRef::Text(t) | ValueRef::Blob(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+        // Only the audit log keeps bytes; a blob put in a text column behind our back is still
+        // read as text by `into_text`, so verification reports it rather than fails on it.
+        ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
     }
 }
 

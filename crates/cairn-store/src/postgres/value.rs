@@ -21,6 +21,7 @@ pub fn param_type(value: &SqlValue) -> Type {
         SqlValue::Int(_) => Type::INT8,
         SqlValue::Real(_) => Type::FLOAT8,
         SqlValue::Text(_) => Type::TEXT,
+        SqlValue::Blob(_) => Type::BYTEA,
     }
 }
 
@@ -31,6 +32,7 @@ pub enum Kind {
     Int,
     Real,
     Text,
+    Blob,
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
             SqlValue::Int(_) => Kind::Int,
             SqlValue::Real(_) => Kind::Real,
             SqlValue::Text(_) => Kind::Text,
+            SqlValue::Blob(_) => Kind::Blob,
         }
     }
 }
@@ -53,6 +56,7 @@ static NULL_F64: Option<f64> = None;
 static NULL_F32: Option<f32> = None;
 static NULL_BOOL: Option<bool> = None;
 static NULL_TEXT: Option<&str> = None;
+static NULL_BYTES: Option<&[u8]> = None;
 
 /// The Rust value that encodes `value` for a parameter the server declared as `ty`.
 ///
@@ -64,6 +68,7 @@ pub fn bind<'a>(value: &'a SqlValue, ty: &Type) -> Result<&'a (dyn ToSql + Sync)
         SqlValue::Int(i) => i,
         SqlValue::Real(f) => f,
         SqlValue::Text(s) => s,
+        SqlValue::Blob(b) => b,
         SqlValue::Null => match *ty {
             Type::INT8 => &NULL_I64,
             Type::INT4 => &NULL_I32,
@@ -72,6 +77,7 @@ pub fn bind<'a>(value: &'a SqlValue, ty: &Type) -> Result<&'a (dyn ToSql + Sync)
             Type::FLOAT4 => &NULL_F32,
             Type::BOOL => &NULL_BOOL,
             Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => &NULL_TEXT,
+            Type::BYTEA => &NULL_BYTES,
             ref other => return Err(format!("cannot bind NULL to a parameter of type {other}")),
         },
     })
@@ -95,6 +101,7 @@ impl<'a> FromSql<'a> for Cell {
             Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
                 SqlValue::Text(String::from_sql(&Type::TEXT, raw)?)
             }
+            Type::BYTEA => SqlValue::Blob(raw.to_vec()),
             ref other => return Err(format!("unsupported column type {other}").into()),
         };
         Ok(Cell(value))

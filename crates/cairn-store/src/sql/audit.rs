@@ -4,16 +4,17 @@
 use std::collections::HashMap;
 
 use cairn_core::audit::{
-    AuditEvent, AuditQuery, GENESIS_HASH, MetricRow, Payload, Verifier, VerifyReport, chain_hash, child_id, entity,
-    metrics_digest, sha256_hex,
+    AuditEvent, AuditQuery, CHECKPOINT_ACTION, GENESIS_HASH, MetricRow, Payload, UNREADABLE_DIGEST, Verifier,
+    VerifyReport, chain_hash, checkpoint_payload, child_id, entity, metrics_digest, parse_checkpoint, sha256_hex,
 };
 use cairn_core::model::Millis;
 use cairn_core::progress::{Progress, Silent};
 use cairn_core::{Error, Result};
 
-use crate::sql::artifacts;
 use crate::sql::db::{Db, Dialect, Row, SqlValue};
 use crate::sql::rows::{ChildKind, ChildRow, ExperimentRow, RunRow};
+use crate::sql::writer::WriteTx;
+use crate::sql::{artifacts, audit_codec};
 
 /// Events read per query while verifying.
 const VERIFY_PAGE: u64 = 5000;
@@ -37,7 +38,7 @@ impl AuditHead {
         let rows = db.query(sql, &[])?;
         match rows.into_iter().next() {
             Some(mut row) if row.len() == 2 => {
-                let hash = std::mem::replace(&mut row[1], SqlValue::Null).into_text()?;
+                let hash = hex::encode(std::mem::replace(&mut row[1], SqlValue::Null).into_bytes()?);
                 Ok(AuditHead { seq: row[0].int()?, hash })
             }
             _ => Ok(AuditHead { seq: 0, hash: GENESIS_HASH.to_owned() }),
@@ -49,7 +50,7 @@ impl AuditHead {
         if db.dialect() == Dialect::Postgres {
             db.defer(
                 "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-                &[self.seq.into(), self.hash.as_str().into()],
+                &[self.seq.into(), hash_bytes(&self.hash)?.into()],
             )?;
         }
         Ok(())
@@ -73,11 +74,13 @@ pub fn append(db: &mut dyn Db, head: &mut AuditHead, time: Millis, event: NewEve
     let digest = sha256_hex(payload.as_bytes());
     let hash =
         chain_hash(&head.hash, seq, time, event.actor, event.action, event.entity_type, event.entity_id, &digest);
+    let stored = audit_codec::encode(&payload, event.entity_id)?;
     // Nothing but a broken database refuses this insert (the head is locked and `seq` is the
-    // next one), so it may travel with the request's next statement.
+    // next one), so it may travel with the request's next statement. The digest and the previous
+    // hash are not stored: both are recomputed from the rows (see [`event_from_row`]).
     db.defer(
-        "INSERT INTO audit_events (seq, time, actor, action, entity_type, entity_id, payload, digest, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO audit_events (seq, time, actor, action, entity_type, entity_id, payload, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             seq.into(),
             time.into(),
@@ -85,43 +88,138 @@ pub fn append(db: &mut dyn Db, head: &mut AuditHead, time: Millis, event: NewEve
             event.action.into(),
             event.entity_type.into(),
             event.entity_id.into(),
-            payload.into(),
-            digest.into(),
-            head.hash.as_str().into(),
-            hash.as_str().into(),
+            stored.into(),
+            hash_bytes(&hash)?.into(),
         ],
     )?;
     *head = AuditHead { seq, hash };
     Ok(())
 }
 
-fn event_from_row(row: Row) -> Result<AuditEvent> {
+/// A hex hash as the 32 bytes the log stores.
+fn hash_bytes(hash: &str) -> Result<Vec<u8>> {
+    hex::decode(hash).map_err(|_| Error::internal(format!("'{hash}' is not a hex hash")))
+}
+
+/// The columns [`event_from_row`] reads. The previous event's hash is looked up by key rather
+/// than stored twice; a missing predecessor reads as NULL.
+const EVENT_COLUMNS: &str = "a.seq, a.time, a.actor, a.action, a.entity_type, a.entity_id, a.payload, a.hash, \
+     (SELECT p.hash FROM audit_events p WHERE p.seq = a.seq - 1)";
+
+/// Rebuilds an event from its stored row: the payload is decoded and digested, the hashes
+/// given as hex. A payload that does not decode yields an empty payload and a digest starting
+/// with [`UNREADABLE_DIGEST`], so that listing the log still works and verification names the event.
+/// `strict` (verification) also treats stored bytes that are not exactly what Cairn writes as
+/// unreadable (see [`audit_codec::decode_strict`]); listing skips that cost.
+fn event_from_row(row: Row, strict: bool) -> Result<AuditEvent> {
     let mut it = row.into_iter();
     let mut next = || it.next().unwrap_or(SqlValue::Null);
-    Ok(AuditEvent {
-        seq: next().int()?,
-        time: next().int()?,
-        actor: next().into_text()?,
-        action: next().into_text()?,
-        entity_type: next().into_text()?,
-        entity_id: next().into_text()?,
-        payload: next().into_text()?,
-        digest: next().into_text()?,
-        prev_hash: next().into_text()?,
-        hash: next().into_text()?,
-    })
+    let seq = next().int()?;
+    let time = next().int()?;
+    let actor = next().into_text()?;
+    let action = next().into_text()?;
+    let entity_type = next().into_text()?;
+    let entity_id = next().into_text()?;
+    let stored = next().into_bytes()?;
+    let hash = hex::encode(next().into_bytes()?);
+    let prev_hash = match next() {
+        SqlValue::Null if seq == 1 => GENESIS_HASH.to_owned(),
+        // The event before this one is gone; no hash links to nothing.
+        SqlValue::Null => String::new(),
+        other => hex::encode(other.into_bytes()?),
+    };
+    let decoded =
+        if strict { audit_codec::decode_strict(&stored, &entity_id) } else { audit_codec::decode(&stored, &entity_id) };
+    let (payload, digest) = match decoded {
+        Ok(payload) => {
+            let digest = sha256_hex(payload.as_bytes());
+            (payload, digest)
+        }
+        Err(why) => (String::new(), format!("{UNREADABLE_DIGEST}{why}")),
+    };
+    Ok(AuditEvent { seq, time, actor, action, entity_type, entity_id, payload, digest, prev_hash, hash })
+}
+
+/// Migration 0012's backfill: rewrites every event of the old log (`audit_events_v1`, hashes as
+/// hex, payload as text, digest and previous hash stored) into the compact table, then drops
+/// the old one. The chain itself is unchanged (it covers the canonical JSON, which the compact
+/// form gives back exactly), so the converted log verifies as the old one did. The two columns
+/// that are no longer stored are checked first against what they are derived from: a log whose
+/// digest or link was already edited is refused rather than converted, because converting it
+/// would throw away the evidence.
+pub fn compact_v1_log(db: &mut dyn Db) -> Result<()> {
+    const PAGE: i64 = 5000;
+    let mut last: Option<(i64, String)> = None;
+    loop {
+        let after = last.as_ref().map_or(i64::MIN, |(seq, _)| *seq);
+        let rows = db.query(
+            "SELECT seq, time, actor, action, entity_type, entity_id, payload, digest, prev_hash, hash \
+             FROM audit_events_v1 WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[after.into(), PAGE.into()],
+        )?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let [seq, time, actor, action, entity_type, entity_id, payload, digest, prev_hash, hash]: [SqlValue; 10] =
+                row.try_into().map_err(|_| Error::internal("an old audit row has the wrong width"))?;
+            let seq = seq.int()?;
+            let entity_id = entity_id.into_text()?;
+            let payload = payload.into_text()?;
+            let hash = hash.into_text()?;
+            let refuse = |what: &str| {
+                Error::internal(format!(
+                    "audit event {seq} {what}, so the log was changed outside Cairn. This version keeps the log \
+                     without the columns that show it; run `cairn audit verify` with the previous version and \
+                     restore the store from a backup before upgrading"
+                ))
+            };
+            if sha256_hex(payload.as_bytes()) != digest.into_text()? {
+                return Err(refuse("does not match its digest"));
+            }
+            let expected_prev = match &last {
+                Some((prev, prev_hash)) if *prev == seq - 1 => prev_hash.clone(),
+                None if seq == 1 => GENESIS_HASH.to_owned(),
+                _ => return Err(refuse("does not follow the event before it")),
+            };
+            if prev_hash.into_text()? != expected_prev {
+                return Err(refuse("does not link to the event before it"));
+            }
+            let stored_hash = hash_bytes(&hash).map_err(|_| refuse("has a malformed hash"))?;
+            db.execute(
+                "INSERT INTO audit_events (seq, time, actor, action, entity_type, entity_id, payload, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    seq.into(),
+                    time,
+                    actor,
+                    action,
+                    entity_type,
+                    entity_id.as_str().into(),
+                    audit_codec::encode(&payload, &entity_id)?.into(),
+                    stored_hash.into(),
+                ],
+            )?;
+            last = Some((seq, hash));
+        }
+    }
+    db.batch("DROP TABLE audit_events_v1")?;
+    Ok(())
 }
 
 /// Events with `seq > after_seq`, oldest first, at most `limit`.
 pub fn list(db: &mut dyn Db, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>> {
+    list_rows(db, after_seq, limit, false)
+}
+
+fn list_rows(db: &mut dyn Db, after_seq: i64, limit: u64, strict: bool) -> Result<Vec<AuditEvent>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     db.query(
-        "SELECT seq, time, actor, action, entity_type, entity_id, payload, digest, prev_hash, hash \
-         FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        &format!("SELECT {EVENT_COLUMNS} FROM audit_events a WHERE a.seq > $1 ORDER BY a.seq LIMIT $2"),
         &[after_seq.into(), limit.into()],
     )?
     .into_iter()
-    .map(event_from_row)
+    .map(|row| event_from_row(row, strict))
     .collect()
 }
 
@@ -139,30 +237,27 @@ pub fn query(db: &mut dyn Db, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
         [("actor", &q.actor), ("action", &q.action), ("entity_type", &q.entity_type), ("entity_id", &q.entity_id)];
     for (column, value) in text_filters {
         if let Some(value) = value {
-            bind(&format!("{column} = ?"), value.clone().into());
+            bind(&format!("a.{column} = ?"), value.clone().into());
         }
     }
     if let Some(since) = q.since {
-        bind("time >= ?", since.into());
+        bind("a.time >= ?", since.into());
     }
     if let Some(until) = q.until {
-        bind("time <= ?", until.into());
+        bind("a.time <= ?", until.into());
     }
     if let Some(after) = q.after_seq {
-        bind("seq > ?", after.into());
+        bind("a.seq > ?", after.into());
     }
     if let Some(before) = q.before_seq {
-        bind("seq < ?", before.into());
+        bind("a.seq < ?", before.into());
     }
     let filter = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
     let order = if q.newest_first { "DESC" } else { "ASC" };
     params.push(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
-    let sql = format!(
-        "SELECT seq, time, actor, action, entity_type, entity_id, payload, digest, prev_hash, hash \
-         FROM audit_events {filter} ORDER BY seq {order} LIMIT ${}",
-        params.len()
-    );
-    db.query(&sql, &params)?.into_iter().map(event_from_row).collect()
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM audit_events a {filter} ORDER BY a.seq {order} LIMIT ${}", params.len());
+    db.query(&sql, &params)?.into_iter().map(|row| event_from_row(row, false)).collect()
 }
 
 /// Replays the whole log through a [`Verifier`] and compares every live row with it. Call inside
@@ -175,16 +270,93 @@ pub fn verify(db: &mut dyn Db) -> Result<VerifyReport> {
 /// events (`None`) if it is cancelled. The comparison of live rows with the log comes last and
 /// is one phase.
 pub fn verify_with(db: &mut dyn Db, progress: &dyn Progress) -> Result<Option<VerifyReport>> {
-    let total = db.query("SELECT count(*) FROM audit_events", &[])?;
+    let mut verifier = Verifier::new();
+    if !replay(db, &mut verifier, i64::MIN, progress)? {
+        return Ok(None);
+    }
+    compare_live(db, verifier, progress).map(Some)
+}
+
+/// Verifies only the events after the newest checkpoint: that the event the checkpoint names
+/// still has the hash it recorded, and that every later event (the checkpoint among them) has
+/// its digest, hash and link. The live tables are not compared: the state the log implies needs
+/// every event, which is what [`verify_with`] (`cairn audit verify --full`) does. Without a
+/// usable checkpoint this is [`verify_with`].
+pub fn verify_from_checkpoint(db: &mut dyn Db, progress: &dyn Progress) -> Result<Option<VerifyReport>> {
+    let Some((at, seq, hash)) = latest_checkpoint(db)? else { return verify_with(db, progress) };
+    let mut verifier = Verifier::resume(seq, &hash);
+    let stored = db.query("SELECT hash FROM audit_events WHERE seq = $1", &[seq.into()])?;
+    match stored.into_iter().next().and_then(|row| row.into_iter().next()) {
+        Some(value) if hex::encode(value.clone().into_bytes()?) == hash => {}
+        Some(value) => verifier.report_problem(
+            Some(seq),
+            format!(
+                "checkpoint event {at} recorded hash {hash} for event {seq}, which now has {}: events up to {seq} \
+                 changed after they were verified (run `cairn audit verify --full`)",
+                hex::encode(value.into_bytes()?)
+            ),
+        ),
+        None => verifier.report_problem(
+            Some(seq),
+            format!("checkpoint event {at} names event {seq}, which is missing (run `cairn audit verify --full`)"),
+        ),
+    }
+    if !replay(db, &mut verifier, seq, progress)? {
+        return Ok(None);
+    }
+    Ok(Some(verifier.finish_log()))
+}
+
+/// The newest checkpoint that reads as one: its own seq, and the seq and hash it names. A
+/// checkpoint that does not decode, or names itself or a later event, is not used, so the
+/// verification falls back to a full pass that reports it.
+fn latest_checkpoint(db: &mut dyn Db) -> Result<Option<(i64, i64, String)>> {
+    let rows = db.query(
+        &format!("SELECT {EVENT_COLUMNS} FROM audit_events a WHERE a.action = $1 ORDER BY a.seq DESC LIMIT 1"),
+        &[CHECKPOINT_ACTION.into()],
+    )?;
+    let Some(row) = rows.into_iter().next() else { return Ok(None) };
+    let event = event_from_row(row, true)?;
+    let claim = Payload::parse(&event.payload).ok().as_ref().and_then(parse_checkpoint);
+    Ok(claim.filter(|(seq, _)| *seq < event.seq).map(|(seq, hash)| (event.seq, seq, hash)))
+}
+
+/// Records that the log verified up to event `seq`, whose hash is `hash`, as an event of its
+/// own, so that the checkpoint is covered by the chain like any other change. Refused if event
+/// `seq` does not have that hash (the log moved on differently since it was verified).
+pub fn record_checkpoint(db: &mut dyn Db, tx: &mut WriteTx, actor: &str, seq: i64, hash: &str) -> Result<()> {
+    let stored = db.query("SELECT hash FROM audit_events WHERE seq = $1", &[seq.into()])?;
+    let matches = match stored.into_iter().next().and_then(|row| row.into_iter().next()) {
+        Some(value) => hex::encode(value.into_bytes()?) == hash,
+        None => false,
+    };
+    if !matches {
+        return Err(Error::invalid(format!("event {seq} does not have hash {hash}: no checkpoint recorded")));
+    }
+    let id = seq.to_string();
+    tx.append(
+        db,
+        NewEvent {
+            actor,
+            action: CHECKPOINT_ACTION,
+            entity_type: "audit_log",
+            entity_id: &id,
+            payload: checkpoint_payload(seq, hash),
+        },
+    )
+}
+
+/// Feeds the events after `after` to `verifier`, a page at a time; false if cancelled.
+fn replay(db: &mut dyn Db, verifier: &mut Verifier, after: i64, progress: &dyn Progress) -> Result<bool> {
+    let total = db.query("SELECT count(*) FROM audit_events WHERE seq > $1", &[after.into()])?;
     let total = total.into_iter().next().and_then(|r| r.into_iter().next()).map(|v| v.int()).transpose()?;
     progress.phase("audit events", total.and_then(|n| u64::try_from(n).ok()));
-    let mut verifier = Verifier::new();
-    let mut after = i64::MIN;
+    let mut after = after;
     loop {
         if progress.cancelled() {
-            return Ok(None);
+            return Ok(false);
         }
-        let page = list(db, after, VERIFY_PAGE)?;
+        let page = list_rows(db, after, VERIFY_PAGE, true)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for event in &page {
@@ -192,6 +364,11 @@ pub fn verify_with(db: &mut dyn Db, progress: &dyn Progress) -> Result<Option<Ve
         }
         progress.advance(page.len() as u64);
     }
+    Ok(true)
+}
+
+/// Compares every live row with the state the replayed log implies.
+fn compare_live(db: &mut dyn Db, mut verifier: Verifier, progress: &dyn Progress) -> Result<VerifyReport> {
     progress.phase("live rows against the log", None);
 
     for row in db.query(&format!("SELECT {} FROM experiments", ExperimentRow::COLUMNS), &[])? {
@@ -231,7 +408,7 @@ pub fn verify_with(db: &mut dyn Db, progress: &dyn Progress) -> Result<Option<Ve
     verify_metrics(db, &mut verifier, &run_ids)?;
     crate::sql::logged_models::verify_live(db, &mut verifier)?;
     crate::sql::auth::verify_live(db, &mut verifier)?;
-    Ok(Some(verifier.finish()))
+    Ok(verifier.finish())
 }
 
 fn child_row(kind: ChildKind, owner: String, mut rest: impl Iterator<Item = SqlValue>) -> Result<ChildRow> {

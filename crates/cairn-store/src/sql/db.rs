@@ -12,6 +12,9 @@ pub enum SqlValue {
     Int(i64),
     Real(f64),
     Text(String),
+    /// Bytes: SQLite `BLOB`, PostgreSQL `bytea`. Only the audit log stores them (compressed
+    /// payloads and binary hashes).
+    Blob(Vec<u8>),
 }
 
 impl SqlValue {
@@ -41,6 +44,8 @@ impl SqlValue {
     pub fn text(&self) -> Result<&str, DbError> {
         match self {
             SqlValue::Text(s) => Ok(s),
+            SqlValue::Blob(b) => std::str::from_utf8(b)
+                .map_err(|_| DbError::Other("expected a text column, got bytes that are not UTF-8".into())),
             other => Err(DbError::Other(format!("expected a text column, got {other:?}"))),
         }
     }
@@ -48,7 +53,19 @@ impl SqlValue {
     pub fn into_text(self) -> Result<String, DbError> {
         match self {
             SqlValue::Text(s) => Ok(s),
+            // The schema keeps no bytes in a text column; bytes put there behind the server's back
+            // are read as text so that verification reports the row rather than failing on it.
+            SqlValue::Blob(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
             other => Err(DbError::Other(format!("expected a text column, got {other:?}"))),
+        }
+    }
+    /// Consumes the value as bytes; text counts as its UTF-8 bytes, so a text value put in a
+    /// bytes column behind the server's back is still read (and then fails its checks).
+    pub fn into_bytes(self) -> Result<Vec<u8>, DbError> {
+        match self {
+            SqlValue::Blob(b) => Ok(b),
+            SqlValue::Text(s) => Ok(s.into_bytes()),
+            other => Err(DbError::Other(format!("expected a bytes column, got {other:?}"))),
         }
     }
 }
@@ -71,6 +88,16 @@ impl From<&str> for SqlValue {
 impl From<String> for SqlValue {
     fn from(v: String) -> Self {
         SqlValue::Text(v)
+    }
+}
+impl From<Vec<u8>> for SqlValue {
+    fn from(v: Vec<u8>) -> Self {
+        SqlValue::Blob(v)
+    }
+}
+impl From<&[u8]> for SqlValue {
+    fn from(v: &[u8]) -> Self {
+        SqlValue::Blob(v.to_vec())
     }
 }
 impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {

@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod audit;
+pub mod audit_codec;
 pub mod auth;
 pub mod batch;
 pub mod blob_claims;

@@ -209,6 +209,15 @@ impl Store for SqlStore {
         self.read_consistent(move |db| audit::verify_with(db, progress.as_ref())).await
     }
 
+    async fn verify_audit_incremental(&self, progress: Arc<dyn Progress>) -> Result<Option<VerifyReport>> {
+        self.read_consistent(move |db| audit::verify_from_checkpoint(db, progress.as_ref())).await
+    }
+
+    async fn record_audit_checkpoint(&self, actor: &Actor, seq: i64, hash: &str) -> Result<()> {
+        let (actor, hash) = (actor.clone(), hash.to_owned());
+        self.writer.write(move |db, tx| audit::record_checkpoint(db, tx, &actor.0, seq, &hash)).await
+    }
+
     fn artifact_manifest(self: Arc<Self>) -> Option<Arc<dyn ArtifactManifest>> {
         Some(self)
     }

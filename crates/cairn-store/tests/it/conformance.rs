@@ -45,6 +45,7 @@ macro_rules! conformance_cases {
             concurrent_writers,
             audit_log_records_every_mutation,
             audit_queries_filter_and_page_both_ways,
+            audit_checkpoints_anchor_incremental_verification,
             failed_requests_leave_no_trace,
             search_runs_filters_orders_and_pages,
             search_experiments_filters_and_pages,
@@ -959,6 +960,32 @@ pub async fn audit_log_records_every_mutation(store: Arc<dyn Store>) {
     assert!(last.payload.contains("\"metrics\":{\"count\":1"), "{}", last.payload);
     let report = store.verify_audit().await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+/// A verification checkpoint is an event of its own; a later incremental verification checks
+/// only what follows it, and refuses a checkpoint whose claim does not hold.
+pub async fn audit_checkpoints_anchor_incremental_verification(store: Arc<dyn Store>) {
+    let silent: Arc<dyn cairn_core::progress::Progress> = Arc::new(cairn_core::progress::Silent);
+    let exp = new_experiment(&store, "checkpointed").await;
+    let full = store.verify_audit_incremental(silent.clone()).await.unwrap().unwrap();
+    assert!(full.is_ok() && full.checkpoint.is_none(), "no checkpoint yet: a full pass {full:?}");
+    let (seq, hash) = full.last.clone().unwrap();
+    let wrong = "00".repeat(32);
+    assert!(store.record_audit_checkpoint(&actor(), seq, &wrong).await.is_err(), "a false claim is refused");
+    store.record_audit_checkpoint(&actor(), seq, &hash).await.unwrap();
+    let events = store.audit_events(0, 10_000).await.unwrap();
+    let checkpoint = events.last().unwrap();
+    assert_eq!((checkpoint.seq, checkpoint.action.as_str()), (seq + 1, "verify_checkpoint"));
+
+    store.set_experiment_tag(&actor(), &exp, KeyValue::new("after", "1")).await.unwrap();
+    let report = store.verify_audit_incremental(silent.clone()).await.unwrap().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!((report.checkpoint, report.events), (Some(seq), 2), "the checkpoint and the tag only");
+    assert_eq!(report.last.as_ref().map(|(s, _)| *s), Some(seq + 2));
+    // The full pass still covers everything, checkpoints included.
+    let full = store.verify_audit().await.unwrap();
+    assert!(full.is_ok(), "{:?}", full.problems);
+    assert_eq!(full.events, events.len() as u64 + 1);
 }
 
 /// The audit log browsed as the UI does: newest first in pages, filtered by actor, action,

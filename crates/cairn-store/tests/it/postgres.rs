@@ -223,10 +223,12 @@ async fn concurrent_opens_migrate_once() {
         db.query("SELECT version FROM schema_migrations ORDER BY version", &[]).unwrap()
     })
     .await;
-    // Each migration is recorded exactly once, in order, however many there are.
-    let expected: Vec<Vec<SqlValue>> = (1..=migrations.len() as i64).map(|v| vec![SqlValue::Int(v)]).collect();
-    assert!(!migrations.is_empty());
-    assert_eq!(migrations, expected);
+    // Each migration is recorded exactly once, however many there are (numbers may have gaps
+    // where a number is held by work merged separately, so the check is that none repeats).
+    let versions: Vec<i64> = migrations.iter().map(|row| row[0].int().unwrap()).collect();
+    assert!(versions.len() >= 10, "{versions:?}");
+    assert_eq!(versions[..10], (1..=10).collect::<Vec<i64>>()[..], "{versions:?}");
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
     let events = stores[0].audit_events(0, 100).await.unwrap();
     let creates: Vec<_> = events.iter().filter(|e| e.action == "create_experiment").collect();
     assert_eq!(creates.len(), 1, "{events:?}");
@@ -452,4 +454,112 @@ async fn upload_pins_and_deletion_claims_exclude_each_other_across_processes() {
     assert_eq!(both, 0, "an upload and a collector both held a digest");
     uploads.close().await.unwrap();
     collector.close().await.unwrap();
+}
+
+/// A store written by an older Cairn (log with payload text, hex hashes, digest and previous hash
+/// stored; head hash as hex) is converted on open and verifies, event for event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_format_log_is_converted_and_still_verifies() {
+    let (store, url) = fixture().await;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "old".into(), ..Default::default() }).await.unwrap();
+    let run = new_run(&store, &exp).await;
+    let params = (0..10).map(|i| KeyValue::new(format!("p{i}"), format!("v{i}"))).collect();
+    store.log_batch(&actor(), &run, Batch { metrics: points("loss", 0..3), params, tags: vec![] }).await.unwrap();
+    let events = store.audit_events(0, 1000).await.unwrap();
+    store.close().await.unwrap();
+
+    let old = events.clone();
+    with_db(&url, Role::Write, move |db| {
+        db.batch(
+            "BEGIN; DROP TABLE audit_events; \
+             CREATE TABLE audit_events (seq BIGINT PRIMARY KEY, time BIGINT NOT NULL, actor TEXT NOT NULL, \
+               action TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, payload TEXT NOT NULL, \
+               digest TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL); \
+             ALTER TABLE audit_head ALTER COLUMN hash TYPE TEXT USING encode(hash, 'hex'); \
+             DELETE FROM schema_migrations WHERE version = 12;",
+        )
+        .unwrap();
+        for e in old {
+            db.execute(
+                "INSERT INTO audit_events VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    e.seq.into(),
+                    e.time.into(),
+                    e.actor.into(),
+                    e.action.into(),
+                    e.entity_type.into(),
+                    e.entity_id.into(),
+                    e.payload.into(),
+                    e.digest.into(),
+                    e.prev_hash.into(),
+                    e.hash.into(),
+                ],
+            )
+            .unwrap();
+        }
+        db.batch("COMMIT").unwrap();
+    })
+    .await;
+
+    let store = open(&url).await;
+    assert_eq!(store.audit_events(0, 1000).await.unwrap(), events, "the same events, hash for hash");
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    // The converted head continues the chain.
+    store.set_experiment_tag(&actor(), &exp, KeyValue::new("after", "upgrade")).await.unwrap();
+    assert!(store.verify_audit().await.unwrap().is_ok());
+    store.close().await.unwrap();
+}
+
+/// Changing any stored byte of an event (payload, actor, time, hash) or removing one is
+/// reported at that event, on PostgreSQL as on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_catches_edited_audit_rows() {
+    let (store, url) = fixture().await;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "victim".into(), ..Default::default() }).await.unwrap();
+    let run = new_run(&store, &exp).await;
+    let batch = Batch { metrics: points("loss", 0..2), params: vec![KeyValue::new("lr", "0.1")], tags: vec![] };
+    store.log_batch(&actor(), &run, batch).await.unwrap();
+    store.set_experiment_tag(&actor(), &exp, KeyValue::new("later", "x")).await.unwrap();
+    let seq = store.audit_events(0, 1000).await.unwrap().iter().find(|e| e.action == "log_batch").unwrap().seq;
+    assert!(store.verify_audit().await.unwrap().is_ok(), "clean before tampering");
+    let cases = [
+        (
+            "UPDATE audit_events SET payload = overlay(payload PLACING '\\x00'::bytea FROM 9 FOR 1) \
+          WHERE seq = $1 AND substr(payload, 9, 1) <> '\\x00'::bytea",
+            seq,
+        ),
+        (
+            "UPDATE audit_events SET payload = overlay(payload PLACING '\\x01'::bytea FROM 9 FOR 1) \
+          WHERE seq = $1 AND substr(payload, 9, 1) <> '\\x01'::bytea",
+            seq,
+        ),
+        ("UPDATE audit_events SET actor = 'mallory' WHERE seq = $1", seq),
+        ("UPDATE audit_events SET time = time + 1 WHERE seq = $1", seq),
+        ("UPDATE audit_events SET hash = sha256(hash) WHERE seq = $1", seq),
+        ("DELETE FROM audit_events WHERE seq = $1", seq),
+    ];
+    for (sql, seq) in cases {
+        // Each case on a copy of the log, put back afterwards.
+        let changed = with_db(&url, Role::Write, move |db| {
+            db.batch("CREATE TABLE audit_backup AS SELECT * FROM audit_events").unwrap();
+            db.execute(sql, &[seq.into()]).unwrap()
+        })
+        .await;
+        let report = store.verify_audit().await.unwrap();
+        with_db(&url, Role::Write, |db| {
+            db.batch("DELETE FROM audit_events; INSERT INTO audit_events SELECT * FROM audit_backup; DROP TABLE audit_backup")
+                .unwrap();
+        })
+        .await;
+        if changed == 0 {
+            continue; // the byte already had that value; its twin case changes it
+        }
+        assert!(!report.is_ok(), "{sql} went unnoticed");
+        assert!(report.problems.iter().any(|p| p.seq == Some(seq)), "{sql}: {:?}", report.problems);
+    }
+    assert!(store.verify_audit().await.unwrap().is_ok(), "restored");
+    store.close().await.unwrap();
 }

@@ -180,7 +180,13 @@ async fn verify_catches_an_inserted_param() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_catches_an_edited_payload() {
     let t = tamper_fixture().await;
-    t.sql(&format!("UPDATE audit_events SET payload = replace(payload, '0.1', '0.9') WHERE seq = {}", t.log_batch_seq));
+    // The payload is stored compressed, so the edit changes one stored byte.
+    t.sql(&format!(
+        "UPDATE audit_events SET payload = CAST(substr(payload, 1, 9) || \
+         CASE WHEN substr(payload, 10, 1) = X'00' THEN X'01' ELSE X'00' END || substr(payload, 11) AS BLOB) \
+         WHERE seq = {}",
+        t.log_batch_seq
+    ));
     first_problem_names(&t, Some(t.log_batch_seq), "payload does not match its digest").await;
 }
 
@@ -414,4 +420,100 @@ async fn verification_notices_tampered_access_control() {
     assert!(t.store.verify_audit().await.unwrap().is_ok(), "restored rows verify again");
     t.sql("UPDATE auth_grants SET permission = 'MANAGE' WHERE resource_id = '1'");
     assert!(t.report().await.problems.iter().any(|p| p.message.contains("auth_grant '1/experiment/1' differs")));
+}
+
+/// A store with a few events, closed, and those events.
+async fn store_with_history() -> (TempDir, Vec<cairn_core::audit::AuditEvent>) {
+    let (store, dir) = fixture().await;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "old".into(), ..Default::default() }).await.unwrap();
+    let run = store.create_run(&actor(), NewRun { experiment_id: exp, ..Default::default() }).await.unwrap();
+    let batch = Batch {
+        metrics: vec![Metric { key: "m".into(), value: 1.5, timestamp: 1, step: 1 }],
+        params: (0..10).map(|i| KeyValue::new(format!("p{i}"), format!("v{i}"))).collect(),
+        tags: vec![KeyValue::new("team", "a")],
+    };
+    store.log_batch(&actor(), &run.info.run_id, batch).await.unwrap();
+    let events = store.audit_events(0, 1000).await.unwrap();
+    store.close().await.unwrap();
+    (dir, events)
+}
+
+/// Puts the log back in the layout of schema version 11 and before (payload as text, hashes as
+/// hex, digest and previous hash stored), as a store written by an older Cairn has it.
+fn downgrade_audit_log(dir: &TempDir, events: &[cairn_core::audit::AuditEvent]) {
+    let mut conn = rusqlite::Connection::open(db_path(dir)).unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute_batch(
+        "DROP TABLE audit_events; \
+         CREATE TABLE audit_events (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL, \
+           action TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, payload TEXT NOT NULL, \
+           digest TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL); \
+         DELETE FROM schema_migrations WHERE version = 12;",
+    )
+    .unwrap();
+    for e in events {
+        tx.execute(
+            "INSERT INTO audit_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            rusqlite::params![
+                e.seq,
+                e.time,
+                e.actor,
+                e.action,
+                e.entity_type,
+                e.entity_id,
+                e.payload,
+                e.digest,
+                e.prev_hash,
+                e.hash
+            ],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_format_log_is_converted_and_still_verifies() {
+    let (dir, events) = store_with_history().await;
+    downgrade_audit_log(&dir, &events);
+    let old_size = std::fs::metadata(db_path(&dir)).unwrap().len();
+    assert!(old_size > 0);
+
+    let store = cairn_store::open(&config(&db_path(&dir))).await.unwrap();
+    assert_eq!(store.audit_events(0, 1000).await.unwrap(), events, "the same events, hash for hash");
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    store.close().await.unwrap();
+    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    let (payload, hash): (String, i64) = conn
+        .query_row("SELECT typeof(payload), length(hash) FROM audit_events WHERE seq = 2", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((payload.as_str(), hash), ("blob", 32));
+    let old: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'audit_events_v1'", [], |r| r.get(0)).unwrap();
+    assert_eq!(old, 0, "the old table is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_log_with_an_edited_digest_is_refused_and_left_as_it_was() {
+    let (dir, events) = store_with_history().await;
+    downgrade_audit_log(&dir, &events);
+    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    conn.execute("UPDATE audit_events SET digest = replace(digest, substr(digest, 1, 1), 'x') WHERE seq = 3", [])
+        .unwrap();
+    drop(conn);
+
+    let err = cairn_store::open(&config(&db_path(&dir))).await.err().expect("the migration refuses");
+    assert!(err.to_string().contains("audit event 3 does not match its digest"), "{err}");
+    // Nothing changed: the old table is still the log and migration 12 is not recorded.
+    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    let count: i64 =
+        conn.query_row("SELECT count(*) FROM audit_events WHERE digest IS NOT NULL", [], |r| r.get(0)).unwrap();
+    assert_eq!(count as usize, events.len());
+    let applied: i64 =
+        conn.query_row("SELECT count(*) FROM schema_migrations WHERE version = 12", [], |r| r.get(0)).unwrap();
+    assert_eq!(applied, 0);
 }

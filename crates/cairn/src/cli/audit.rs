@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use cairn_core::audit::{AuditEvent, VerifyReport};
+use cairn_core::model::Actor;
 
 use super::StoreArgs;
 use super::progress::{INTERRUPTED, TerminalProgress};
@@ -13,13 +14,18 @@ use super::progress::{INTERRUPTED, TerminalProgress};
 /// Audit subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain and compare the live tables with the log; exit 1 on any problem.
+    /// Check the hash chain from the last verification checkpoint on (all of it, and the live
+    /// tables against the log, the first time or with `--full`); exit 1 on any problem. A clean
+    /// run records a new checkpoint, an audit event of its own.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Check every event and compare the live tables with the log, whatever the checkpoints.
+        #[arg(long)]
+        full: bool,
     },
     /// Print audit events, oldest first.
     Log {
@@ -40,11 +46,28 @@ pub enum AuditCommand {
 /// Runs an audit subcommand.
 pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AuditCommand::Verify { store, json } => {
+        AuditCommand::Verify { store, json, full } => {
             let store = cairn_store::open(&store.store_config()).await.context("cannot open the store")?;
             let progress = TerminalProgress::start(json);
-            let report = store.verify_audit_with(progress.clone()).await;
+            let report = if full {
+                store.verify_audit_with(progress.clone()).await
+            } else {
+                store.verify_audit_incremental(progress.clone()).await
+            };
             progress.finish();
+            // A clean verdict is anchored in the chain, so the next run starts after it. A
+            // failed one records nothing: the next run checks the same events again.
+            if let Ok(Some(report)) = &report
+                && report.is_ok()
+                && let Some((seq, hash)) = &report.last
+            {
+                // The verdict stands without it (a read-only store, say); the next run is a
+                // longer one, which is why it is a warning and not a failure.
+                let actor = Actor("cairn-cli".to_owned());
+                if let Err(e) = store.record_audit_checkpoint(&actor, *seq, hash).await {
+                    eprintln!("warning: cannot record a verification checkpoint: {e}");
+                }
+            }
             store.close().await.context("closing the store")?;
             let Some(report) = report.context("verification could not run")? else {
                 let (done, total) = progress.counts();
@@ -73,10 +96,18 @@ pub fn render_report(report: &VerifyReport, json: bool) -> anyhow::Result<String
             "ok": report.is_ok(),
             "events": report.events,
             "problems": report.problems,
+            "checkpoint": report.checkpoint,
         }))?);
     }
     if report.is_ok() {
-        return Ok(format!("OK: {} audit events verified, the live tables match the log", report.events));
+        return Ok(match report.checkpoint {
+            Some(seq) => format!(
+                "OK: {} audit events after the checkpoint at event {seq} verified (the chain only; --full also \
+                 compares the live tables with the log)",
+                report.events
+            ),
+            None => format!("OK: {} audit events verified, the live tables match the log", report.events),
+        });
     }
     let mut lines: Vec<String> = report
         .problems
@@ -203,11 +234,12 @@ mod tests {
 
     #[test]
     fn reports_name_the_event() {
-        let ok = VerifyReport { events: 3, problems: vec![] };
+        let ok = VerifyReport { events: 3, problems: vec![], ..VerifyReport::default() };
         assert!(render_report(&ok, false).unwrap().starts_with("OK: 3 audit events"));
         let bad = VerifyReport {
             events: 3,
             problems: vec![Problem { seq: Some(2), message: "event 2 hash does not match its content".into() }],
+            ..VerifyReport::default()
         };
         let text = render_report(&bad, false).unwrap();
         assert!(text.starts_with("event 2: event 2 hash"), "{text}");

@@ -55,6 +55,8 @@ impl Query {
                 SqlValue::Text(s) => serde_json::Value::from(s),
                 SqlValue::Real(f) => serde_json::Value::from(f),
                 SqlValue::Null => serde_json::Value::Null,
+                // Search binds no bytes; hex keeps the list well-formed should one appear.
+                SqlValue::Blob(b) => serde_json::Value::from(hex::encode(b)),
             })
             .collect();
         let placeholder = self.bind(serde_json::Value::Array(array).to_string());
