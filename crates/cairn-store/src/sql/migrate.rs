@@ -40,6 +40,11 @@ const SQLITE: &[Migration] = &[
         name: "root_artifacts",
         sql: include_str!("../../migrations/sqlite/0010_root_artifacts.sql"),
     },
+    Migration {
+        version: 11,
+        name: "metric_blocks",
+        sql: include_str!("../../migrations/sqlite/0011_metric_blocks.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -68,6 +73,11 @@ const POSTGRES: &[Migration] = &[
         version: 10,
         name: "root_artifacts",
         sql: include_str!("../../migrations/postgres/0010_root_artifacts.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "metric_blocks",
+        sql: include_str!("../../migrations/postgres/0011_metric_blocks.sql"),
     },
 ];
 
