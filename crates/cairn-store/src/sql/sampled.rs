@@ -243,6 +243,12 @@ fn summaries_each(db: &mut dyn Db, run_pk: i64, key_id: i64, plans: &[Plan]) -> 
 /// `[index, first, last, first block, last block, left edge first, last, right edge first,
 /// last]` and each bucket summarised by four lateral subqueries (its blocks, its two edges,
 /// its last point).
+///
+/// The last point is found in two steps: the greatest (step, timestamp) is one backward probe
+/// of the primary key, and only the rows sharing it are then ordered by NaN and value. Asked
+/// as one `ORDER BY` over all four columns ([`LAST_ORDER`]), PostgreSQL sorted every row of
+/// the bucket instead, because the key orders value before the NaN flag: a million rows
+/// sorted per request (about 400 ms of the 440 ms the query took for 1,000 buckets).
 fn summaries_at_once(db: &mut dyn Db, run_pk: i64, key_id: i64, plans: &[Plan]) -> Result<Vec<(usize, Summary)>> {
     let rows: Vec<[i64; 9]> = plans
         .iter()
@@ -267,8 +273,12 @@ fn summaries_at_once(db: &mut dyn Db, run_pk: i64, key_id: i64, plans: &[Plan]) 
          CROSS JOIN LATERAL (SELECT {points_sum}::bigint, MIN(min_value), MAX(max_value) FROM metric_blocks \
                WHERE run_pk = $1 AND key_id = $2 AND block >= b.k1 AND block <= b.k2) AS k \
          {left} {right} \
-         LEFT JOIN LATERAL (SELECT step, timestamp, value, is_nan FROM metrics \
-               WHERE run_pk = $1 AND key_id = $2 AND step >= b.first AND step <= b.last {LAST_ORDER}) AS z ON TRUE \
+         LEFT JOIN LATERAL (SELECT m.step, m.timestamp, m.value, m.is_nan \
+               FROM (SELECT step, timestamp FROM metrics \
+                     WHERE run_pk = $1 AND key_id = $2 AND step >= b.first AND step <= b.last \
+                     ORDER BY step DESC, timestamp DESC LIMIT 1) AS t \
+               JOIN metrics AS m ON m.run_pk = $1 AND m.key_id = $2 AND m.step = t.step AND m.timestamp = t.timestamp \
+               ORDER BY m.is_nan DESC, m.value DESC LIMIT 1) AS z ON TRUE \
          ORDER BY b.i",
         // SUM of bigint is numeric in PostgreSQL; the cast brings it back to an integer.
         points_sum = "COALESCE(SUM(points), 0)",
