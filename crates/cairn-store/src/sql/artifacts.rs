@@ -293,7 +293,7 @@ pub fn purge_run(
     let files = list(db, run_id, "")?;
     changes.extend(files.iter().map(|f| removal(run_id, &f.path)));
     changes.extend(crate::sql::logged_models::inputs::purge_run(db, &run)?);
-    for table in ["artifact_files", "metrics", "latest_metrics", "params", "run_tags", "runs"] {
+    for table in ["artifact_files", "metrics", "metric_blocks", "latest_metrics", "params", "run_tags", "runs"] {
         // `table` is one of the constants above.
         db.execute(&format!("DELETE FROM {table} WHERE run_pk = $1"), &pk)?;
     }

@@ -62,6 +62,7 @@ pub fn log(db: &mut dyn Db, tx: &mut WriteTx, run: &RunRow, metrics: &[Metric]) 
         return Err(Error::internal("insert_metrics answered for the wrong number of rows"));
     }
     update_latest(db, &rows)?;
+    crate::sql::blocks::add(db, &rows, &inserted)?;
 
     let mut digest_rows: Vec<MetricRow<'_>> = metrics
         .iter()

@@ -76,6 +76,11 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0012_compact_audit.sql"),
         backfill: Some(crate::sql::audit::compact_v1_log),
     },
+    Migration {
+        version: 11,
+        name: "metric_blocks",
+        sql: include_str!("../../migrations/sqlite/0011_metric_blocks.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -144,6 +149,11 @@ const POSTGRES: &[Migration] = &[
         name: "compact_audit",
         sql: include_str!("../../migrations/postgres/0012_compact_audit.sql"),
         backfill: Some(crate::sql::audit::compact_v1_log),
+    },
+    Migration {
+        version: 11,
+        name: "metric_blocks",
+        sql: include_str!("../../migrations/postgres/0011_metric_blocks.sql"),
     },
 ];
 

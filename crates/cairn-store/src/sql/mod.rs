@@ -12,6 +12,7 @@ pub mod audit_codec;
 pub mod auth;
 pub mod batch;
 pub mod blob_claims;
+pub mod blocks;
 pub mod common;
 pub mod db;
 pub mod experiments;

@@ -42,6 +42,7 @@ macro_rules! conformance_cases {
             sampled_history_nan_and_timestamps,
             sampled_history_several_runs_and_bad_requests,
             sampled_history_matches_a_fold_of_every_point,
+            sampled_history_rollups_match_a_plain_scan,
             concurrent_writers,
             audit_log_records_every_mutation,
             audit_queries_filter_and_page_both_ways,
@@ -802,27 +803,160 @@ pub async fn sampled_history_matches_a_fold_of_every_point(store: Arc<dyn Store>
         }
     }
     log_points(&store, &run, points.clone()).await;
+    for n in [1_u64, 7, 100, 999, 3000, 10_000] {
+        for range in [(None, None), (Some(100), Some(2100)), (Some(2990), None), (None, Some(40))] {
+            assert_sampled_is_a_fold(&store, &run, "m", &points, n, range).await;
+        }
+    }
+}
+
+/// Asserts that the store's sampled history of `key` in `run` is the core's fold of `points`
+/// (every point the run holds for the key, each stored point once) in `range`: the answer a
+/// plain scan of the rows gives, whatever the store reads instead.
+pub async fn assert_sampled_is_a_fold(
+    store: &Arc<dyn Store>,
+    run: &str,
+    key: &str,
+    points: &[Metric],
+    n: u64,
+    range: (Option<i64>, Option<i64>),
+) {
     let bits = |s: &SampledSeries| {
         let norm = |v: &Vec<f64>| {
             v.iter().map(|x| if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() }).collect::<Vec<_>>()
         };
         (s.total, s.sampled, s.step.clone(), s.timestamp.clone(), norm(&s.value), norm(&s.min), norm(&s.max))
     };
-    for n in [1_u64, 7, 100, 999, 3000, 10_000] {
-        for range in [(None, None), (Some(100), Some(2100)), (Some(2990), None), (None, Some(40))] {
-            let got = sampled_one(&store, sampled_query(&[&run], "m", n, range)).await;
-            let inside: Vec<&Metric> = points
-                .iter()
-                .filter(|p| range.0.is_none_or(|lo| p.step >= lo) && range.1.is_none_or(|hi| p.step <= hi))
-                .collect();
-            let lo = range.0.unwrap_or_else(|| inside.iter().map(|p| p.step).min().unwrap());
-            let hi = range.1.unwrap_or_else(|| inside.iter().map(|p| p.step).max().unwrap());
-            let mut fold = Downsampler::new(StepBuckets::new(lo, hi, n), n);
-            for p in &inside {
-                fold.push(Point { step: p.step, timestamp: p.timestamp, value: p.value });
+    let got = sampled_one(store, sampled_query(&[run], key, n, range)).await;
+    let inside: Vec<&Metric> = points
+        .iter()
+        .filter(|p| range.0.is_none_or(|lo| p.step >= lo) && range.1.is_none_or(|hi| p.step <= hi))
+        .collect();
+    if inside.is_empty() {
+        assert_eq!(got, SampledSeries::empty(run, key), "{n} buckets over {range:?}");
+        return;
+    }
+    let lo = range.0.unwrap_or_else(|| inside.iter().map(|p| p.step).min().unwrap());
+    let hi = range.1.unwrap_or_else(|| inside.iter().map(|p| p.step).max().unwrap());
+    let mut fold = Downsampler::new(StepBuckets::new(lo, hi, n), n);
+    for p in &inside {
+        fold.push(Point { step: p.step, timestamp: p.timestamp, value: p.value });
+    }
+    let want = fold.finish(run, key);
+    assert_eq!(bits(&got), bits(&want), "{n} buckets over {range:?}");
+}
+
+/// A small deterministic generator (64-bit LCG), so that a failure can be replayed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A random series for the rollup cases: about `len` distinct points over steps from -3,000
+/// on, some steps repeated with other timestamps, gaps, NaN and infinities, returned in a
+/// shuffled order. No two points are exact duplicates.
+pub fn random_series(rng: &mut Lcg, key: &str, len: usize) -> Vec<Metric> {
+    let mut seen = HashSet::new();
+    let mut points = Vec::with_capacity(len);
+    let mut step = -3000_i64;
+    while points.len() < len {
+        // Mostly consecutive steps, sometimes a gap of up to 300 (blocks left empty or cut).
+        step += if rng.below(50) == 0 { 1 + rng.below(300) as i64 } else { 1 };
+        let repeats = if rng.below(20) == 0 { 1 + rng.below(3) } else { 1 };
+        for _ in 0..repeats {
+            let value = match rng.below(100) {
+                0..=2 => f64::NAN,
+                3 => f64::INFINITY,
+                4 => f64::NEG_INFINITY,
+                5 => 1e12 * (rng.below(2) as f64 * 2.0 - 1.0),
+                _ => rng.below(1_000_000) as f64 / 1000.0 - 500.0,
+            };
+            let timestamp = 1_000_000 + step * 10 + rng.below(5) as i64;
+            let bits = if value.is_nan() { f64::NAN.to_bits() } else { value.to_bits() };
+            if seen.insert((step, timestamp, bits)) {
+                points.push(metric(key, value, timestamp, step));
             }
-            let want = fold.finish(&run, "m");
-            assert_eq!(bits(&got), bits(&want), "{n} buckets over {range:?}");
+        }
+    }
+    for i in (1..points.len()).rev() {
+        points.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    points
+}
+
+/// The rollup (`metric_blocks`) path against a plain fold of every point: a random series
+/// written in many batches of random sizes and order, parts of it sent again (exact
+/// duplicates, which are stored once and must be counted once), then asked at bucket counts
+/// and ranges whose edges cut blocks, fall on block boundaries, go negative, or cover
+/// buckets narrower than a block. Also after more points land in blocks already rolled up.
+pub async fn sampled_history_rollups_match_a_plain_scan(store: Arc<dyn Store>) {
+    let exp = new_experiment(&store, "sampled-rollups").await;
+    let run = new_run(&store, &exp).await;
+    let mut rng = Lcg(0x5eed_0011);
+    let points = random_series(&mut rng, "r", 12_000);
+    let (first, second) = points.split_at(9_000);
+    let mut sent = 0;
+    while sent < first.len() {
+        let size = (1 + rng.below(700) as usize).min(first.len() - sent);
+        let mut batch = first[sent..sent + size].to_vec();
+        // Every fourth batch repeats some points already stored (and one within itself).
+        if rng.below(4) == 0 && sent > 0 {
+            let again = rng.below(sent as u64) as usize;
+            batch.push(first[again].clone());
+            batch.push(batch[0].clone());
+        }
+        log(&store, &run, Batch { metrics: batch, ..Batch::default() }).await.unwrap();
+        sent += size;
+    }
+    let steps: Vec<i64> = first.iter().map(|p| p.step).collect();
+    let (lo, hi) = (*steps.iter().min().unwrap(), *steps.iter().max().unwrap());
+    let ranges = |rng: &mut Lcg| {
+        let mut ranges = vec![
+            (None, None),
+            (Some(-64), Some(63)),
+            (Some(-1), None),
+            (None, Some(0)),
+            (Some(lo - 100), Some(hi + 100)),
+        ];
+        for _ in 0..6 {
+            let a = lo + rng.below((hi - lo) as u64) as i64;
+            let b = a + rng.below((hi - a) as u64 + 1) as i64;
+            ranges.push((Some(a), Some(b)));
+        }
+        ranges
+    };
+    for range in ranges(&mut rng) {
+        for n in [1_u64, 3, 10, 64, 100, 257, 1000] {
+            assert_sampled_is_a_fold(&store, &run, "r", first, n, range).await;
+        }
+    }
+    // The rest, in one batch with every earlier point sent again: blocks already rolled up
+    // grow, and the duplicates add nothing.
+    let mut rest = second.to_vec();
+    rest.extend(first.iter().take(500).cloned());
+    log_points(&store, &run, rest).await;
+    for range in ranges(&mut rng) {
+        for n in [1_u64, 7, 100, 1000] {
+            assert_sampled_is_a_fold(&store, &run, "r", &points, n, range).await;
+        }
+    }
+    // A series that is all NaN in places: whole blocks of NaN have no extremes.
+    let nan_run = new_run(&store, &exp).await;
+    let nan: Vec<Metric> = (0..1000)
+        .map(|s| metric("r", if (128..320).contains(&s) || s % 7 == 0 { f64::NAN } else { s as f64 }, s, s))
+        .collect();
+    log_points(&store, &nan_run, nan.clone()).await;
+    for range in [(None, None), (Some(100), Some(400)), (Some(128), Some(319))] {
+        for n in [1_u64, 3, 10, 50] {
+            assert_sampled_is_a_fold(&store, &nan_run, "r", &nan, n, range).await;
         }
     }
 }
@@ -1297,5 +1431,32 @@ impl IngestWorkload {
             }
         }
         stored
+    }
+}
+
+/// For the backends' migration tests: a run with two random series (one of them logged in
+/// small batches) written through the store, and the points of each.
+pub async fn log_series_for_backfill(store: &Arc<dyn Store>) -> (String, Vec<Metric>, Vec<Metric>) {
+    let exp = new_experiment(store, "backfill").await;
+    let run = new_run(store, &exp).await;
+    let mut rng = Lcg(0xbac_f111);
+    let a = random_series(&mut rng, "a", 6_000);
+    let b = random_series(&mut rng, "b", 3_000);
+    log_points(store, &run, a.clone()).await;
+    for chunk in b.chunks(37) {
+        log(store, &run, Batch { metrics: chunk.to_vec(), ..Batch::default() }).await.unwrap();
+    }
+    (run, a, b)
+}
+
+/// For the backends' migration tests: the series of [`log_series_for_backfill`] sample as a
+/// plain scan does.
+pub async fn assert_backfilled_series(store: &Arc<dyn Store>, run: &str, a: &[Metric], b: &[Metric]) {
+    for (key, points) in [("a", a), ("b", b)] {
+        for range in [(None, None), (Some(-70), Some(130)), (Some(500), Some(2_999))] {
+            for n in [1_u64, 10, 100, 1000] {
+                assert_sampled_is_a_fold(store, run, key, points, n, range).await;
+            }
+        }
     }
 }

@@ -1,0 +1,104 @@
+//! `metric_blocks`: each series rolled up in blocks of `BLOCK_STEPS` consecutive steps (point
+//! count and extremes other than NaN), so that a downsampled history reads a bucket's whole
+//! blocks instead of its rows (see migration 0011 and `sql::sampled`).
+//!
+//! The rollup is written in the transaction that inserts the points, from the points that
+//! transaction actually inserted, so an acknowledged write and its blocks never disagree, and
+//! a crash loses both or neither. Points are only ever inserted (an exact duplicate is skipped,
+//! and skipped here too) or purged with their run, so a block's count and extremes only grow
+//! and an upsert per block keeps them exact.
+//!
+//! Why blocks of steps rather than of a fixed number of points: a step block's range is known
+//! without reading anything, a point that arrives late or out of order lands in the one block
+//! its step names, and a bucket's whole blocks are one range of the primary key. 64 steps is a
+//! compromise: a bucket scans up to 63 rows at each edge, and a batch of 1,000 consecutive
+//! steps adds about 16 upserts. A series logged every few hundred steps gets about one block
+//! per point, which makes its ingest dearer and its sampling no faster than a scan, but never
+//! wrong.
+
+use std::collections::HashMap;
+
+use cairn_core::Result;
+
+use crate::sql::db::{Db, MetricInsert};
+
+/// log2 of the steps per block: a step's block is `step >> BLOCK_SHIFT` (a floor division,
+/// also for negative steps, in Rust, SQLite and PostgreSQL alike).
+pub const BLOCK_SHIFT: u32 = 6;
+
+/// Steps per block.
+pub const BLOCK_STEPS: i64 = 1 << BLOCK_SHIFT;
+
+/// The block of a step.
+pub fn block_of(step: i64) -> i64 {
+    step >> BLOCK_SHIFT
+}
+
+/// Adds to a block's count and widens its extremes. A NULL extreme (only NaN so far) yields to
+/// any number; a NULL in the new values (only NaN added) leaves the stored one, because
+/// `NULL < x` is not true.
+const UPSERT_BLOCK: &str = "INSERT INTO metric_blocks (run_pk, key_id, block, points, min_value, max_value) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_pk, key_id, block) DO UPDATE SET \
+     points = metric_blocks.points + excluded.points, \
+     min_value = CASE WHEN metric_blocks.min_value IS NULL OR excluded.min_value < metric_blocks.min_value \
+                      THEN excluded.min_value ELSE metric_blocks.min_value END, \
+     max_value = CASE WHEN metric_blocks.max_value IS NULL OR excluded.max_value > metric_blocks.max_value \
+                      THEN excluded.max_value ELSE metric_blocks.max_value END";
+
+/// One block's share of a request: points and extremes other than NaN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Share {
+    points: i64,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+/// Folds the rows that were inserted (`inserted[i]` says whether `rows[i]` was) into their
+/// blocks, one upsert per block the request touched.
+pub fn add(db: &mut dyn Db, rows: &[MetricInsert], inserted: &[bool]) -> Result<()> {
+    let mut shares: HashMap<(i64, i64, i64), Share> = HashMap::new();
+    for row in rows.iter().zip(inserted).filter(|(_, new)| **new).map(|(row, _)| row) {
+        let extreme = (!row.is_nan).then_some(row.value);
+        let share = shares.entry((row.run_pk, row.key_id, block_of(row.step))).or_insert(Share {
+            points: 0,
+            min: None,
+            max: None,
+        });
+        share.points += 1;
+        share.min = match (share.min, extreme) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        share.max = match (share.max, extreme) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    // Sorted, so that concurrent writers to one series touch its blocks in the same order.
+    let mut shares: Vec<_> = shares.into_iter().collect();
+    shares.sort_unstable_by_key(|(key, _)| *key);
+    for ((run_pk, key_id, block), share) in shares {
+        db.defer(
+            UPSERT_BLOCK,
+            &[run_pk.into(), key_id.into(), block.into(), share.points.into(), share.min.into(), share.max.into()],
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_floor_divisions() {
+        assert_eq!(block_of(0), 0);
+        assert_eq!(block_of(63), 0);
+        assert_eq!(block_of(64), 1);
+        assert_eq!(block_of(-1), -1);
+        assert_eq!(block_of(-64), -1);
+        assert_eq!(block_of(-65), -2);
+        assert_eq!(block_of(i64::MIN), i64::MIN / BLOCK_STEPS);
+        assert_eq!(block_of(i64::MAX), i64::MAX / BLOCK_STEPS);
+    }
+}
