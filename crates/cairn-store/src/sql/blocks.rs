@@ -17,6 +17,7 @@
 //! wrong.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 
 use cairn_core::Result;
 
@@ -34,11 +35,30 @@ pub fn block_of(step: i64) -> i64 {
     step >> BLOCK_SHIFT
 }
 
+/// Blocks per upsert statement. A batch of 1,000 points over 10 keys touches about 25 blocks,
+/// and one statement for all of them instead of one each is what keeps the rollup's share of
+/// ingest small; the cap keeps statements (and their cached plans) few and well under both
+/// backends' parameter limits.
+const BLOCKS_PER_STATEMENT: usize = 64;
+
+/// The upsert of `blocks` blocks at once.
+fn upsert_blocks(blocks: usize) -> String {
+    let mut sql =
+        String::from("INSERT INTO metric_blocks (run_pk, key_id, block, points, min_value, max_value) VALUES ");
+    for i in 0..blocks {
+        let p = i * 6;
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}(${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6);
+    }
+    sql.push_str(ON_CONFLICT);
+    sql
+}
+
 /// Adds to a block's count and widens its extremes. A NULL extreme (only NaN so far) yields to
 /// any number; a NULL in the new values (only NaN added) leaves the stored one, because
-/// `NULL < x` is not true.
-const UPSERT_BLOCK: &str = "INSERT INTO metric_blocks (run_pk, key_id, block, points, min_value, max_value) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_pk, key_id, block) DO UPDATE SET \
+/// `NULL < x` is not true. A statement names each block once (the shares are grouped by
+/// block first), as PostgreSQL requires of a multi-row upsert.
+const ON_CONFLICT: &str = " ON CONFLICT (run_pk, key_id, block) DO UPDATE SET \
      points = metric_blocks.points + excluded.points, \
      min_value = CASE WHEN metric_blocks.min_value IS NULL OR excluded.min_value < metric_blocks.min_value \
                       THEN excluded.min_value ELSE metric_blocks.min_value END, \
@@ -54,7 +74,7 @@ struct Share {
 }
 
 /// Folds the rows that were inserted (`inserted[i]` says whether `rows[i]` was) into their
-/// blocks, one upsert per block the request touched.
+/// blocks, upserted a statement per [`BLOCKS_PER_STATEMENT`] blocks the request touched.
 pub fn add(db: &mut dyn Db, rows: &[MetricInsert], inserted: &[bool]) -> Result<()> {
     let mut shares: HashMap<(i64, i64, i64), Share> = HashMap::new();
     for row in rows.iter().zip(inserted).filter(|(_, new)| **new).map(|(row, _)| row) {
@@ -77,11 +97,14 @@ pub fn add(db: &mut dyn Db, rows: &[MetricInsert], inserted: &[bool]) -> Result<
     // Sorted, so that concurrent writers to one series touch its blocks in the same order.
     let mut shares: Vec<_> = shares.into_iter().collect();
     shares.sort_unstable_by_key(|(key, _)| *key);
-    for ((run_pk, key_id, block), share) in shares {
-        db.defer(
-            UPSERT_BLOCK,
-            &[run_pk.into(), key_id.into(), block.into(), share.points.into(), share.min.into(), share.max.into()],
-        )?;
+    for chunk in shares.chunks(BLOCKS_PER_STATEMENT) {
+        let params: Vec<_> = chunk
+            .iter()
+            .flat_map(|&((run_pk, key_id, block), share)| {
+                [run_pk.into(), key_id.into(), block.into(), share.points.into(), share.min.into(), share.max.into()]
+            })
+            .collect();
+        db.defer(&upsert_blocks(chunk.len()), &params)?;
     }
     Ok(())
 }
@@ -89,6 +112,12 @@ pub fn add(db: &mut dyn Db, rows: &[MetricInsert], inserted: &[bool]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upsert_numbers_its_placeholders_in_order() {
+        let sql = upsert_blocks(2);
+        assert!(sql.contains("VALUES ($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12) ON CONFLICT"), "{sql}");
+    }
 
     #[test]
     fn blocks_are_floor_divisions() {
