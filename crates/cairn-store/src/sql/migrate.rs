@@ -313,10 +313,8 @@ mod tests {
     #[test]
     fn migrations_are_numbered_consecutively_from_one() {
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-            let mut expected = 1;
-            for m in migrations(dialect) {
+            for (expected, m) in (1..).zip(migrations(dialect)) {
                 assert_eq!(m.version, expected, "{dialect:?} migration {}", m.name);
-                expected += 1;
             }
         }
     }
