@@ -51,6 +51,10 @@ EXCLUDE+=" or issue or promptlab or model_definition or online_scoring or assess
 # Evaluation datasets' links to experiments and the gateway's model list, whose names say neither.
 EXCLUDE+=" or experiments_rest_tracking or dataset_experiment_association or add_multiple_experiments"
 EXCLUDE+=" or test_list_models"
+# Starts its own `mlflow server` on the fixture's database and talks only to that, so it tests
+# MLflow's server and never the one under test (under the plugin the URI names a Cairn store,
+# which MLflow cannot open, so it fails to start there).
+EXCLUDE+=" or test_create_model_version_with_validation_regex"
 
 FILES=(tests/tracking/test_rest_tracking.py tests/tracking/test_model_registry.py tests/tracking/test_mlflow_artifacts.py)
 ARGS=(-q -p no:cacheprovider -k "not ($EXCLUDE)" -o junit_family=xunit1)
