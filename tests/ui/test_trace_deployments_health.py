@@ -52,5 +52,20 @@ def test_lineage_health_lists_incomplete_versions_and_flagged_predictions(gov, s
     assert story.model not in incomplete, "the story's versions are complete"
     by = gov.find(".by-deployment-table").text
     assert story.deployment in by and "none (by model version)" in by
-    assert len(gov.find_all(".health-chart circle")) == 8
+    assert len(gov.find_all(".health-chart .instant")) == 8
+    for circle in gov.find_all(".health-chart circle"):
+        assert " of 0 " not in circle.get_attribute("textContent"), "a point is drawn only where there are versions"
     gov.shot("health")
+
+
+def test_lineage_health_before_any_model_version_shows_no_share(gov, story):
+    """0 of 0 versions is not "100% complete": the stat is a dash and the chart draws no point."""
+    gov.open("/health?asOf=2001-01-01T00:00:00.000Z")
+    gov.wait_mark("health")
+    assert gov.find(".stat-versions").text == "—"
+    assert "0 of 0" in gov.find(".stat").text
+    assert gov.find_all(".health-chart circle") == []
+    instants = gov.find_all(".health-chart .instant")
+    assert instants and len(gov.find_all(".health-chart .no-versions")) == len(instants)
+    assert "No model versions at this instant" in gov.find("section").text
+    gov.shot("health-before-any-version")

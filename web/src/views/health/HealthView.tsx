@@ -71,6 +71,9 @@ export function HealthView({ asOf }: { asOf: string | null }) {
 
 const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
 
+/** A share of `of` things, or a dash when there is nothing to take a share of (the server says 1.0 for 0 of 0). */
+const share = (r: number, of: number) => (of === 0 ? "—" : pct(r));
+
 function Health({ data, asOf }: { data: Loaded; asOf: string | null }) {
   const h = data.now;
   return (
@@ -78,12 +81,12 @@ function Health({ data, asOf }: { data: Loaded; asOf: string | null }) {
       <div class="stat-row">
         <div class="stat">
           <span class="muted">Model versions with complete lineage</span>
-          <strong class="stat-versions">{pct(h.model_versions_complete_ratio)}</strong>
+          <strong class="stat-versions">{share(h.model_versions_complete_ratio, h.model_versions)}</strong>
           {h.model_versions_complete} of {h.model_versions}
         </div>
         <div class="stat">
           <span class="muted">Predictions without complete lineage</span>
-          <strong class="stat-predictions">{pct(h.predictions_flagged_ratio)}</strong>
+          <strong class="stat-predictions">{share(h.predictions_flagged_ratio, h.predictions)}</strong>
           {h.predictions_flagged} of {h.predictions}
         </div>
       </div>
@@ -91,7 +94,9 @@ function Health({ data, asOf }: { data: Loaded; asOf: string | null }) {
       <RatioChart series={data.series} />
       {!data.fromFirstEvent && <p class="muted">The last 30 days: when the log began is in the audit log, which only admins may read.</p>}
       <h2>Incomplete model versions</h2>
-      {h.incomplete.length === 0 ? (
+      {h.model_versions === 0 ? (
+        <p class="muted">No model versions{asOf ? " at this instant" : " yet"}.</p>
+      ) : h.incomplete.length === 0 ? (
         <p class="muted">Every model version has complete lineage.</p>
       ) : (
         <div class="table-box">
@@ -163,7 +168,24 @@ function RatioChart({ series }: { series: Loaded["series"] }) {
   const t1 = series[series.length - 1]?.at ?? 1;
   const x = (t: number) => pad.l + ((t - t0) / Math.max(1, t1 - t0)) * (W - pad.l - pad.r);
   const y = (r: number) => pad.t + (1 - r) * (H - pad.t - pad.b);
-  const line = (f: (h: LineageHealth) => number) => series.map((p, i) => `${i ? "L" : "M"}${x(p.at).toFixed(1)},${y(f(p.health)).toFixed(1)}`).join(" ");
+  // A line runs only through instants where its share means something: before the first model
+  // version (or prediction) there is nothing to be complete, so the line starts later rather
+  // than claiming 100% of nothing.
+  const line = (f: (h: LineageHealth) => number, defined: (h: LineageHealth) => boolean) => {
+    let pen = "M";
+    return series
+      .map((p) => {
+        if (!defined(p.health)) {
+          pen = "M";
+          return "";
+        }
+        const step = `${pen}${x(p.at).toFixed(1)},${y(f(p.health)).toFixed(1)}`;
+        pen = "L";
+        return step;
+      })
+      .join(" ");
+  };
+  const hasVersions = (h: LineageHealth) => h.model_versions > 0;
   return (
     <figure class="health-chart">
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label="Lineage completeness over time">
@@ -175,11 +197,19 @@ function RatioChart({ series }: { series: Loaded["series"] }) {
             </text>
           </g>
         ))}
-        <path d={line((h) => h.model_versions_complete_ratio)} fill="none" stroke="#2e8b57" stroke-width="2" />
-        <path d={line((h) => h.predictions_flagged_ratio)} fill="none" stroke="#c0392b" stroke-width="2" stroke-dasharray="5 3" />
-        {series.map((p) => (
-          <circle key={p.at} cx={x(p.at)} cy={y(p.health.model_versions_complete_ratio)} r="3" fill="#2e8b57" />
-        ))}
+        <path d={line((h) => h.model_versions_complete_ratio, hasVersions)} fill="none" stroke="#2e8b57" stroke-width="2" />
+        <path d={line((h) => h.predictions_flagged_ratio, (h) => h.predictions > 0)} fill="none" stroke="#c0392b" stroke-width="2" stroke-dasharray="5 3" />
+        {series.map((p) =>
+          hasVersions(p.health) ? (
+            <circle key={p.at} class="instant" cx={x(p.at)} cy={y(p.health.model_versions_complete_ratio)} r="3" fill="#2e8b57">
+              <title>{`${p.health.model_versions_complete} of ${p.health.model_versions} complete, ${formatTime(p.at)}`}</title>
+            </circle>
+          ) : (
+            <line key={p.at} class="instant no-versions" x1={x(p.at)} x2={x(p.at)} y1={y(0) - 4} y2={y(0) + 4} stroke="#999">
+              <title>{`no model versions, ${formatTime(p.at)}`}</title>
+            </line>
+          ),
+        )}
         <text x={pad.l} y={H - 8}>
           {formatTime(t0)}
         </text>
@@ -188,7 +218,7 @@ function RatioChart({ series }: { series: Loaded["series"] }) {
         </text>
       </svg>
       <figcaption class="muted">
-        <span style={{ color: "#2e8b57" }}>━ model versions complete</span> · <span style={{ color: "#c0392b" }}>╍ predictions flagged</span>, at {series.length} instants
+        <span style={{ color: "#2e8b57" }}>━ model versions complete</span> · <span style={{ color: "#c0392b" }}>╍ predictions flagged</span>, at {series.length} {series.length === 1 ? "instant" : "instants"}
       </figcaption>
     </figure>
   );
