@@ -3,6 +3,7 @@
 
 import { useEffect, useMemo } from "preact/hooks";
 import { servingHistory, type ServingInterval } from "../../api/governance";
+import { LockIcon } from "../../components/LockIcon";
 import { Redacted } from "../../components/Redacted";
 import { ErrorBox, Loading } from "../../components/Status";
 import { isRedacted } from "../../lineage/graph";
@@ -71,7 +72,7 @@ function Timeline({ intervals, asOf }: { intervals: ServingInterval[]; asOf: str
               if (isRedacted(i.model_version)) {
                 return (
                   <span key={k} class="deploy-bar redacted-bar" title={`redacted model version: ${formatTime(from)} – ${i.valid_to ? formatTime(i.valid_to) : "serving"}`} style={style}>
-                    🔒
+                    <LockIcon />
                   </span>
                 );
               }

@@ -14,6 +14,7 @@ import { navigate } from "../../lib/router";
 import { useAsync } from "../../lib/useAsync";
 import { MAX_DEPTH, lineageHref, modelVersionOf, versionHref, type LineageState } from "../../state/gov";
 import { diffMarks, download, edgeLabel, isRedacted, KINDS, kindLabel, kindOf, mergeGraphs, mergeProv, nodeKind, toDot, type DiffMark, type Graph } from "../../lineage/graph";
+import { LOCK_PATH } from "../../components/LockIcon";
 import { Redacted } from "../../components/Redacted";
 import { DEFAULT_LAYOUT, layout, type Layout } from "../../lineage/layout";
 import { AsOfPicker } from "../gov/AsOf";
@@ -349,8 +350,9 @@ function GraphSvg({
                 {kindLabel(kind)}
                 {mark === "left" ? " · only left" : mark === "right" ? " · only right" : mark === "shared" ? " · shared" : ""}
               </text>
-              <text x={12} y={31}>
-                {hidden ? "🔒 redacted" : ellipsis(n.label || p.id, 27)}
+              {hidden && <path class="lock-icon" d={LOCK_PATH} transform="translate(12 20) scale(0.75)" fill-rule="evenodd" />}
+              <text x={hidden ? 26 : 12} y={31}>
+                {hidden ? "redacted" : ellipsis(n.label || p.id, 27)}
               </text>
               {n.digest && (
                 <text class="kind" x={12} y={45}>
