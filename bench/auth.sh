@@ -4,7 +4,9 @@
 # send it), same binary, same sizes, fresh SQLite stores each round. Each round runs both servers
 # at once: ingest goes to one then the other (the order alternating by round), and the timed
 # searches alternate between them PAIRS times, so that drift on a shared machine hits both alike.
-# The medians and the paired ratios (what to quote) are printed at the end.
+# The server CPU (user + system, from /proc) each phase cost is counted too: per request it is
+# far steadier than wall-clock time on a shared machine. The medians and the paired ratios
+# (what to quote) are printed at the end.
 #
 #   bench/auth.sh                      release binaries, 3 rounds
 #   CAIRN_BIN=target/debug/cairn CAIRN_BENCH_BIN=target/debug/cairn-bench ROUNDS=2 bench/auth.sh
@@ -39,6 +41,7 @@ start() { # mode dir port
     fi
     "$CAIRN" server --auth "$1" --port "$3" --data-dir "$2" >"$2.log" 2>&1 &
     PIDS+=($!)
+    PID[$1]=$!
     for _ in $(seq 100); do
         curl -fs "http://127.0.0.1:$3/health" >/dev/null 2>&1 && return 0
         sleep 0.1
@@ -59,9 +62,14 @@ as() { # mode command...
     fi
 }
 
+# CPU seconds (user + system) a process has used so far: what a request costs the server,
+# without the scheduling noise that a shared machine adds to wall-clock times.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+spent() { python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.2f}")' "$1" "$2"; }
+
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-declare -A INGEST SEARCH CREATE URL EXPERIMENT
+declare -A INGEST SEARCH CREATE URL EXPERIMENT PID INGEST_CPU SEARCH_CPU
 for round in $(seq "$ROUNDS"); do
     for mode in none basic; do
         port="$(free_port)"
@@ -70,24 +78,29 @@ for round in $(seq "$ROUNDS"); do
     done
     order="none basic"; (( round % 2 == 0 )) && order="basic none"
     for mode in $order; do
+        before="$(cpu_s "${PID[$mode]}")"
         ingest="$(as "$mode" "$BENCH" ingest --url "${URL[$mode]}" --writers "$WRITERS" --points "$POINTS" | field points_per_s)"
+        INGEST_CPU[$mode]+="$(spent "$before" "$(cpu_s "${PID[$mode]}")") "
         report="$(as "$mode" "$BENCH" search --url "${URL[$mode]}" --create-runs "$RUNS" --max-results 100 --repeat 1)"
         EXPERIMENT[$mode]="$(field experiment_id <<<"$report")"
         INGEST[$mode]+="$ingest "
         CREATE[$mode]+="$(field create_runs_per_s <<<"$report") "
     done
-    declare -A TIMES=([none]="" [basic]="")
+    declare -A TIMES=([none]="" [basic]="") CPU=([none]=0 [basic]=0)
     for _ in $(seq "$PAIRS"); do
         for mode in $order; do
+            before="$(cpu_s "${PID[$mode]}")"
             report="$(as "$mode" "$BENCH" search --url "${URL[$mode]}" --experiment-id "${EXPERIMENT[$mode]}" --max-results 100 --repeat "$REPEAT")"
+            CPU[$mode]="$(python3 -c 'import sys; print(f"{float(sys.argv[1]) + float(sys.argv[3]) - float(sys.argv[2]):.2f}")' "${CPU[$mode]}" "$before" "$(cpu_s "${PID[$mode]}")")"
             TIMES[$mode]+="$(field ms_median <<<"$report") "
         done
     done
+    for mode in none basic; do SEARCH_CPU[$mode]+="${CPU[$mode]} "; done
     stop_all
     for mode in none basic; do
         search="$(echo "${TIMES[$mode]}" | median)"
         SEARCH[$mode]+="$search "
-        echo "round $round auth=$mode: ingest $(echo "${INGEST[$mode]}" | awk '{print $NF}') points/s, runs created $(echo "${CREATE[$mode]}" | awk '{print $NF}')/s, search ${search} ms (median of $PAIRS timings of $REPEAT, alternating)"
+        echo "round $round auth=$mode: ingest $(echo "${INGEST[$mode]}" | awk '{print $NF}') points/s ($(echo "${INGEST_CPU[$mode]}" | awk '{print $NF}') server CPU s), runs created $(echo "${CREATE[$mode]}" | awk '{print $NF}')/s, search ${search} ms (median of $PAIRS timings of $REPEAT, alternating; $(echo "${SEARCH_CPU[$mode]}" | awk '{print $NF}') server CPU s)"
     done
 done
 for mode in none basic; do
@@ -97,3 +110,4 @@ done
 # that the two medians above still carry; the median of those ratios is the overhead to quote.
 ratio() { python3 -c 'import statistics,sys; a,b=(list(map(float,x.split())) for x in sys.argv[1:]); print(f"{statistics.median(y/x for x,y in zip(a,b)):.3f}")' "$1" "$2"; }
 echo "paired ratio basic/none (median over $ROUNDS rounds): ingest $(ratio "${INGEST[none]}" "${INGEST[basic]}"), runs created $(ratio "${CREATE[none]}" "${CREATE[basic]}"), search time $(ratio "${SEARCH[none]}" "${SEARCH[basic]}")"
+echo "paired ratio basic/none of server CPU (median over $ROUNDS rounds): ingest $(ratio "${INGEST_CPU[none]}" "${INGEST_CPU[basic]}"), search $(ratio "${SEARCH_CPU[none]}" "${SEARCH_CPU[basic]}")"

@@ -86,9 +86,9 @@ fn api(e: cairn_core::Error) -> Response {
 /// choice of source: the query of a `GET` that has one, else the JSON body, a JSON string
 /// holding an object included), so that the resource checked is the resource acted on.
 struct Params {
+    /// The query's pairs, or the body object: whole, or only its naming fields when read lightly
+    /// (a search's is read whole, to rewrite its `experiment_ids`).
     fields: Fields,
-    /// The whole body object, when read in full (to rewrite a search's `experiment_ids`).
-    body: Map<String, Value>,
 }
 
 impl Params {
@@ -146,14 +146,14 @@ async fn read_params(request: Request, light: bool) -> Result<(Params, Request),
     if get && let Some(query) = request.uri().query().filter(|q| !q.is_empty()) {
         // A malformed query names nothing; the handler gives the precise error.
         let fields = parse_query(Some(query), LISTS).unwrap_or_default();
-        return Ok((Params { fields, body: Map::new() }, request));
+        return Ok((Params { fields }, request));
     }
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES)
         .await
         .map_err(|_| ApiError::invalid("The request body could not be read").into_response())?;
     let body = if light { naming_fields(&bytes) } else { full_body(&bytes) };
-    let params = Params { fields: Fields::new(body.clone()), body };
+    let params = Params { fields: Fields::new(body) };
     Ok((params, Request::from_parts(parts, Body::from(bytes))))
 }
 
@@ -230,13 +230,7 @@ async fn need(
         (request, run_id) = pre_parse_batch(request).await?;
         match run_id {
             Some(run_id) => {
-                if let Some(experiment) = auth.run_experiment(&run_id).await.map_err(api)?
-                    && !auth.permission(data, principal, ResourceType::Experiment, &experiment).allows(needed)
-                {
-                    let who = &principal.username;
-                    return Err(denied(format!("Permission denied: {who} on run {run_id} needs {}", needed.as_str()))
-                        .into_response());
-                }
+                check_runs(auth, data, principal, needed, [run_id]).await?;
                 return Ok(next.run(request).await);
             }
             None => locate = Locate::RunId,
@@ -276,7 +270,7 @@ async fn need(
                         .map_err(|_| ApiError::invalid("The query string is not valid").into_response())?;
                     request = Request::from_parts(parts, body);
                 } else {
-                    let mut body = params.body.clone();
+                    let mut body = params.fields.into_map();
                     body.insert("experiment_ids".into(), Value::from(readable));
                     let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
                     parts.headers.remove(header::CONTENT_LENGTH);
@@ -303,14 +297,7 @@ async fn need(
                 // `run_id`, or `run_uuid` when it is absent or empty, as `Fields::run_id` reads it.
                 _ => params.fields.run_id().ok().into_iter().collect::<Vec<_>>(),
             };
-            for run_id in ids {
-                // An unknown run is the handler's 404 to give.
-                if let Some(experiment) = auth.run_experiment(&run_id).await.map_err(api)?
-                    && !allows(ResourceType::Experiment, &experiment)
-                {
-                    return Err(refuse(format!("run {run_id}")).into_response());
-                }
-            }
+            check_runs(auth, data, principal, needed, ids).await?;
         }
         Locate::ModelName | Locate::ModelPath => {
             let name = if locate == Locate::ModelPath { path_param("name") } else { params.str("name") };
@@ -380,6 +367,28 @@ async fn need(
     Ok(next.run(request).await)
 }
 
+/// Refuses unless `principal` holds `needed` on the experiment of every run in `run_ids`. An
+/// unknown run passes: it is the handler's 404 to give.
+async fn check_runs(
+    auth: &Auth,
+    data: &AuthData,
+    principal: &Principal,
+    needed: Permission,
+    run_ids: impl IntoIterator<Item = String>,
+) -> Result<(), Response> {
+    for run_id in run_ids {
+        if let Some(experiment) = auth.run_experiment(&run_id).await.map_err(api)?
+            && !auth.permission(data, principal, ResourceType::Experiment, &experiment).allows(needed)
+        {
+            let who = &principal.username;
+            return Err(
+                denied(format!("Permission denied: {who} on run {run_id} needs {}", needed.as_str())).into_response()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Whose artifacts a path is.
 enum ArtifactOwner {
     Experiment(String),
@@ -414,7 +423,7 @@ fn uses_params(locate: Locate) -> bool {
 }
 
 fn empty() -> Params {
-    Params { fields: Fields::default(), body: Map::new() }
+    Params { fields: Fields::default() }
 }
 
 /// Predictions: a `predictions:` token only for its own deployment; anyone else who may write
@@ -427,7 +436,7 @@ async fn predictions(principal: &Principal, request: Request, next: Next) -> Che
         return Ok(next.run(request).await);
     };
     let (params, request) = params(request).await?;
-    let items = params.body.get("predictions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = params.fields.raw("predictions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     // The handler takes the deployment as `deployment:NAME` or `NAME`; the store refuses an
     // item naming a model version as well, so the deployment alone decides what it is about.
     let own = |item: &Value| {
