@@ -64,6 +64,35 @@ async fn data_survives_reopening() {
     reopened.close().await.unwrap();
 }
 
+/// Committed pages reach the database file from the checkpoint thread, soon after the commit and
+/// long before the writer's own far-off automatic checkpoint would copy them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_beside_the_writer() {
+    let (store, dir) = fixture().await;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "wal".into(), ..Default::default() }).await.unwrap();
+    let run = store.create_run(&actor(), NewRun { experiment_id: exp, ..Default::default() }).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let size = || std::fs::metadata(db_path(&dir)).unwrap().len();
+    let before = size();
+    for chunk in 0..20 {
+        let metrics = (chunk * 1000..(chunk + 1) * 1000)
+            .map(|i| Metric { key: format!("m{}", i % 4), value: i as f64, timestamp: i, step: i })
+            .collect();
+        store.log_batch(&actor(), &run.info.run_id, Batch { metrics, ..Default::default() }).await.unwrap();
+    }
+    let started = Instant::now();
+    while size() <= before {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the database file stayed at {before} bytes: nothing checkpointed it"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.get_run(&run.info.run_id).await.unwrap().metrics.len(), 4);
+    store.close().await.unwrap();
+}
+
 /// Migration 0011 rolls up the histories written before it: with the rollup table dropped and
 /// the migration forgotten, reopening rebuilds `metric_blocks`, and sampling gives what a scan
 /// of the rows gives.
