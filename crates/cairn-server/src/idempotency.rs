@@ -63,6 +63,19 @@ fn digest(fields: &[&[u8]]) -> String {
     sha256_hex(&bytes)
 }
 
+/// What a key is stored under: the actor's and the key's digest, so that one user's key never
+/// answers another's request. `actor` is `user:ID` with access control on, else `claimed:NAME`
+/// or empty.
+pub fn scoped_key(actor: &str, key: &str) -> String {
+    digest(&[actor.as_bytes(), key.as_bytes()])
+}
+
+/// What a key is bound to: the actor, method, path with query, and body of the request that
+/// first named it.
+pub fn request_digest(actor: &str, method: &str, path_and_query: &str, body: &[u8]) -> String {
+    digest(&[actor.as_bytes(), method.as_bytes(), path_and_query.as_bytes(), body])
+}
+
 /// The middleware: answers repeats from the record, records first answers.
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if !is_write(request.method()) || !is_json(&request) {
@@ -93,9 +106,9 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
         Ok(bytes) => bytes,
         Err(_) => return ApiError::invalid("The request body is too large or was cut off").into_response(),
     };
-    let scoped_key = digest(&[actor.as_bytes(), key.as_bytes()]);
+    let scoped_key = scoped_key(&actor, &key);
     let path = parts.uri.path_and_query().map_or("", |p| p.as_str());
-    let request_digest = digest(&[actor.as_bytes(), parts.method.as_str().as_bytes(), path.as_bytes(), &bytes]);
+    let request_digest = request_digest(&actor, parts.method.as_str(), path, &bytes);
 
     let refuse_other = || {
         ApiError::invalid(format!(

@@ -353,3 +353,47 @@ async fn concurrent_requests_with_one_idempotency_key_apply_the_write_once() {
     assert_eq!(found["runs"].as_array().map(Vec::len), Some(1), "{found}");
     assert_eq!(app.event_count().await, events + 1, "one run created, nothing else");
 }
+
+/// A repeat of a write whose first attempt is still running waits for its answer, and after
+/// 10 s is told to retry: 409 INVALID_STATE with `Retry-After`, nothing applied. Here the first
+/// attempt is a claim left in the store as a write in flight leaves it; once it is released (the
+/// write failed), the same request runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_of_a_write_still_in_progress_is_told_to_retry_after_ten_seconds() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use cairn_core::idempotency::Claim;
+    use cairn_server::idempotency::{request_digest, scoped_key};
+    use tower::ServiceExt;
+
+    let app = TestApp::new().await;
+    let exp = app.experiment("held").await;
+    let body = json!({ "experiment_id": exp, "run_name": "held" }).to_string();
+    let path = format!("{API}/runs/create");
+    let (key, digest) = (scoped_key("", "held-1"), request_digest("", "POST", &path, body.as_bytes()));
+    assert_eq!(app.store.claim_idempotency_key(&key, &digest).await.unwrap(), Claim::Claimed);
+    let events = app.event_count().await;
+    let request = || {
+        Request::post(&path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", "held-1")
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+
+    let started = std::time::Instant::now();
+    let response = app.router.clone().oneshot(request()).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 409);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    assert!(waited >= std::time::Duration::from_secs(10), "answered after {waited:?}, before the wait was over");
+    let answer = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["error_code"], "INVALID_STATE", "{answer}");
+    assert_eq!(app.event_count().await, events, "nothing was applied while the key was held");
+
+    app.store.release_idempotency_key(&key).await.unwrap();
+    let run = app.send(request()).await.ok();
+    assert_eq!(run["run"]["info"]["run_name"], "held");
+    assert_eq!(app.event_count().await, events + 1);
+}
