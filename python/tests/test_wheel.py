@@ -22,8 +22,18 @@ def test_the_server_wheel_installs_a_working_cairn(tmp_path: Path) -> None:
          str(REPO_ROOT / "python" / "server-wheel"), "-w", str(wheels)],
         check=True, timeout=600, env={**os.environ, "CAIRN_BIN": str(cairn_binary())},
     )
-    (wheel,) = wheels.glob("cairn_server_bin-*.whl")
-    assert wheel.name.endswith(".whl") and "-py3-none-" in wheel.name and "any" not in wheel.name
+    (built,) = wheels.glob("cairn_server_bin-*.whl")
+    assert "-py3-none-linux_" in built.name, built.name
+    # auditwheel checks which glibc symbol versions and libraries the binary needs and tags the
+    # wheel with the manylinux policy those allow, which is what pip on another distribution
+    # looks for.
+    bin_dir = str(Path(sys.executable).parent)
+    subprocess.run(
+        [sys.executable, "-m", "auditwheel", "repair", "-w", str(wheels / "manylinux"), str(built)],
+        check=True, timeout=600, env={**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"},
+    )
+    (wheel,) = (wheels / "manylinux").glob("cairn_server_bin-*.whl")
+    assert "-py3-none-manylinux_2_" in wheel.name, wheel.name
 
     venv = tmp_path / "fresh"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
