@@ -23,15 +23,7 @@ WRITERS="${WRITERS:-4}"
 RUNS="${RUNS:-1000}"
 REPEAT="${REPEAT:-21}"
 PAIRS="${PAIRS:-5}"
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$ROOT/bench/lib.sh"
 
 start() { # mode dir port
     if [[ "$1" == basic ]]; then
@@ -51,7 +43,6 @@ start() { # mode dir port
 
 stop_all() { for pid in "${PIDS[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done; PIDS=(); }
 
-field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])"; }
 
 # The credentials the load generator sends to each server.
 as() { # mode command...
@@ -61,11 +52,6 @@ as() { # mode command...
         env -u MLFLOW_TRACKING_USERNAME -u MLFLOW_TRACKING_PASSWORD "${@:2}"
     fi
 }
-
-# CPU seconds (user + system) a process has used so far: what a request costs the server,
-# without the scheduling noise that a shared machine adds to wall-clock times.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
-spent() { python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.2f}")' "$1" "$2"; }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -80,22 +66,22 @@ for round in $(seq "$ROUNDS"); do
     for mode in $order; do
         before="$(cpu_s "${PID[$mode]}")"
         ingest="$(as "$mode" "$BENCH" ingest --url "${URL[$mode]}" --writers "$WRITERS" --points "$POINTS" | field points_per_s)"
-        INGEST_CPU[$mode]+="$(spent "$before" "$(cpu_s "${PID[$mode]}")") "
+        INGEST_CPU[$mode]+="$(spent_since "${PID[$mode]}" "$before") "
         report="$(as "$mode" "$BENCH" search --url "${URL[$mode]}" --create-runs "$RUNS" --max-results 100 --repeat 1)"
         EXPERIMENT[$mode]="$(field experiment_id <<<"$report")"
         INGEST[$mode]+="$ingest "
         CREATE[$mode]+="$(field create_runs_per_s <<<"$report") "
     done
-    declare -A TIMES=([none]="" [basic]="") CPU=([none]=0 [basic]=0)
+    declare -A TIMES=([none]="" [basic]="") CPU=([none]="" [basic]="")
     for _ in $(seq "$PAIRS"); do
         for mode in $order; do
             before="$(cpu_s "${PID[$mode]}")"
             report="$(as "$mode" "$BENCH" search --url "${URL[$mode]}" --experiment-id "${EXPERIMENT[$mode]}" --max-results 100 --repeat "$REPEAT")"
-            CPU[$mode]="$(python3 -c 'import sys; print(f"{float(sys.argv[1]) + float(sys.argv[3]) - float(sys.argv[2]):.2f}")' "${CPU[$mode]}" "$before" "$(cpu_s "${PID[$mode]}")")"
+            CPU[$mode]+="$(spent_since "${PID[$mode]}" "$before") "
             TIMES[$mode]+="$(field ms_median <<<"$report") "
         done
     done
-    for mode in none basic; do SEARCH_CPU[$mode]+="${CPU[$mode]} "; done
+    for mode in none basic; do SEARCH_CPU[$mode]+="$(sum <<<"${CPU[$mode]}") "; done
     stop_all
     for mode in none basic; do
         search="$(echo "${TIMES[$mode]}" | median)"
@@ -108,6 +94,7 @@ for mode in none basic; do
 done
 # Within a round the two servers ran side by side, so the ratio within a round cancels the drift
 # that the two medians above still carry; the median of those ratios is the overhead to quote.
-ratio() { python3 -c 'import statistics,sys; a,b=(list(map(float,x.split())) for x in sys.argv[1:]); print(f"{statistics.median(y/x for x,y in zip(a,b)):.3f}")' "$1" "$2"; }
+# A reading too small to register (0.00 CPU s at a tiny size) has no ratio.
+ratio() { python3 -c 'import statistics,sys; a,b=(list(map(float,x.split())) for x in sys.argv[1:]); r=[y/x for x,y in zip(a,b) if x > 0]; print(f"{statistics.median(r):.3f}" if r else "n/a")' "$1" "$2"; }
 echo "paired ratio basic/none (median over $ROUNDS rounds): ingest $(ratio "${INGEST[none]}" "${INGEST[basic]}"), runs created $(ratio "${CREATE[none]}" "${CREATE[basic]}"), search time $(ratio "${SEARCH[none]}" "${SEARCH[basic]}")"
 echo "paired ratio basic/none of server CPU (median over $ROUNDS rounds): ingest $(ratio "${INGEST_CPU[none]}" "${INGEST_CPU[basic]}"), search $(ratio "${SEARCH_CPU[none]}" "${SEARCH_CPU[basic]}")"

@@ -16,17 +16,7 @@ POINTS="${POINTS:-1000000}"
 WRITERS="${WRITERS:-8}"
 BINS=("$@")
 (( ${#BINS[@]} >= 2 )) || { echo "usage: $0 CAIRN_BIN_A CAIRN_BIN_B [...]"; exit 2; }
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
-field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])"; }
+source "$ROOT/bench/lib.sh"
 
 declare -A RATE CPU
 for round in $(seq "$ROUNDS"); do
@@ -44,7 +34,7 @@ for round in $(seq "$ROUNDS"); do
         i=$(( (k + round) % n ))
         before="$(cpu_s "${PID[$i]}")"
         rate="$("$BENCH" ingest --url "${URL[$i]}" --writers "$WRITERS" --points "$POINTS" | field points_per_s)"
-        spent="$(python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.2f}")' "$before" "$(cpu_s "${PID[$i]}")")"
+        spent="$(spent_since "${PID[$i]}" "$before")"
         RATE[$i]+="$rate "
         CPU[$i]+="$spent "
         echo "round $round ${BINS[$i]}: $rate points/s, $spent server CPU s"
@@ -61,7 +51,8 @@ for i, b in enumerate(bins):
     line = f"{b}: median {statistics.median(rate[i]):,.0f} points/s, {statistics.median(cpu[i]):.2f} server CPU s"
     if i:
         r = statistics.median(y / x for x, y in zip(rate[0], rate[i]))
-        c = statistics.median(y / x for x, y in zip(cpu[0], cpu[i]))
-        line += f"; paired ratio to the first: points/s {r:.3f}, server CPU {c:.3f}"
+        # A CPU reading too small to register (0.00 s at a tiny size) has no ratio.
+        c = [y / x for x, y in zip(cpu[0], cpu[i]) if x > 0]
+        line += f"; paired ratio to the first: points/s {r:.3f}, server CPU " + (f"{statistics.median(c):.3f}" if c else "n/a")
     print(line)
 PY

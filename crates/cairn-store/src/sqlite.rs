@@ -125,11 +125,20 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("cairn-checkpoint".into())
             .spawn(move || {
-                // Until the writer's connection is dropped (its end of the channel with it).
+                // Until the writer's connection is dropped (its end of the channel with it). A
+                // failure is logged when it starts and when it ends, not ten times a second.
+                let mut failing = false;
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(0));
-                    if let Err(e) = done {
-                        tracing::warn!(error = %e, "WAL checkpoint failed; the writer will checkpoint itself");
+                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(0)) {
+                        Err(e) if !failing => {
+                            tracing::warn!(error = %e, "WAL checkpoints are failing; the writer will checkpoint itself");
+                            failing = true;
+                        }
+                        Ok(_) if failing => {
+                            tracing::info!("WAL checkpoints work again");
+                            failing = false;
+                        }
+                        _ => {}
                     }
                 }
             })
