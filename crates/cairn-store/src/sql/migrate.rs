@@ -82,6 +82,12 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0012_compact_audit.sql"),
         backfill: Some(crate::sql::audit::compact_v1_log),
     },
+    Migration {
+        version: 13,
+        name: "metric_value_index",
+        sql: include_str!("../../migrations/sqlite/0013_metric_value_index.sql"),
+        backfill: None,
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -156,6 +162,12 @@ const POSTGRES: &[Migration] = &[
         name: "compact_audit",
         sql: include_str!("../../migrations/postgres/0012_compact_audit.sql"),
         backfill: Some(crate::sql::audit::compact_v1_log),
+    },
+    Migration {
+        version: 13,
+        name: "metric_value_index",
+        sql: include_str!("../../migrations/postgres/0013_metric_value_index.sql"),
+        backfill: None,
     },
 ];
 

@@ -1,0 +1,7 @@
+-- Cairn metadata schema, version 13 (SQLite): latest metric values by key and value.
+-- A search across many experiments that filters on a metric ("acc > 0.9") otherwise probes
+-- every run of those experiments; with this index it reads only the runs in the value range.
+-- The query planner chooses between the two from the statistics the store keeps (see
+-- `sqlite.rs`, the checkpoint thread's `PRAGMA optimize`), so a search in one experiment still
+-- starts from its runs.
+CREATE INDEX latest_metrics_by_value ON latest_metrics (key_id, value);
