@@ -33,6 +33,10 @@ pub mod entity {
     /// The metric rows one event wrote, removed together when their run is purged. Its id is
     /// that event's `seq`; it only ever appears as a removal.
     pub const METRIC_ROWS: &str = "metric_rows";
+    /// The params one event wrote, recorded by count and digest (see [`super::Payload::params`])
+    /// and removed together when their run is purged. Its id is that event's `seq`; it only ever
+    /// appears as a removal.
+    pub const PARAM_ROWS: &str = "param_rows";
     /// A registered model; its id is the model's internal key (`model_pk`), which survives renames.
     pub const REGISTERED_MODEL: &str = "registered_model";
     /// A registered model's tag; its id is `model_pk/key`.
@@ -105,6 +109,7 @@ pub fn checkpoint_payload(seq: i64, hash: &str) -> Payload {
             after: Some(serde_json::json!({ "seq": seq, "hash": hash })),
         }],
         metrics: None,
+        params: None,
     }
 }
 
@@ -232,9 +237,9 @@ pub struct Change {
     pub after: Option<Value>,
 }
 
-/// Count and digest of the metric rows one event inserted.
+/// Count and digest of the rows of one kind (metric points, params) one event inserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetricsDigest {
+pub struct RowsDigest {
     pub count: u64,
     pub digest: String,
 }
@@ -243,10 +248,21 @@ pub struct MetricsDigest {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Payload {
     pub changes: Vec<Change>,
-    pub metrics: Option<MetricsDigest>,
+    pub metrics: Option<RowsDigest>,
+    /// The params the event inserted, by count and digest rather than one after-image each: a
+    /// param never changes once logged and its row keeps the event's `seq`, so verification
+    /// recomputes the digest from the live rows, and the log does not hold every value twice
+    /// (ten params were two thirds of a log-batch event's stored bytes). Older events record
+    /// params as `param` changes, which verification still reads.
+    pub params: Option<RowsDigest>,
 }
 
 impl Payload {
+    /// A payload of entity changes only.
+    pub fn of(changes: Vec<Change>) -> Self {
+        Payload { changes, ..Payload::default() }
+    }
+
     /// Canonical JSON encoding.
     pub fn to_canonical(&self) -> String {
         let changes: Vec<Value> = self
@@ -263,6 +279,9 @@ impl Payload {
         let mut obj = serde_json::json!({ "changes": changes });
         if let Some(m) = &self.metrics {
             obj["metrics"] = serde_json::json!({ "count": m.count, "digest": m.digest });
+        }
+        if let Some(p) = &self.params {
+            obj["params"] = serde_json::json!({ "count": p.count, "digest": p.digest });
         }
         canonical_json(&obj)
     }
@@ -282,13 +301,16 @@ impl Payload {
             };
             payload.changes.push(Change { entity, id, after });
         }
-        if let Some(m) = v.get("metrics") {
-            let count = m.get("count").and_then(Value::as_u64).ok_or("metrics without count")?;
-            let digest = m.get("digest").and_then(Value::as_str).ok_or("metrics without digest")?;
-            payload.metrics = Some(MetricsDigest { count, digest: digest.to_owned() });
-        }
+        payload.metrics = v.get("metrics").map(|m| rows_digest(m, "metrics")).transpose()?;
+        payload.params = v.get("params").map(|p| rows_digest(p, "params")).transpose()?;
         Ok(payload)
     }
+}
+
+fn rows_digest(v: &Value, what: &str) -> Result<RowsDigest, String> {
+    let count = v.get("count").and_then(Value::as_u64).ok_or_else(|| format!("{what} without count"))?;
+    let digest = v.get("digest").and_then(Value::as_str).ok_or_else(|| format!("{what} without digest"))?;
+    Ok(RowsDigest { count, digest: digest.to_owned() })
 }
 
 fn known_entity(name: &str) -> Option<&'static str> {
@@ -301,6 +323,7 @@ fn known_entity(name: &str) -> Option<&'static str> {
         entity::ARTIFACT_FILE,
         entity::ARTIFACT_ROOT,
         entity::METRIC_ROWS,
+        entity::PARAM_ROWS,
         entity::REGISTERED_MODEL,
         entity::REGISTERED_MODEL_TAG,
         entity::MODEL_VERSION,
@@ -348,7 +371,7 @@ pub struct MetricRow<'a> {
 
 /// Digest of a set of metric rows, independent of their order. NaN is hashed by a fixed bit
 /// pattern so that every NaN is the same NaN.
-pub fn metrics_digest(rows: &mut [MetricRow<'_>]) -> MetricsDigest {
+pub fn metrics_digest(rows: &mut [MetricRow<'_>]) -> RowsDigest {
     rows.sort_by(|a, b| {
         (a.run_id, a.key, a.step, a.timestamp, canonical_bits(a.value)).cmp(&(
             b.run_id,
@@ -368,7 +391,28 @@ pub fn metrics_digest(rows: &mut [MetricRow<'_>]) -> MetricsDigest {
         h.update(r.timestamp.to_be_bytes());
         h.update(canonical_bits(r.value).to_be_bytes());
     }
-    MetricsDigest { count: rows.len() as u64, digest: hex::encode(h.finalize()) }
+    RowsDigest { count: rows.len() as u64, digest: hex::encode(h.finalize()) }
+}
+
+/// A param as [`params_digest`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ParamRow<'a> {
+    pub run_id: &'a str,
+    pub key: &'a str,
+    pub value: &'a str,
+}
+
+/// Digest of a set of params, independent of their order.
+pub fn params_digest(rows: &mut [ParamRow<'_>]) -> RowsDigest {
+    rows.sort();
+    let mut h = Sha256::new();
+    for r in rows.iter() {
+        for field in [r.run_id, r.key, r.value] {
+            h.update((field.len() as u64).to_be_bytes());
+            h.update(field.as_bytes());
+        }
+    }
+    RowsDigest { count: rows.len() as u64, digest: hex::encode(h.finalize()) }
 }
 
 fn canonical_bits(v: f64) -> u64 {
@@ -408,16 +452,79 @@ impl VerifyReport {
 ///
 /// Feed events in ascending `seq` with [`Verifier::event`], then live rows with
 /// [`Verifier::live_entity`] and [`Verifier::live_metrics`], then call [`Verifier::finish`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Verifier {
     report: VerifyReport,
     prev_hash: Option<String>,
     prev_seq: Option<i64>,
     /// Last after-image per (entity, id), with the seq that wrote it.
     expected: BTreeMap<(&'static str, String), (i64, Option<Value>)>,
-    /// Count and digest of metric rows per event seq.
-    expected_metrics: BTreeMap<i64, MetricsDigest>,
+    /// Count and digest of the metric rows, and of the params, each event wrote.
+    expected_metrics: RowGroups,
+    expected_params: RowGroups,
     live_seen: BTreeMap<(&'static str, String), ()>,
+}
+
+/// What the log says each event wrote of one kind of row kept by digest (metric points, params).
+#[derive(Debug)]
+struct RowGroups {
+    /// Names the rows in messages: "metric rows", "params".
+    what: &'static str,
+    by_seq: BTreeMap<i64, RowsDigest>,
+}
+
+impl RowGroups {
+    fn new(what: &'static str) -> Self {
+        RowGroups { what, by_seq: BTreeMap::new() }
+    }
+
+    fn insert(&mut self, seq: i64, digest: RowsDigest) {
+        self.by_seq.insert(seq, digest);
+    }
+
+    fn remove(&mut self, seq: i64) {
+        self.by_seq.remove(&seq);
+    }
+
+    fn contains(&self, seq: i64) -> bool {
+        self.by_seq.contains_key(&seq)
+    }
+
+    /// Checks the live rows claiming event `seq`; the problem, if any.
+    fn live(&mut self, seq: i64, live: &RowsDigest) -> Option<String> {
+        let what = self.what;
+        match self.by_seq.remove(&seq) {
+            Some(expected) if &expected == live => None,
+            Some(expected) => Some(format!(
+                "{what} written by event {seq} were altered: {} rows now, {} recorded",
+                live.count, expected.count
+            )),
+            None => Some(format!("{} {what} claim event {seq}, which wrote none", live.count)),
+        }
+    }
+
+    /// The events none of whose rows the live tables had, with a message each; emptied.
+    fn take_vanished(&mut self) -> Vec<(i64, String)> {
+        let what = self.what;
+        std::mem::take(&mut self.by_seq)
+            .into_iter()
+            .map(|(seq, d)| (seq, format!("all {} {what} written by event {seq} are missing", d.count)))
+            .collect()
+    }
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier {
+            report: VerifyReport::default(),
+            prev_hash: None,
+            prev_seq: None,
+            expected: BTreeMap::new(),
+            expected_metrics: RowGroups::new("metric rows"),
+            expected_params: RowGroups::new("params"),
+            live_seen: BTreeMap::new(),
+        }
+    }
 }
 
 impl Verifier {
@@ -476,15 +583,21 @@ impl Verifier {
         match Payload::parse(&ev.payload) {
             Ok(payload) => {
                 for change in payload.changes {
-                    // Metric rows are tracked per writing event, not as entities: a removal
-                    // says the rows of that event are gone for good (their run was purged).
-                    if change.entity == entity::METRIC_ROWS {
+                    // Metric rows and digested params are tracked per writing event, not as
+                    // entities: a removal says the rows of that event are gone for good (their
+                    // run was purged).
+                    let groups = match change.entity {
+                        entity::METRIC_ROWS => Some(&mut self.expected_metrics),
+                        entity::PARAM_ROWS => Some(&mut self.expected_params),
+                        _ => None,
+                    };
+                    if let Some(groups) = groups {
                         match change.id.parse::<i64>() {
-                            Ok(seq) if change.after.is_none() => {
-                                self.expected_metrics.remove(&seq);
-                            }
-                            _ => self
-                                .problem(Some(ev.seq), format!("event {} has a malformed metric_rows change", ev.seq)),
+                            Ok(seq) if change.after.is_none() => groups.remove(seq),
+                            _ => self.problem(
+                                Some(ev.seq),
+                                format!("event {} has a malformed {} change", ev.seq, change.entity),
+                            ),
                         }
                         continue;
                     }
@@ -497,6 +610,9 @@ impl Verifier {
                 }
                 if let Some(m) = payload.metrics {
                     self.expected_metrics.insert(ev.seq, m);
+                }
+                if let Some(p) = payload.params {
+                    self.expected_params.insert(ev.seq, p);
                 }
             }
             Err(e) => self.problem(Some(ev.seq), format!("event {} payload is unreadable: {e}", ev.seq)),
@@ -544,19 +660,29 @@ impl Verifier {
     }
 
     /// Compares the metric rows written by event `seq` (count and digest) with the log.
-    pub fn live_metrics(&mut self, seq: i64, live: &MetricsDigest) {
-        match self.expected_metrics.remove(&seq) {
-            Some(expected) if &expected == live => {}
-            Some(expected) => self.problem(
-                Some(seq),
-                format!(
-                    "metric rows written by event {seq} were altered: {} rows now, {} recorded",
-                    live.count, expected.count
-                ),
-            ),
-            None => {
-                self.problem(Some(seq), format!("{} metric rows claim event {seq}, which wrote no metrics", live.count))
+    pub fn live_metrics(&mut self, seq: i64, live: &RowsDigest) {
+        if let Some(message) = self.expected_metrics.live(seq, live) {
+            self.problem(Some(seq), message);
+        }
+    }
+
+    /// True if event `seq` recorded its params by digest, so that the params claiming it are
+    /// checked with [`Verifier::live_params`] rather than one by one as entities.
+    pub fn params_digested_by(&self, seq: i64) -> bool {
+        self.expected_params.contains(seq)
+    }
+
+    /// Compares the params written by event `seq` (count and digest) with the log. `keys` are the
+    /// live params' run and key, which a problem names: the digest cannot say which one changed.
+    pub fn live_params(&mut self, seq: i64, live: &RowsDigest, keys: &[String]) {
+        if let Some(message) = self.expected_params.live(seq, live) {
+            const SHOWN: usize = 10;
+            let more = keys.len().saturating_sub(SHOWN);
+            let mut named = keys.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+            if more > 0 {
+                named.push_str(&format!(" and {more} more"));
             }
+            self.problem(Some(seq), format!("{message} (the params claiming it now: {named})"));
         }
     }
 
@@ -571,11 +697,137 @@ impl Verifier {
         for (seq, msg) in missing {
             self.problem(Some(seq), msg);
         }
-        let vanished: Vec<_> = std::mem::take(&mut self.expected_metrics).into_iter().collect();
-        for (seq, m) in vanished {
-            self.problem(Some(seq), format!("all {} metric rows written by event {seq} are missing", m.count));
+        let vanished = [&mut self.expected_metrics, &mut self.expected_params].map(RowGroups::take_vanished);
+        for (seq, message) in vanished.into_iter().flatten() {
+            self.problem(Some(seq), message);
         }
         self.report.problems.sort_by_key(|p| p.seq.unwrap_or(i64::MAX));
         self.report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: &str = "0123456789abcdef0123456789abcdef";
+
+    /// A chained log of `payloads`, one event each, about run [`RUN`].
+    fn log(payloads: &[Payload]) -> Vec<AuditEvent> {
+        let mut prev = GENESIS_HASH.to_owned();
+        let mut events = Vec::new();
+        for (i, payload) in payloads.iter().enumerate() {
+            let seq = i as i64 + 1;
+            let payload = payload.to_canonical();
+            let digest = sha256_hex(payload.as_bytes());
+            let hash = chain_hash(&prev, seq, 1000 + seq, "tester", "log_batch", "run", RUN, &digest);
+            events.push(AuditEvent {
+                seq,
+                time: 1000 + seq,
+                actor: "tester".into(),
+                action: "log_batch".into(),
+                entity_type: "run".into(),
+                entity_id: RUN.into(),
+                payload,
+                digest,
+                prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            });
+        }
+        events
+    }
+
+    fn param(key: &str, value: &str) -> ParamRow<'static> {
+        ParamRow { run_id: RUN, key: Box::leak(key.into()), value: Box::leak(value.into()) }
+    }
+
+    /// The payload an older Cairn wrote for one param: an after-image.
+    fn legacy_param(key: &str, value: &str) -> Payload {
+        Payload::of(vec![Change {
+            entity: entity::PARAM,
+            id: child_id(RUN, key),
+            after: Some(serde_json::json!({ "key": key, "run_id": RUN, "value": value })),
+        }])
+    }
+
+    fn digested(params: &[ParamRow<'_>]) -> Payload {
+        Payload { params: Some(params_digest(&mut params.to_vec())), ..Payload::default() }
+    }
+
+    /// Feeds the live params the way the store does: by digest per event where the log digested
+    /// them, one by one otherwise.
+    fn verify(events: &[AuditEvent], live: &[(i64, ParamRow<'_>)]) -> VerifyReport {
+        let mut verifier = Verifier::new();
+        for e in events {
+            verifier.event(e);
+        }
+        let mut groups: BTreeMap<i64, Vec<ParamRow<'_>>> = BTreeMap::new();
+        for (seq, row) in live {
+            if verifier.params_digested_by(*seq) {
+                groups.entry(*seq).or_default().push(row.clone());
+            } else {
+                let image = serde_json::json!({ "key": row.key, "run_id": row.run_id, "value": row.value });
+                verifier.live_entity(entity::PARAM, &child_id(row.run_id, row.key), &image);
+            }
+        }
+        for (seq, mut rows) in groups {
+            let keys: Vec<String> = rows.iter().map(|r| child_id(r.run_id, r.key)).collect();
+            verifier.live_params(seq, &params_digest(&mut rows), &keys);
+        }
+        verifier.finish()
+    }
+
+    #[test]
+    fn params_recorded_either_way_verify_and_a_changed_value_is_named() {
+        let events = log(&[legacy_param("lr", "0.1"), digested(&[param("epochs", "3"), param("seed", "7")])]);
+        let honest = [(1, param("lr", "0.1")), (2, param("seed", "7")), (2, param("epochs", "3"))];
+        let report = verify(&events, &honest);
+        assert!(report.is_ok(), "{:?}", report.problems);
+
+        let edited = [(1, param("lr", "0.1")), (2, param("epochs", "4")), (2, param("seed", "7"))];
+        let report = verify(&events, &edited);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        let problem = &report.problems[0];
+        assert_eq!(problem.seq, Some(2));
+        assert!(problem.message.contains("params written by event 2 were altered"), "{}", problem.message);
+        assert!(problem.message.contains(&format!("{RUN}/epochs")), "{}", problem.message);
+
+        let legacy_edited = [(1, param("lr", "0.2")), (2, param("epochs", "3")), (2, param("seed", "7"))];
+        let report = verify(&events, &legacy_edited);
+        assert!(report.problems[0].message.contains("differs from what event 1 recorded"), "{:?}", report.problems);
+    }
+
+    #[test]
+    fn digested_params_that_vanish_or_appear_are_reported() {
+        let events = log(&[digested(&[param("epochs", "3")])]);
+        let report = verify(&events, &[]);
+        assert!(
+            report.problems[0].message.contains("all 1 params written by event 1 are missing"),
+            "{:?}",
+            report.problems
+        );
+
+        let added = [(1, param("epochs", "3")), (1, param("extra", "x"))];
+        let report = verify(&events, &added);
+        assert!(report.problems[0].message.contains("2 rows now, 1 recorded"), "{:?}", report.problems);
+    }
+
+    #[test]
+    fn a_purge_removes_digested_params_from_what_the_log_expects() {
+        let purge = Payload::of(vec![Change { entity: entity::PARAM_ROWS, id: "1".into(), after: None }]);
+        let events = log(&[digested(&[param("epochs", "3")]), purge]);
+        let report = verify(&events, &[]);
+        assert!(report.is_ok(), "{:?}", report.problems);
+    }
+
+    #[test]
+    fn the_params_digest_ignores_order_and_covers_every_field() {
+        let a = params_digest(&mut [param("a", "1"), param("b", "2")]);
+        assert_eq!(a, params_digest(&mut [param("b", "2"), param("a", "1")]));
+        assert_ne!(a, params_digest(&mut [param("a", "1"), param("b", "3")]));
+        // Length prefixes keep ("ab", "1") and ("a", "b1") apart.
+        assert_ne!(params_digest(&mut [param("ab", "1")]), params_digest(&mut [param("a", "b1")]));
+        let parsed = Payload::parse(&digested(&[param("a", "1")]).to_canonical()).unwrap();
+        assert_eq!(parsed.params.unwrap().count, 1);
     }
 }

@@ -110,7 +110,7 @@ fn event<'a>(actor: &'a Actor, action: &'a str, owner_id: &'a str, changes: Vec<
             _ => entity::RUN,
         },
         entity_id: owner_id,
-        payload: Payload { changes, metrics: None },
+        payload: Payload::of(changes),
     }
 }
 
@@ -263,8 +263,9 @@ pub fn purgeable_runs(db: &mut dyn Db, deleted_before: Millis) -> Result<Vec<Str
 
 /// Permanently removes one deleted run with its params, tags, metrics, manifest rows, inputs and
 /// outputs (and the model-linked points it logged), in one audited event whose payload names
-/// every removed row. Metric rows are tracked per writing event, so their removal is recorded as
-/// one `metric_rows` change per such event. Returns how many manifest rows went, or `None` if
+/// every removed row. Metric rows and params are tracked per writing event, so their removal is
+/// recorded as one `metric_rows` or `param_rows` change per such event (and params one by one
+/// too, for those an older event recorded so). Returns how many manifest rows went, or `None` if
 /// the run is no longer a deleted run (it was restored).
 pub fn purge_run(
     db: &mut dyn Db,
@@ -286,9 +287,14 @@ pub fn purge_run(
             changes.push(ChildRow::removal(kind, run_id, &key));
         }
     }
-    for row in db.query("SELECT DISTINCT seq FROM metrics WHERE run_pk = $1 ORDER BY seq", &pk)? {
-        let seq = row.into_iter().next().unwrap_or(SqlValue::Null).int()?;
-        changes.push(Change { entity: entity::METRIC_ROWS, id: seq.to_string(), after: None });
+    // Params are also recorded per writing event (by digest) since params were digested; a
+    // removal of a group the log never had is a no-op, so every group is named.
+    for (entity, table) in [(entity::PARAM_ROWS, "params"), (entity::METRIC_ROWS, "metrics")] {
+        // `table` is one of two constants above.
+        for row in db.query(&format!("SELECT DISTINCT seq FROM {table} WHERE run_pk = $1 ORDER BY seq"), &pk)? {
+            let seq = row.into_iter().next().unwrap_or(SqlValue::Null).int()?;
+            changes.push(Change { entity, id: seq.to_string(), after: None });
+        }
     }
     let files = list(db, run_id, "")?;
     changes.extend(files.iter().map(|f| removal(run_id, &f.path)));

@@ -1,11 +1,12 @@
 //! Appending audit events inside the write transaction, listing them, and verifying the log
 //! against the live tables.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use cairn_core::audit::{
-    AuditEvent, AuditQuery, CHECKPOINT_ACTION, GENESIS_HASH, MetricRow, Payload, UNREADABLE_DIGEST, Verifier,
-    VerifyReport, chain_hash, checkpoint_payload, child_id, entity, metrics_digest, parse_checkpoint, sha256_hex,
+    AuditEvent, AuditQuery, CHECKPOINT_ACTION, GENESIS_HASH, MetricRow, ParamRow, Payload, UNREADABLE_DIGEST, Verifier,
+    VerifyReport, chain_hash, checkpoint_payload, child_id, entity, metrics_digest, params_digest, parse_checkpoint,
+    sha256_hex,
 };
 use cairn_core::model::Millis;
 use cairn_core::progress::{Progress, Silent};
@@ -388,15 +389,13 @@ fn compare_live(db: &mut dyn Db, mut verifier: Verifier, progress: &dyn Progress
         verifier.live_entity(entity::RUN, &row.run_id, &row.image());
         run_ids.insert(row.run_pk, row.run_id);
     }
-    for (kind, table) in [(ChildKind::Param, "params"), (ChildKind::RunTag, "run_tags")] {
-        // `table` is one of two constants above.
-        for row in db.query(&format!("SELECT run_pk, key, value FROM {table}"), &[])? {
-            let mut it = row.into_iter();
-            let owner = run_owner(&run_ids, it.next().unwrap_or(SqlValue::Null).int()?);
-            let child = child_row(kind, owner, it)?;
-            verifier.live_entity(kind.entity(), &child.audit_id(), &child.image());
-        }
+    for row in db.query("SELECT run_pk, key, value FROM run_tags", &[])? {
+        let mut it = row.into_iter();
+        let owner = run_owner(&run_ids, it.next().unwrap_or(SqlValue::Null).int()?);
+        let child = child_row(ChildKind::RunTag, owner, it)?;
+        verifier.live_entity(entity::RUN_TAG, &child.audit_id(), &child.image());
     }
+    verify_params(db, &mut verifier, &run_ids)?;
 
     for file in artifacts::all(db)? {
         let id = child_id(&file.run_id, &file.file.path);
@@ -421,6 +420,31 @@ fn child_row(kind: ChildKind, owner: String, mut rest: impl Iterator<Item = SqlV
 /// the row is reported rather than silently skipped).
 fn run_owner(run_ids: &HashMap<i64, String>, run_pk: i64) -> String {
     run_ids.get(&run_pk).cloned().unwrap_or_else(|| format!("#{run_pk}"))
+}
+
+/// Hands the live params to the verifier: those of an event that recorded its params by digest
+/// as one digest per event, the others (written before params were digested) one by one.
+fn verify_params(db: &mut dyn Db, verifier: &mut Verifier, run_ids: &HashMap<i64, String>) -> Result<()> {
+    let mut by_seq: BTreeMap<i64, Vec<ChildRow>> = BTreeMap::new();
+    for row in db.query("SELECT run_pk, key, value, seq FROM params", &[])? {
+        let mut it = row.into_iter();
+        let owner = run_owner(run_ids, it.next().unwrap_or(SqlValue::Null).int()?);
+        let child = child_row(ChildKind::Param, owner, &mut it)?;
+        let seq = it.next().unwrap_or(SqlValue::Null).int()?;
+        if verifier.params_digested_by(seq) {
+            by_seq.entry(seq).or_default().push(child);
+        } else {
+            verifier.live_entity(entity::PARAM, &child.audit_id(), &child.image());
+        }
+    }
+    for (seq, rows) in by_seq {
+        let mut digest_rows: Vec<ParamRow<'_>> =
+            rows.iter().map(|r| ParamRow { run_id: &r.owner, key: &r.key, value: &r.value }).collect();
+        let digest = params_digest(&mut digest_rows);
+        let keys: Vec<String> = digest_rows.iter().map(|r| format!("{}/{}", r.run_id, r.key)).collect();
+        verifier.live_params(seq, &digest, &keys);
+    }
+    Ok(())
 }
 
 /// Digests the metric rows of each event and hands them to the verifier. One event writes to

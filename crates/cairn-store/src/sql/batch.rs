@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use cairn_core::audit::{Payload, entity};
+use cairn_core::audit::{ParamRow, Payload, entity, params_digest};
 use cairn_core::model::{Actor, Batch, KeyValue};
 use cairn_core::validation::{RUN_NAME_TAG, validate_batch, validate_run_id};
 use cairn_core::{Error, Result};
@@ -10,7 +10,7 @@ use cairn_core::{Error, Result};
 use crate::sql::audit::NewEvent;
 use crate::sql::db::{Db, SqlValue};
 use crate::sql::metrics;
-use crate::sql::rows::{ChildKind, ChildRow, RunRow};
+use crate::sql::rows::RunRow;
 use crate::sql::runs;
 use crate::sql::writer::WriteTx;
 
@@ -40,6 +40,7 @@ fn log_params(db: &mut dyn Db, run: &RunRow, params: &[KeyValue], seq: i64, payl
             run.run_id
         )));
     }
+    let mut inserted = Vec::with_capacity(params.len());
     for p in params.iter() {
         // A key repeated in one batch with the same value is stored once.
         if stored.insert(p.key.clone(), p.value.clone()).is_some() {
@@ -50,9 +51,10 @@ fn log_params(db: &mut dyn Db, run: &RunRow, params: &[KeyValue], seq: i64, payl
             "INSERT INTO params (run_pk, key, value, seq) VALUES ($1, $2, $3, $4)",
             &[run.run_pk.into(), p.key.as_str().into(), p.value.as_str().into(), seq.into()],
         )?;
-        let row =
-            ChildRow { kind: ChildKind::Param, owner: run.run_id.clone(), key: p.key.clone(), value: p.value.clone() };
-        payload.changes.push(row.change());
+        inserted.push(ParamRow { run_id: &run.run_id, key: &p.key, value: &p.value });
+    }
+    if !inserted.is_empty() {
+        payload.params = Some(params_digest(&mut inserted));
     }
     Ok(())
 }

@@ -137,7 +137,7 @@ pub fn create(
     };
     let seq = tx.seq();
     write_row(db, &row, seq, true)?;
-    let mut payload = Payload { changes: vec![row.change()], metrics: None };
+    let mut payload = Payload::of(vec![row.change()]);
     // A later tag with the same key wins, as in MLflow; record only the surviving value.
     let mut tags: Vec<&KeyValue> = Vec::new();
     for tag in &new.tags {
@@ -174,7 +174,7 @@ pub fn rename(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, id: i64, new_nam
     row.name = new_name.to_owned();
     row.last_update_time = tx.now();
     write_row(db, &row, tx.seq(), false)?;
-    let payload = Payload { changes: vec![row.change()], metrics: None };
+    let payload = Payload::of(vec![row.change()]);
     tx.append(db, event(actor, "rename_experiment", &id.to_string(), payload))
 }
 
@@ -200,7 +200,7 @@ fn set_stage(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, id: i64, stage: L
     row.lifecycle_stage = stage.as_str().to_owned();
     row.last_update_time = now;
     write_row(db, &row, seq, false)?;
-    let mut payload = Payload { changes: vec![row.change()], metrics: None };
+    let mut payload = Payload::of(vec![row.change()]);
     let sql = format!("SELECT {} FROM runs WHERE experiment_id = $1 ORDER BY run_pk", RunRow::COLUMNS);
     for run in db.query(&sql, &[id.into()])? {
         let mut run = RunRow::from_row(run)?;
@@ -217,7 +217,7 @@ pub fn set_tag(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, id: i64, tag: &
     validate_experiment_tag(tag)?;
     must_be_active(&get_row(db, id)?)?;
     let change = upsert_tag(db, id, tag, tx.seq())?.change();
-    tx.append(db, event(actor, "set_experiment_tag", &id.to_string(), Payload { changes: vec![change], metrics: None }))
+    tx.append(db, event(actor, "set_experiment_tag", &id.to_string(), Payload::of(vec![change])))
 }
 
 /// Removes a tag from an active experiment.
@@ -229,10 +229,7 @@ pub fn delete_tag(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, id: i64, key
         return Err(Error::not_found(format!("No tag with name: {key} in experiment with id {id}")));
     }
     let change = ChildRow::removal(ChildKind::ExperimentTag, &id.to_string(), key);
-    tx.append(
-        db,
-        event(actor, "delete_experiment_tag", &id.to_string(), Payload { changes: vec![change], metrics: None }),
-    )
+    tx.append(db, event(actor, "delete_experiment_tag", &id.to_string(), Payload::of(vec![change])))
 }
 
 /// Reads experiments with their tags, in the order of `ids`; ids that do not exist are skipped.

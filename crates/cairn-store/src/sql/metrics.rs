@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use cairn_core::audit::{MetricRow, MetricsDigest, metrics_digest};
+use cairn_core::audit::{MetricRow, RowsDigest, metrics_digest};
 use cairn_core::model::{Metric, Page, RunMetric};
 use cairn_core::store::{BulkIntervalQuery, HistoryQuery};
 use cairn_core::{Error, Result};
@@ -38,7 +38,7 @@ fn sanitize(value: f64) -> (f64, bool) {
 
 /// Inserts `metrics` into `run` (exact duplicates of stored points are skipped), updates the
 /// run's latest values, and returns the digest of the rows actually inserted, if any.
-pub fn log(db: &mut dyn Db, tx: &mut WriteTx, run: &RunRow, metrics: &[Metric]) -> Result<Option<MetricsDigest>> {
+pub fn log(db: &mut dyn Db, tx: &mut WriteTx, run: &RunRow, metrics: &[Metric]) -> Result<Option<RowsDigest>> {
     if metrics.is_empty() {
         return Ok(None);
     }

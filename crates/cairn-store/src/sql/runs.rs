@@ -129,7 +129,7 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewRun) ->
         &format!("INSERT INTO runs ({}, seq) VALUES ({})", RunRow::COLUMNS, placeholders(1, 12)),
         &row.insert_params(seq),
     )?;
-    let mut payload = Payload { changes: vec![row.change()], metrics: None };
+    let mut payload = Payload::of(vec![row.change()]);
     for tag in &tags {
         payload.changes.push(upsert_tag(db, &row, &tag.key, &tag.value, seq)?.change());
     }
@@ -194,7 +194,7 @@ fn set_stage(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, run_id: &str, sta
     mark_stage(&mut row, stage, tx.now());
     write_row(db, &row, tx.seq())?;
     let action = if stage == LifecycleStage::Deleted { "delete_run" } else { "restore_run" };
-    tx.append(db, event(actor, action, run_id, Payload { changes: vec![row.change()], metrics: None }))
+    tx.append(db, event(actor, action, run_id, Payload::of(vec![row.change()])))
 }
 
 /// Removes a tag from an active run.
@@ -206,7 +206,7 @@ pub fn delete_tag(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, run_id: &str
         return Err(Error::not_found(format!("No tag with name: {key} in run with id {run_id}")));
     }
     let change = ChildRow::removal(ChildKind::RunTag, run_id, key);
-    tx.append(db, event(actor, "delete_tag", run_id, Payload { changes: vec![change], metrics: None }))
+    tx.append(db, event(actor, "delete_tag", run_id, Payload::of(vec![change])))
 }
 
 /// Reads runs with their latest metrics, params, tags, inputs and outputs, in the order of

@@ -225,7 +225,9 @@ async fn first_problem_names(t: &Tampered, seq: Option<i64>, needle: &str) {
 async fn verify_catches_an_edited_param() {
     let t = tamper_fixture().await;
     t.sql("UPDATE params SET value = '0.9' WHERE key = 'lr'");
-    first_problem_names(&t, Some(t.log_batch_seq), &format!("param '{}/lr' differs", t.run_id)).await;
+    let altered = format!("params written by event {} were altered", t.log_batch_seq);
+    first_problem_names(&t, Some(t.log_batch_seq), &altered).await;
+    first_problem_names(&t, Some(t.log_batch_seq), &format!("{}/lr", t.run_id)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,13 +24,7 @@ fn audit(
     changes: Vec<Change>,
 ) -> Result<()> {
     let (entity_type, entity_id) = (first.entity, first.id.clone());
-    let event = NewEvent {
-        actor: &actor.0,
-        action,
-        entity_type,
-        entity_id: &entity_id,
-        payload: Payload { changes, metrics: None },
-    };
+    let event = NewEvent { actor: &actor.0, action, entity_type, entity_id: &entity_id, payload: Payload::of(changes) };
     tx.append(db, event)
 }
 

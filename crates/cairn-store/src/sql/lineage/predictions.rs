@@ -383,7 +383,7 @@ pub fn log(
             action: "log_predictions",
             entity_type: entity::PREDICTION_ROWS,
             entity_id: &id,
-            payload: Payload { changes, metrics: None },
+            payload: Payload::of(changes),
         },
     )?;
     Ok(report)

@@ -37,7 +37,7 @@ fn append(
             action,
             entity_type: entity::LINEAGE_NODE,
             entity_id: subject,
-            payload: Payload { changes, metrics: None },
+            payload: Payload::of(changes),
         },
     )
 }

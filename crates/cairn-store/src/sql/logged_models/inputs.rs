@@ -21,13 +21,7 @@ use crate::sql::runs;
 use crate::sql::writer::WriteTx;
 
 fn event<'a>(actor: &'a Actor, action: &'a str, run_id: &'a str, changes: Vec<Change>) -> NewEvent<'a> {
-    NewEvent {
-        actor: &actor.0,
-        action,
-        entity_type: entity::RUN,
-        entity_id: run_id,
-        payload: Payload { changes, metrics: None },
-    }
+    NewEvent { actor: &actor.0, action, entity_type: entity::RUN, entity_id: run_id, payload: Payload::of(changes) }
 }
 
 /// The dataset `(name, digest)` of an experiment, stored if it is new (the stored copy wins:

@@ -60,7 +60,7 @@ fn event<'a>(actor: &'a Actor, action: &'a str, model_id: &'a str, changes: Vec<
         action,
         entity_type: entity::LOGGED_MODEL,
         entity_id: model_id,
-        payload: Payload { changes, metrics: None },
+        payload: Payload::of(changes),
     }
 }
 

@@ -62,7 +62,7 @@ pub fn event<'a>(actor: &'a Actor, action: &'a str, name: &'a str, changes: Vec<
         action,
         entity_type: entity::REGISTERED_MODEL,
         entity_id: name,
-        payload: Payload { changes, metrics: None },
+        payload: Payload::of(changes),
     }
 }
 

@@ -93,7 +93,7 @@ fn event<'a>(actor: &'a Actor, action: &'a str, id: &'a str, changes: Vec<Change
         action,
         entity_type: entity::MODEL_VERSION,
         entity_id: id,
-        payload: Payload { changes, metrics: None },
+        payload: Payload::of(changes),
     }
 }
 
