@@ -30,16 +30,11 @@ const WRITE_CACHE_KIB: i64 = 24 * 1024;
 const READ_CACHE_KIB: i64 = 2 * 1024;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
-/// How often the upkeep thread copies committed WAL frames into the database file.
+/// How often the checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// WAL pages past which the writer checkpoints itself after all, if the upkeep thread has fallen
+/// WAL pages past which the writer checkpoints itself after all, if the checkpointer has fallen
 /// that far behind (SQLite's default of 1,000 pages, about 4 MiB, is what it did before).
 const WRITER_CHECKPOINT_PAGES: i64 = 16 * 1024;
-/// How often the upkeep thread asks SQLite whether the planner's statistics need refreshing.
-const OPTIMIZE_EVERY: Duration = Duration::from_secs(60);
-/// Rows `ANALYZE` reads per index: enough for the averages the planner uses, and a bound on how
-/// long the statistics take on a store of a billion metric points.
-const ANALYSIS_LIMIT: u32 = 2000;
 
 impl ToSql for SqlValue {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -105,44 +100,34 @@ pub struct SqliteDb {
     conn: Connection,
     /// Rewritten SQL per original text; statements themselves are cached by rusqlite.
     rewritten: HashMap<String, Arc<str>>,
-    /// The store's writer connection has its upkeep done beside it; stopped with it.
-    _upkeep: Option<Upkeep>,
+    /// The store's writer connection has the WAL checkpointed beside it; stopped with it.
+    _checkpointer: Option<Checkpointer>,
 }
 
-/// Keeps the database in shape from its own thread and connection, beside the writer.
-///
-/// - It checkpoints the WAL. SQLite otherwise checkpoints inside the commit that crosses 1,000
-///   WAL pages, on the writer's thread: a profile of ingest put that at 9% of the writer's time
-///   (copying pages and an `fsync`), time in which no request commits. A `PASSIVE` checkpoint runs
-///   beside the writer and readers without blocking either, and copies only frames that every
-///   reader is past, so what a reader sees and what a commit made durable are the same as before;
-///   the writer keeps a far-off automatic checkpoint ([`WRITER_CHECKPOINT_PAGES`]) in case this
-///   thread cannot keep up.
-/// - It keeps the query planner's statistics current (`PRAGMA optimize`, at start and then every
-///   [`OPTIMIZE_EVERY`]). Without them SQLite guesses how many rows an index range holds, and a
-///   search in one experiment would walk a metric's whole value index instead of the
-///   experiment's thousand runs. `optimize` re-analyses only a table that has grown many times
-///   over since it was last analysed, and [`ANALYSIS_LIMIT`] bounds the rows read per index, so
-///   the write lock it takes lasts milliseconds.
-struct Upkeep {
+/// Checkpoints the WAL from its own thread and connection. SQLite otherwise checkpoints inside
+/// the commit that crosses 1,000 WAL pages, on the writer's thread: a profile of ingest put that
+/// at 9% of the writer's time (copying pages and an `fsync`), time in which no request commits.
+/// A `PASSIVE` checkpoint runs beside the writer and readers without blocking either, and copies
+/// only frames that every reader is past, so what a reader sees and what a commit made durable
+/// are the same as before; the writer keeps a far-off automatic checkpoint
+/// ([`WRITER_CHECKPOINT_PAGES`]) in case this thread cannot keep up.
+struct Checkpointer {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Upkeep {
+impl Checkpointer {
     fn start(path: &std::path::Path) -> Result<Self, DbError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
-        conn.execute_batch(&format!("PRAGMA analysis_limit = {ANALYSIS_LIMIT};")).map_err(map_err)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("cairn-upkeep".into())
+            .name("cairn-checkpoint".into())
             .spawn(move || {
                 // Until the writer's connection is dropped (its end of the channel with it). A
                 // failure is logged when it starts and when it ends, not ten times a second.
                 let mut failing = false;
-                let mut optimized: Option<std::time::Instant> = None;
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                     match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(0)) {
                         Err(e) if !failing => {
@@ -155,22 +140,14 @@ impl Upkeep {
                         }
                         _ => {}
                     }
-                    if optimized.is_none_or(|at| at.elapsed() >= OPTIMIZE_EVERY) {
-                        // 0x10002: analyse what needs it, checking every table's size rather
-                        // than only the tables this connection has queried (none).
-                        if let Err(e) = conn.execute_batch("PRAGMA optimize = 0x10002;") {
-                            tracing::warn!(error = %e, "cannot update the query planner's statistics");
-                        }
-                        optimized = Some(std::time::Instant::now());
-                    }
                 }
             })
-            .map_err(|e| DbError::Other(format!("cannot start the upkeep thread: {e}")))?;
-        Ok(Upkeep { stop: Some(stop), thread: Some(thread) })
+            .map_err(|e| DbError::Other(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
     }
 }
 
-impl Drop for Upkeep {
+impl Drop for Checkpointer {
     fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
@@ -243,15 +220,15 @@ impl SqliteDb {
         if role == Role::Read {
             conn.execute_batch("PRAGMA query_only = ON;").map_err(map_err)?;
         }
-        Ok(SqliteDb { conn, rewritten: HashMap::new(), _upkeep: None })
+        Ok(SqliteDb { conn, rewritten: HashMap::new(), _checkpointer: None })
     }
 
     /// The store's writer: [`Self::open`] as [`Role::Write`], with the WAL checkpointed by a
-    /// [`Upkeep`] instead of inside its commits, and the planner's statistics kept.
+    /// [`Checkpointer`] instead of inside its commits.
     fn open_writer(options: &SqliteOptions) -> Result<Self, DbError> {
         let mut db = SqliteDb::open(options, Role::Write)?;
         db.conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};")).map_err(map_err)?;
-        db._upkeep = Some(Upkeep::start(&options.path)?);
+        db._checkpointer = Some(Checkpointer::start(&options.path)?);
         Ok(db)
     }
 
@@ -346,7 +323,7 @@ fn refuse_mlflow_file(options: &SqliteOptions) -> Result<()> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&options.path, flags)
         .map_err(|e| Error::internal(format!("cannot open {}: {e}", options.path.display())))?;
-    let mut db = SqliteDb { conn, rewritten: HashMap::new(), _upkeep: None };
+    let mut db = SqliteDb { conn, rewritten: HashMap::new(), _checkpointer: None };
     crate::sql::migrate::refuse_mlflow_schema(&mut db, &options.path.display().to_string())
 }
 
@@ -389,7 +366,8 @@ mod tests {
 
     #[test]
     fn unique_violations_are_told_apart() {
-        let mut db = SqliteDb { conn: Connection::open_in_memory().unwrap(), rewritten: HashMap::new(), _upkeep: None };
+        let mut db =
+            SqliteDb { conn: Connection::open_in_memory().unwrap(), rewritten: HashMap::new(), _checkpointer: None };
         db.batch("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT UNIQUE)").unwrap();
         db.execute("INSERT INTO t VALUES ($1, $2)", &[1.into(), "x".into()]).unwrap();
         let dup = db.execute("INSERT INTO t VALUES ($1, $2)", &[2.into(), "x".into()]);

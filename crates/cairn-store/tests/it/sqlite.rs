@@ -64,7 +64,7 @@ async fn data_survives_reopening() {
     reopened.close().await.unwrap();
 }
 
-/// Committed pages reach the database file from the upkeep thread, soon after the commit and
+/// Committed pages reach the database file from the checkpoint thread, soon after the commit and
 /// long before the writer's own far-off automatic checkpoint would copy them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_is_checkpointed_beside_the_writer() {
@@ -91,40 +91,6 @@ async fn the_wal_is_checkpointed_beside_the_writer() {
     }
     assert_eq!(store.get_run(&run.info.run_id).await.unwrap().metrics.len(), 4);
     store.close().await.unwrap();
-}
-
-/// The query planner gets statistics without anyone running `ANALYZE`: the store's upkeep thread
-/// gathers them for tables that have none. Without them, a metric-filtered search in one
-/// experiment would start from the metric's whole value index (see migration 0013).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_planner_gets_statistics_from_the_upkeep_thread() {
-    let (store, dir) = fixture().await;
-    let exp =
-        store.create_experiment(&actor(), NewExperiment { name: "stats".into(), ..Default::default() }).await.unwrap();
-    for i in 0..50 {
-        let run =
-            store.create_run(&actor(), NewRun { experiment_id: exp.clone(), ..Default::default() }).await.unwrap();
-        let metrics = vec![Metric { key: "acc".into(), value: f64::from(i) / 50.0, timestamp: 1, step: 0 }];
-        store.log_batch(&actor(), &run.info.run_id, Batch { metrics, ..Default::default() }).await.unwrap();
-    }
-    store.close().await.unwrap();
-
-    let reopened = cairn_store::open(&config(&db_path(&dir))).await.unwrap();
-    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
-    let stat = |index: &str| -> Option<String> {
-        conn.query_row("SELECT stat FROM sqlite_stat1 WHERE idx = ?1", [index], |r| r.get(0)).ok()
-    };
-    let started = Instant::now();
-    while stat("latest_metrics_by_value").is_none() {
-        assert!(started.elapsed().as_secs() < 10, "no statistics were gathered for the metric value index");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    // Gathered while the runs were written or at the reopening (never on the empty tables), and
-    // not again until a table has grown many times over.
-    let rows = |index: &str| -> u64 { stat(index).unwrap().split(' ').next().unwrap().parse().unwrap() };
-    assert!((1..=50).contains(&rows("latest_metrics_by_value")), "{:?}", stat("latest_metrics_by_value"));
-    assert!((1..=50).contains(&rows("runs_by_experiment")), "{:?}", stat("runs_by_experiment"));
-    reopened.close().await.unwrap();
 }
 
 /// Migration 0011 rolls up the histories written before it: with the rollup table dropped and

@@ -291,6 +291,39 @@ fn run_ordering_follows_mlflow() {
     });
 }
 
+/// On SQLite a metric comparison is worded to start from the searched runs or from the metric
+/// value index, by the share of experiments searched (`runs::may_use_value_index`); both
+/// wordings must find the same runs in the same order, NaN and missing values included.
+#[test]
+fn metric_filters_find_the_same_runs_whichever_plan_is_chosen() {
+    on_each_backend(|db| {
+        let cases: [(&str, &[&str], &[&str]); 6] = [
+            ("metrics.acc > 0.6", &[], &["a1"]),
+            ("metrics.acc != 0.9", &["metrics.acc DESC"], &["c3", "b2"]),
+            ("metrics.acc <= 0.9", &["metrics.acc DESC"], &["a1", "c3"]),
+            ("metrics.acc >= 0 AND metrics.acc < 0.9", &["metrics.acc"], &["c3"]),
+            ("metrics.loss < 0.35", &["params.lr", "metrics.acc DESC"], &["b2", "a1", "c3"]),
+            ("metrics.acc > 0 AND params.lr = '0.1' AND tags.team ILIKE 'nlp'", &[], &["c3"]),
+        ];
+        // One experiment of four is searched: the index may be used.
+        for (filter, order_by, expected) in cases {
+            check_runs(db, filter, order_by, expected);
+        }
+        // One of sixteen: on SQLite the runs come first.
+        for id in 10..22_i64 {
+            exec(
+                db,
+                "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, \
+                 last_update_time, seq) VALUES ($1, $2, '/tmp', 'active', 0, 0, 0)",
+                vec![id.into(), format!("empty-{id}").into()],
+            );
+        }
+        for (filter, order_by, expected) in cases {
+            check_runs(db, filter, order_by, expected);
+        }
+    });
+}
+
 #[test]
 fn run_pages_report_the_next_offset_only_when_more_rows_exist() {
     on_each_backend(|db| {
