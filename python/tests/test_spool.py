@@ -548,3 +548,50 @@ def test_log_model_offline_is_refused_clearly_and_the_run_is_still_spooled(own_s
     own_server.start()
     assert cairn_sync().returncode == 0
     assert steps(run_id) == [0] and MlflowClient().get_run(run_id).info.status == "FINISHED"
+
+
+IMAGE_SCRIPT = """\
+import os
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+
+image = (np.arange(16 * 16 * 3) % 255).astype(np.uint8).reshape(16, 16, 3)
+with mlflow.start_run(experiment_id=os.environ["EXPERIMENT_ID"]) as run:
+    mlflow.log_image(image, "plots/image.png")
+    mlflow.log_image(image, key="sample", step=3)  # MLflow 3's image series
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    mlflow.log_figure(fig, "plots/figure.png")
+    mlflow.log_table({"a": [1, 2], "b": ["x", "y"]}, "table.json")
+print(run.info.run_id)
+"""
+
+
+def test_images_figures_and_tables_logged_offline_are_uploaded_with_their_bytes(
+    own_server: Server, tmp_path: Path
+) -> None:
+    import hashlib
+
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("images")
+    job = tmp_path / "job"
+    job.mkdir()
+    own_server.stop()
+    done = run_offline(own_server, job, IMAGE_SCRIPT, EXPERIMENT_ID=experiment_id, CAIRN_CAPTURE="0")
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip().splitlines()[-1]
+    journal = Journal(path_for(own_server.url))
+    spooled = {str(e["path"]): str(e["digest"]) for e in artifact_entries(journal)}
+    assert {"plots/image.png", "plots/figure.png", "table.json"} <= set(spooled)
+    assert any(p.startswith("images/sample") for p in spooled), spooled
+
+    own_server.start()
+    synced = cairn_sync()
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert journal.rejected() == []
+    assert all_artifacts(run_id) == sorted(spooled)
+    for i, (path, digest) in enumerate(spooled.items()):
+        assert hashlib.sha256(artifact_bytes(run_id, path, tmp_path / f"dl{i}")).hexdigest() == digest, path
