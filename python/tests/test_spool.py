@@ -595,3 +595,37 @@ def test_images_figures_and_tables_logged_offline_are_uploaded_with_their_bytes(
     assert all_artifacts(run_id) == sorted(spooled)
     for i, (path, digest) in enumerate(spooled.items()):
         assert hashlib.sha256(artifact_bytes(run_id, path, tmp_path / f"dl{i}")).hexdigest() == digest, path
+
+
+def test_a_journal_written_before_artifacts_were_spooled_is_still_replayed(own_server: Server, spool_dir: Path) -> None:
+    """A journal left by the previous version (no `blob` column, no substitutions table) is
+    migrated when opened and replayed as it was."""
+    import json
+    import uuid
+
+    from cairn.spool.journal import checksum
+
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("old-journal")
+    path = path_for(own_server.url)
+    path.parent.mkdir(parents=True)
+    run_id = uuid.uuid4().hex
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, route TEXT NOT NULL, body TEXT NOT NULL,"
+            " idempotency_key TEXT NOT NULL UNIQUE, checksum TEXT NOT NULL, created_at REAL NOT NULL);"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE rejected (seq INTEGER PRIMARY KEY, route TEXT NOT NULL, body TEXT NOT NULL, error TEXT NOT NULL);"
+        )
+        db.execute("INSERT INTO meta VALUES ('server_url', ?)", (own_server.url,))
+        for route, body in [
+            (f"PUT /api/cairn/v1/runs/{run_id}", {"experiment_id": experiment_id, "run_name": "old", "start_time": 1}),
+            ("POST /api/2.0/mlflow/runs/log-parameter", {"run_id": run_id, "key": "lr", "value": "0.1"}),
+        ]:
+            text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+            key = uuid.uuid4().hex
+            db.execute("INSERT INTO entries (route, body, idempotency_key, checksum, created_at) VALUES (?, ?, ?, ?, 0)",
+                       (route, text, key, checksum(route, text, key)))
+    synced = cairn_sync()
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert MlflowClient().get_run(run_id).data.params == {"lr": "0.1"}
