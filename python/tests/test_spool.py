@@ -206,3 +206,426 @@ def test_concurrent_requests_with_one_idempotency_key_apply_the_write_once(own_s
     assert errors == [] and len(answers) == 8 and len(set(answers)) == 1, (errors, answers)
     runs = MlflowClient().search_runs([experiment_id])
     assert [r.info.run_id for r in runs] == answers[:1]
+
+
+# Artifacts and registry writes while the server is down: scripts use the experiment's id, as
+# `mlflow.set_experiment` reads the server (reads are not spooled).
+ARTIFACT_SCRIPT = """\
+import os
+import mlflow
+with mlflow.start_run(experiment_id=os.environ["EXPERIMENT_ID"]) as run:
+    mlflow.log_param("lr", "0.1")
+    mlflow.log_artifact("data/weights.bin")
+    mlflow.log_artifacts("data/folder", "folder")
+    mlflow.log_artifact("data/weights.bin", "copy")  # the same bytes again: one blob
+    mlflow.log_text("written offline", "notes/readme.txt")
+    mlflow.log_dict({"layers": 3, "sizes": [1, 2]}, "config.json")
+print(run.info.run_id)
+"""
+
+EXPECTED_ARTIFACTS = {
+    "weights.bin": bytes(range(256)) * 40,
+    "folder/a.txt": b"alpha\n",
+    "folder/sub/b.csv": b"x,y\n1,2\n",
+    "copy/weights.bin": bytes(range(256)) * 40,
+    "notes/readme.txt": b"written offline",
+}
+
+
+def dirty_job(tmp_path: Path) -> Path:
+    """A git checkout with an uncommitted change (so the run captures a patch) and the files the
+    script logs."""
+    from conftest import git
+
+    job = tmp_path / "job"
+    (job / "data" / "folder" / "sub").mkdir(parents=True)
+    (job / "train.py").write_text(ARTIFACT_SCRIPT)
+    (job / "model.py").write_text("LAYERS = 2\n")
+    (job / ".gitignore").write_text("data/\n")
+    git(job, "init", "-q", "-b", "main")
+    git(job, "add", ".")
+    git(job, "commit", "-q", "-m", "first")
+    (job / "model.py").write_text("LAYERS = 3\n")
+    (job / "data" / "weights.bin").write_bytes(EXPECTED_ARTIFACTS["weights.bin"])
+    (job / "data" / "folder" / "a.txt").write_bytes(EXPECTED_ARTIFACTS["folder/a.txt"])
+    (job / "data" / "folder" / "sub" / "b.csv").write_bytes(EXPECTED_ARTIFACTS["folder/sub/b.csv"])
+    return job
+
+
+def run_offline(server: Server, job: Path, script: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """Runs the job's script against `server`, which the caller stopped."""
+    if script is not None:
+        (job / "train.py").write_text(script)
+    full = {**os.environ, "MLFLOW_TRACKING_URI": server.url, **env}
+    return subprocess.run([sys.executable, "train.py"], cwd=job, env=full, capture_output=True, text=True, timeout=180)
+
+
+def all_artifacts(run_id: str, path: str | None = None) -> list[str]:
+    out: list[str] = []
+    for f in MlflowClient().list_artifacts(run_id, path):
+        out.extend(all_artifacts(run_id, f.path) if f.is_dir else [f.path])
+    return sorted(out)
+
+
+def artifact_bytes(run_id: str, path: str, tmp: Path) -> bytes:
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(tmp))
+    return Path(local).read_bytes()
+
+
+def assert_artifacts_synced(run_id: str, tmp: Path) -> None:
+    """Every artifact the script logged, with its bytes, the capture's patch, and nothing twice."""
+    import hashlib
+    import json
+
+    paths = all_artifacts(run_id)
+    assert len(paths) == len(set(paths))
+    logged = {p for p in paths if not p.startswith("cairn/")}
+    assert logged == set(EXPECTED_ARTIFACTS) | {"config.json"}, paths
+    for i, (path, data) in enumerate(EXPECTED_ARTIFACTS.items()):
+        assert artifact_bytes(run_id, path, tmp / f"dl{i}") == data, path
+    assert json.loads(artifact_bytes(run_id, "config.json", tmp / "dl-config")) == {"layers": 3, "sizes": [1, 2]}
+    tags = MlflowClient().get_run(run_id).data.tags
+    assert "cairn.capture.error" not in tags, tags.get("cairn.capture.error")
+    patch = artifact_bytes(run_id, "cairn/code/uncommitted.patch", tmp / "dl-patch")
+    assert hashlib.sha256(patch).hexdigest() == tags["cairn.source.git.diff_digest"]
+    assert b"+LAYERS = 3" in patch
+    assert any(p.startswith("cairn/environment/") for p in paths), paths
+
+
+def artifact_entries(journal: Journal) -> list[dict[str, object]]:
+    return [e.body for e in journal.entries() if e.route == sync.ARTIFACT_ROUTE]
+
+
+def test_artifacts_logged_while_the_server_is_down_are_spooled_and_uploaded_by_cairn_sync(
+    own_server: Server, tmp_path: Path
+) -> None:
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("artifacts")
+    job = dirty_job(tmp_path)
+    own_server.stop()
+    done = run_offline(own_server, job, EXPERIMENT_ID=experiment_id)
+    assert done.returncode == 0, done.stderr
+    assert "captured files are not uploaded" not in done.stderr
+    run_id = done.stdout.strip().splitlines()[-1]
+
+    journal = Journal(path_for(own_server.url))
+    entries = artifact_entries(journal)
+    paths = [str(e["path"]) for e in entries]
+    assert set(EXPECTED_ARTIFACTS) | {"config.json", "cairn/code/uncommitted.patch"} <= set(paths)
+    digests = {str(e["digest"]) for e in entries}
+    # Content-addressed: weights.bin logged twice is stored once.
+    assert sorted(p.name for p in journal.blob_dir.iterdir()) == sorted(digests)
+    assert len(digests) == len(entries) - 1
+
+    own_server.start()
+    synced = cairn_sync()
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert len(journal) == 0 and journal.rejected() == []
+    assert list(journal.blob_dir.iterdir()) == []  # no entry needs them any more
+    assert MlflowClient().get_run(run_id).info.status == "FINISHED"
+    assert_artifacts_synced(run_id, tmp_path)
+
+
+def test_an_artifact_sync_interrupted_half_way_and_run_again_duplicates_nothing(
+    own_server: Server, tmp_path: Path
+) -> None:
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("artifacts")
+    job = dirty_job(tmp_path)
+    done = run_offline(own_server, job, CAIRN_OFFLINE="1", EXPERIMENT_ID=experiment_id)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip().splitlines()[-1]
+    journal = Journal(path_for(own_server.url))
+    entries = journal.entries()
+    first_artifact = next(i for i, e in enumerate(entries) if e.route == sync.ARTIFACT_ROUTE)
+    stop = first_artifact + 3  # some of the artifacts are uploaded, not all
+    first = cairn_sync("--limit", str(stop))
+    assert first.returncode == 1 and len(journal) == len(entries) - stop
+    # The process "dies" after the server took the next four writes (artifacts among them) but
+    # before they left the journal: the next sync sends them again.
+    from cairn.mlflow_plugin.artifacts import upload_blob
+
+    settings = resolve(own_server.url, max_retries=0)
+    transport = Transport(settings)
+    subst = journal.substitutions()
+    for entry in journal.entries()[:4]:
+        body = sync.substitute(entry.body, subst)
+        if entry.route == sync.ARTIFACT_ROUTE:
+            assert entry.blob is not None
+            upload_blob(settings, body, journal.blob_path(entry.blob))
+        else:
+            method, _, path = entry.route.partition(" ")
+            transport.request(method, path, json=body, headers={"Idempotency-Key": entry.idempotency_key})
+    again = cairn_sync()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(journal) == 0 and journal.rejected() == []
+    assert_artifacts_synced(run_id, tmp_path)
+    assert MlflowClient().get_run(run_id).data.params == {"lr": "0.1"}
+
+
+def test_a_tampered_artifact_blob_is_reported_as_corruption_and_nothing_is_applied(
+    own_server: Server, tmp_path: Path
+) -> None:
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("artifacts")
+    job = dirty_job(tmp_path)
+    done = run_offline(own_server, job, CAIRN_OFFLINE="1", EXPERIMENT_ID=experiment_id)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip().splitlines()[-1]
+    journal = Journal(path_for(own_server.url))
+    before = len(journal)
+    weights = next(e for e in artifact_entries(journal) if e["path"] == "weights.bin")
+    blob = journal.blob_path(str(weights["digest"]))
+    blob.write_bytes(blob.read_bytes()[:-1] + b"!")  # same size, one byte changed
+
+    result = cairn_sync()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "corrupt" in result.stderr and "weights.bin" in result.stderr and "nothing was replayed" in result.stderr
+    assert len(Journal(path_for(own_server.url))) == before
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        MlflowClient().get_run(run_id)  # not even the run: nothing before the blob either
+    # Once the file is restored, everything goes through.
+    blob.write_bytes(EXPECTED_ARTIFACTS["weights.bin"])
+    assert cairn_sync().returncode == 0
+    assert_artifacts_synced(run_id, tmp_path)
+
+
+def test_an_artifact_logged_while_a_server_is_down_mid_run_is_uploaded_when_it_is_back(
+    own_server: Server, tmp_path: Path
+) -> None:
+    mlflow.set_tracking_uri(own_server.url)
+    mlflow.set_experiment("outage-artifacts")
+    with pytest.warns(UserWarning, match="unreachable"):
+        with mlflow.start_run() as run:
+            mlflow.log_text("before", "before.txt")
+            own_server.stop()
+            mlflow.log_text("during", "during.txt")
+            mlflow.log_metric("loss", 0.5, step=1)
+            own_server.start()
+            mlflow.log_text("after", "after.txt")
+    assert sync.spool_for(own_server.url).flush()
+    run_id = run.info.run_id
+    logged = [p for p in all_artifacts(run_id) if not p.startswith("cairn/")]  # not the capture's
+    assert logged == ["after.txt", "before.txt", "during.txt"]
+    assert artifact_bytes(run_id, "during.txt", tmp_path / "dl") == b"during"
+    assert steps(run_id) == [1]
+
+
+def test_an_artifact_over_the_spool_size_limit_fails_clearly(own_server: Server, tmp_path: Path) -> None:
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("big")
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "big.bin").write_bytes(b"x" * 2000)
+    script = (
+        "import os, mlflow\n"
+        "with mlflow.start_run(experiment_id=os.environ['EXPERIMENT_ID']):\n"
+        "    mlflow.log_artifact('big.bin')\n"
+    )
+    done = run_offline(own_server, job, script, CAIRN_OFFLINE="1", EXPERIMENT_ID=experiment_id,
+                       CAIRN_SPOOL_MAX_ARTIFACT_BYTES="1000", CAIRN_CAPTURE="0")
+    assert done.returncode != 0
+    assert "CAIRN_SPOOL_MAX_ARTIFACT_BYTES" in done.stderr and "not spooled" in done.stderr
+    journal = Journal(path_for(own_server.url))
+    assert artifact_entries(journal) == [] and not any(journal.blob_dir.glob("*"))
+
+
+REGISTRY_SCRIPT = """\
+import json
+import os
+import mlflow
+from mlflow import MlflowClient
+
+client = MlflowClient()
+with mlflow.start_run(experiment_id=os.environ["EXPERIMENT_ID"]) as run:
+    mlflow.log_text("flavors: {}", "model/MLmodel")
+source = run.info.artifact_uri + "/model"
+# An existing model (created before the outage): register_model carries on with it. It lists
+# the run's folder for the MLmodel, answered from the journal.
+mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn", tags={"data": "v2"})
+client.set_registered_model_alias("churn", "champion", mv.version)
+client.set_model_version_tag("churn", mv.version, "validated", "yes")
+client.update_model_version("churn", mv.version, description="trained offline")
+# A new model.
+client.create_registered_model("fraud", tags={"team": "risk"}, description="fraud model")
+first = client.create_model_version("fraud", source, run_id=run.info.run_id)
+second = client.create_model_version("fraud", source, run_id=run.info.run_id, tags={"k": "v"})
+client.set_registered_model_alias("fraud", "newest", second.version)
+client.transition_model_version_stage("fraud", first.version, "Staging")
+client.set_registered_model_tag("fraud", "reviewed", "no")
+print(json.dumps({"run_id": run.info.run_id, "churn": mv.version, "status": mv.status,
+                  "fraud": [first.version, second.version]}))
+"""
+
+
+@pytest.mark.parametrize("step_by_step", [False, True])
+def test_registry_writes_made_offline_get_the_real_versions_when_synced(
+    own_server: Server, tmp_path: Path, step_by_step: bool
+) -> None:
+    import json
+
+    mlflow.set_tracking_uri(own_server.url)
+    client = MlflowClient()
+    experiment_id = client.create_experiment("registry")
+    client.create_registered_model("churn")
+    with mlflow.start_run(experiment_id=experiment_id) as before:
+        mlflow.log_text("flavors: {}", "model/MLmodel")
+    client.create_model_version("churn", f"{before.info.artifact_uri}/model", run_id=before.info.run_id)  # 1
+    from cairn.mlflow_plugin.store import uploader
+
+    assert uploader.wait()  # that run's captured files are uploaded before the outage
+    job = tmp_path / "job"
+    job.mkdir()
+    own_server.stop()
+    done = run_offline(own_server, job, REGISTRY_SCRIPT, EXPERIMENT_ID=experiment_id, CAIRN_CAPTURE="0")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert int(out["churn"]) < 0 and out["status"] == "PENDING_REGISTRATION"
+    assert all(int(v) < 0 for v in out["fraud"]) and len(set(out["fraud"])) == 2
+
+    own_server.start()
+    if step_by_step:
+        # One entry per cairn-sync process: what a replay learns survives the process.
+        for _ in range(200):
+            result = cairn_sync("--limit", "1")
+            if result.returncode == 0:
+                break
+            assert result.returncode == 1, result.stdout + result.stderr
+    else:
+        result = cairn_sync()
+    assert result.returncode == 0, result.stdout + result.stderr
+    journal = Journal(path_for(own_server.url))
+    assert len(journal) == 0 and journal.rejected() == []
+
+    churn = client.get_model_version_by_alias("churn", "champion")
+    assert churn.version == "2" and churn.tags == {"data": "v2", "validated": "yes"}
+    assert churn.description == "trained offline" and churn.run_id == out["run_id"]
+    assert churn.source.endswith(f"/{out['run_id']}/artifacts/model")
+    assert [v.version for v in client.search_model_versions("name='churn'")] in (["2", "1"], ["1", "2"])
+
+    fraud = client.get_registered_model("fraud")
+    assert fraud.description == "fraud model" and fraud.tags == {"team": "risk", "reviewed": "no"}
+    assert fraud.aliases == {"newest": "2"}
+    assert client.get_model_version("fraud", "1").current_stage == "Staging"
+    assert client.get_model_version("fraud", "2").tags == {"k": "v"}
+    assert sorted(v.version for v in client.search_model_versions("name='fraud'")) == ["1", "2"]
+    # The model's files were spooled too, before the versions pointing at them.
+    assert all_artifacts(out["run_id"]) == ["model/MLmodel"]
+
+
+LOG_MODEL_SCRIPT = """\
+import os
+import mlflow
+import mlflow.pyfunc
+
+class Model(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return model_input
+
+with mlflow.start_run(experiment_id=os.environ["EXPERIMENT_ID"]) as run:
+    mlflow.log_metric("loss", 0.1)
+    try:
+        mlflow.pyfunc.log_model(name="model", python_model=Model())
+    except mlflow.exceptions.MlflowException as e:
+        print("REFUSED:", str(e).replace("\\n", " "))
+print(run.info.run_id)
+"""
+
+
+def test_log_model_offline_is_refused_clearly_and_the_run_is_still_spooled(own_server: Server, tmp_path: Path) -> None:
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("log-model")
+    job = tmp_path / "job"
+    job.mkdir()
+    own_server.stop()
+    done = run_offline(own_server, job, LOG_MODEL_SCRIPT, EXPERIMENT_ID=experiment_id, CAIRN_CAPTURE="0")
+    assert done.returncode == 0, done.stderr
+    refused = [line for line in done.stdout.splitlines() if line.startswith("REFUSED:")]
+    assert len(refused) == 1, done.stdout + done.stderr
+    assert "unreachable" in refused[0] and "CreateLoggedModel" in refused[0] and "cairn-sync" in refused[0]
+    assert "artifacts" in refused[0] and "spooled" in refused[0]
+    run_id = done.stdout.strip().splitlines()[-1]
+    own_server.start()
+    assert cairn_sync().returncode == 0
+    assert steps(run_id) == [0] and MlflowClient().get_run(run_id).info.status == "FINISHED"
+
+
+IMAGE_SCRIPT = """\
+import os
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+
+image = (np.arange(16 * 16 * 3) % 255).astype(np.uint8).reshape(16, 16, 3)
+with mlflow.start_run(experiment_id=os.environ["EXPERIMENT_ID"]) as run:
+    mlflow.log_image(image, "plots/image.png")
+    mlflow.log_image(image, key="sample", step=3)  # MLflow 3's image series
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    mlflow.log_figure(fig, "plots/figure.png")
+    mlflow.log_table({"a": [1, 2], "b": ["x", "y"]}, "table.json")
+print(run.info.run_id)
+"""
+
+
+def test_images_figures_and_tables_logged_offline_are_uploaded_with_their_bytes(
+    own_server: Server, tmp_path: Path
+) -> None:
+    import hashlib
+
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("images")
+    job = tmp_path / "job"
+    job.mkdir()
+    own_server.stop()
+    done = run_offline(own_server, job, IMAGE_SCRIPT, EXPERIMENT_ID=experiment_id, CAIRN_CAPTURE="0")
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip().splitlines()[-1]
+    journal = Journal(path_for(own_server.url))
+    spooled = {str(e["path"]): str(e["digest"]) for e in artifact_entries(journal)}
+    assert {"plots/image.png", "plots/figure.png", "table.json"} <= set(spooled)
+    assert any(p.startswith("images/sample") for p in spooled), spooled
+
+    own_server.start()
+    synced = cairn_sync()
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert journal.rejected() == []
+    assert all_artifacts(run_id) == sorted(spooled)
+    for i, (path, digest) in enumerate(spooled.items()):
+        assert hashlib.sha256(artifact_bytes(run_id, path, tmp_path / f"dl{i}")).hexdigest() == digest, path
+
+
+def test_a_journal_written_before_artifacts_were_spooled_is_still_replayed(own_server: Server, spool_dir: Path) -> None:
+    """A journal left by the previous version (no `blob` column, no substitutions table) is
+    migrated when opened and replayed as it was."""
+    import json
+    import uuid
+
+    from cairn.spool.journal import checksum
+
+    mlflow.set_tracking_uri(own_server.url)
+    experiment_id = MlflowClient().create_experiment("old-journal")
+    path = path_for(own_server.url)
+    path.parent.mkdir(parents=True)
+    run_id = uuid.uuid4().hex
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, route TEXT NOT NULL, body TEXT NOT NULL,"
+            " idempotency_key TEXT NOT NULL UNIQUE, checksum TEXT NOT NULL, created_at REAL NOT NULL);"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE rejected (seq INTEGER PRIMARY KEY, route TEXT NOT NULL, body TEXT NOT NULL, error TEXT NOT NULL);"
+        )
+        db.execute("INSERT INTO meta VALUES ('server_url', ?)", (own_server.url,))
+        for route, body in [
+            (f"PUT /api/cairn/v1/runs/{run_id}", {"experiment_id": experiment_id, "run_name": "old", "start_time": 1}),
+            ("POST /api/2.0/mlflow/runs/log-parameter", {"run_id": run_id, "key": "lr", "value": "0.1"}),
+        ]:
+            text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+            key = uuid.uuid4().hex
+            db.execute("INSERT INTO entries (route, body, idempotency_key, checksum, created_at) VALUES (?, ?, ?, ?, 0)",
+                       (route, text, key, checksum(route, text, key)))
+    synced = cairn_sync()
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert MlflowClient().get_run(run_id).data.params == {"lr": "0.1"}

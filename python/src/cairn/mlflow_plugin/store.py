@@ -5,8 +5,13 @@
   and replays them when it is back. A run created offline gets its id here and keeps it: the
   replay creates it under that id (`PUT /api/cairn/v1/runs/{id}`). Reads are MLflow's own and
   fail as they always did when the server is down.
-- the upload of the files Cairn's capture tags point at (the uncommitted patch, the package list, lock
-files) right after `create_run`, which is the first moment the run exists.
+  Artifacts are spooled by the `mlflow-artifacts` repository plugin (`artifacts.py`), registry
+  writes by the registry store plugin (`registry.py`). Other writes cannot be spooled (creating
+  a logged model needs its server-assigned id; deletes depend on the server's state): while the
+  server is away they fail at once with one `MlflowException` saying so (`offline.cannot_spool`).
+- the upload of the files Cairn's capture tags point at (the uncommitted patch, the package list,
+  lock files) right after `create_run`, which is the first moment the run exists. For a run
+  created offline they are spooled with its other artifacts, before `create_run` returns.
 
 The upload runs on a background thread so that `start_run` does not wait for it (three HTTP
 requests would cost more than the capture itself); at interpreter exit, pending uploads are
@@ -19,7 +24,6 @@ an upload that fails becomes a warning and a `cairn.capture.error` tag, never a 
 from __future__ import annotations
 
 import atexit
-import os
 import uuid
 import json
 import queue
@@ -32,23 +36,33 @@ from typing import Any
 
 from mlflow.entities import Run, RunData, RunInfo, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.protos.service_pb2 import CreateRun, DeleteTag, LogBatch, LogMetric, LogParam, SetTag, UpdateRun
+from mlflow.protos import service_pb2
+from mlflow.protos.service_pb2 import CreateRun, DeleteTag, GetRun, LogBatch, LogInputs, LogMetric, LogParam, SetTag, UpdateRun
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.store.tracking.rest_store import RestStore
 from mlflow.utils.credentials import get_default_host_creds
-from mlflow.utils.proto_json_utils import parse_dict
-from mlflow.utils.rest_utils import http_request, verify_rest_response
 
 from cairn.capture import seeds, session
-from cairn.spool.sync import Unreachable, spool_for
+from cairn.mlflow_plugin.offline import WRITE_RETRIES, WRITE_TIMEOUT_SECS, cannot_spool, is_connection_failure, send_json
+from cairn.spool.sync import MARK, Unreachable, spool_for
+
+__all__ = ["WRITE_RETRIES", "WRITE_TIMEOUT_SECS", "CairnRestStore", "rest_store"]
 
 # The writes of a run that the spool can hold: everything a training loop does between
 # `start_run` and `end_run`.
-SPOOLED = (CreateRun, UpdateRun, LogMetric, LogParam, SetTag, DeleteTag, LogBatch)
-# Short, so that a dead server costs a training loop about a second, not MLflow's minutes of
-# retries; the spool retries later anyway.
-WRITE_RETRIES = 2
-WRITE_TIMEOUT_SECS = float(os.environ.get("CAIRN_WRITE_TIMEOUT", "30"))
+SPOOLED = (CreateRun, UpdateRun, LogMetric, LogParam, SetTag, DeleteTag, LogBatch, LogInputs)
+# The writes refused at once while the server is away: they need its answer (a logged model's
+# id) or depend on its state. Every other call is MLflow's own, offline or not.
+REFUSED = tuple(
+    getattr(service_pb2, name)
+    for name in (
+        "CreateExperiment", "DeleteExperiment", "RestoreExperiment", "UpdateExperiment", "SetExperimentTag",
+        "DeleteExperimentTag", "DeleteRun", "RestoreRun", "LogModel", "LogOutputs", "CreateLoggedModel",
+        "FinalizeLoggedModel", "DeleteLoggedModel", "SetLoggedModelTags", "DeleteLoggedModelTag",
+        "LogLoggedModelParamsRequest",
+    )
+    if hasattr(service_pb2, name)
+)
 
 
 EXIT_WAIT_SECS = 30.0
@@ -104,9 +118,21 @@ class CairnRestStore(RestStore):
         self._created: dict[str, Any] = {}
 
     def get_run(self, run_id: str) -> Any:
-        if run_id in self._created and spool_for(self.store_uri).holding:
+        if run_id not in self._created:
+            return super().get_run(run_id)
+        spool = spool_for(self.store_uri)
+        if spool.still_holding():
             return self._created[run_id]
-        return super().get_run(run_id)
+        # A run of this process: read with the spool's short retries, so that the first write
+        # after the server died (`log_artifact` reads the run's artifact location) is journaled
+        # in a second instead of waiting out MLflow's retries.
+        path, method = self._METHOD_TO_INFO[GetRun]
+        try:
+            proto = send_json(self.get_host_creds(), path, method, {"run_id": run_id}, GetRun.Response())
+        except Unreachable:
+            spool.mark_offline()
+            return self._created[run_id]
+        return Run.from_proto(proto.run)
 
     def _call_endpoint(
         self,
@@ -117,7 +143,19 @@ class CairnRestStore(RestStore):
         response_proto: Any = None,
     ) -> Any:
         if api not in SPOOLED or endpoint is not None:
-            return super()._call_endpoint(api, json_body, endpoint, retry_timeout_seconds, response_proto)
+            if api not in REFUSED:
+                return super()._call_endpoint(api, json_body, endpoint, retry_timeout_seconds, response_proto)
+            # A write the spool cannot hold (creating a logged model, deleting a run, …).
+            spool = spool_for(self.store_uri)
+            if spool.still_holding():
+                raise cannot_spool(api, spool.url, spool.path)
+            try:
+                return super()._call_endpoint(api, json_body, endpoint, retry_timeout_seconds, response_proto)
+            except MlflowException as e:
+                if is_connection_failure(e):
+                    spool.mark_offline()
+                    raise cannot_spool(api, spool.url, spool.path) from e
+                raise
         path, method = self._METHOD_TO_INFO[api]
         proto = response_proto or api.Response()
         body = json.loads(json_body) if json_body else {}
@@ -131,25 +169,7 @@ class CairnRestStore(RestStore):
         return spool.write(f"{method} {path}", body, lambda: self._send(path, method, body, proto), lambda: proto)
 
     def _send(self, path: str, method: str, body: dict[str, Any], proto: Any) -> Any:
-        try:
-            response = http_request(
-                self.get_host_creds(),
-                path,
-                method,
-                max_retries=WRITE_RETRIES,
-                backoff_factor=0.2,
-                backoff_jitter=0.1,
-                timeout=WRITE_TIMEOUT_SECS,
-                raise_on_status=False,
-                json=body,
-            )
-        except MlflowException as e:  # connection refused, reset, timed out
-            raise Unreachable(str(e)) from e
-        if response.status_code >= 500 or response.status_code == 429:
-            raise Unreachable(f"HTTP {response.status_code}")
-        response = verify_rest_response(response, path)
-        parse_dict(js_dict=json.loads(response.text or "{}"), message=proto)
-        return proto
+        return send_json(self.get_host_creds(), path, method, body, proto)
 
     def create_run(self, experiment_id: Any, user_id: Any, start_time: Any, tags: Any, run_name: Any) -> Any:
         run = super().create_run(experiment_id, user_id, start_time, tags, run_name)
@@ -158,8 +178,9 @@ class CairnRestStore(RestStore):
         self._created[run.info.run_id] = run
         files = session.take_files({t.key: t.value for t in tags or []})
         if files and spool_for(self.store_uri).holding:
-            # The run exists only in the journal: artifact uploads need the server.
-            warnings.warn("Cairn: captured files are not uploaded for a run created offline", stacklevel=2)
+            # The run exists only in the journal: its files are spooled now (a local copy),
+            # after the run's creation, so that they are replayed after it.
+            self.upload_capture(run, files)
         elif files:
             uploader.submit(self, run, files)
         return run
@@ -207,6 +228,10 @@ def _offline_run(proto: Any, run_id: str, body: dict[str, Any]) -> Any:
     name = body.get("run_name") or tags.get("mlflow.runName") or f"offline-{run_id[:8]}"
     tags.setdefault("mlflow.runName", name)
     body.setdefault("run_name", name)
+    # The server's default artifact location of a run; if the experiment has another, replay
+    # learns it from the answer and the run's journaled artifacts follow (`sync.learn`).
+    artifact_uri = f"mlflow-artifacts:/{body.get('experiment_id', '0')}/{run_id}/artifacts"
+    body[MARK] = {"artifact_uri": artifact_uri}
     info = RunInfo(
         run_id=run_id,
         experiment_id=str(body.get("experiment_id", "0")),
@@ -215,7 +240,7 @@ def _offline_run(proto: Any, run_id: str, body: dict[str, Any]) -> Any:
         start_time=int(body.get("start_time") or 0),
         end_time=None,
         lifecycle_stage="active",
-        artifact_uri=f"mlflow-artifacts:/{body.get('experiment_id', '0')}/{run_id}/artifacts",
+        artifact_uri=artifact_uri,
         run_name=name,
     )
     run = Run(info, RunData(tags=[RunTag(k, v) for k, v in tags.items()]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from cairn._exceptions import ConnectionFailed
 from cairn.client import Client
 
 _lock = threading.Lock()
@@ -26,7 +27,13 @@ def cairn_client(uri: str | None = None) -> Client | None:
         if uri in _clients:
             return _clients[uri]
     client = Client(uri, max_retries=1, timeout=5)
-    is_cairn = client.server_version() is not None  # raises when unreachable: not cached
+    try:
+        is_cairn = client.server_version() is not None
+    except ConnectionFailed:
+        # Unreachable: taken for a Cairn server, not cached, so its writes (lineage nodes) go
+        # through the offline spool like the run's; a server that turns out not to be one
+        # refuses them on replay, and cairn-sync reports them.
+        return client
     with _lock:
         _clients[uri] = client if is_cairn else None
     return _clients[uri]

@@ -6,6 +6,12 @@ and the caller carries on. While the journal holds entries every later write is 
 so order is kept; at most once a second a write first probes the server and, if it answers,
 replays the journal before going online again. `cairn-sync` replays a journal a finished or
 crashed process left behind.
+
+Entries are MLflow REST writes (`"POST /api/2.0/mlflow/..."`), sent as journaled, or artifact
+uploads (`ARTIFACT`, a blob to PUT through MLflow's `mlflow-artifacts` routes). A body may carry
+a `$cairn` mark, never sent: it names a placeholder the client returned offline (the version of
+a model version created offline, the guessed artifact location of a run created offline), and
+replay learns the server's value from the answer and substitutes it in every later entry.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
@@ -25,15 +33,93 @@ import requests
 from cairn._config import resolve
 from cairn._exceptions import APIError, CairnError, ConnectionFailed, RateLimited, ServerError
 from cairn._transport import Transport, in_progress
-from cairn.spool.journal import Journal, JournalCorrupt, path_for, spool_dir
+from cairn.spool.journal import Entry, Journal, JournalCorrupt, path_for, spool_dir
 
 log = logging.getLogger(__name__)
 PROBE_INTERVAL_SECS = 1.0
 T = TypeVar("T")
+# The route of an artifact upload; its body is {"artifact_uri", "path", "digest", "size"}.
+ARTIFACT_ROUTE = "ARTIFACT"
+# The key of a body's mark (never sent): {"version": placeholder} or {"artifact_uri": guess}.
+MARK = "$cairn"
+
+
+def new_placeholder() -> str:
+    """The version of a model version created offline: a negative number, which no server gives
+    and which MLflow's client still accepts where it insists on an integer
+    (`set_registered_model_alias` calls `int(version)`)."""
+    return f"-{secrets.randbelow(9 * 10**11) + 10**11}"
+
+
+def is_placeholder(version: Any) -> bool:
+    return isinstance(version, str) and version.startswith("-") and version[1:].isdigit()
 
 
 class Unreachable(Exception):
     """The server did not answer a write; the write can be journaled."""
+
+
+class Refused(Exception):
+    """The server refused a journaled artifact upload (a 4xx): kept aside, like refused writes."""
+
+
+def version_key(name: str, placeholder: str) -> str:
+    return f"version\x1f{name}\x1f{placeholder}"
+
+
+def uri_key(uri: str) -> str:
+    return f"uri\x1f{uri}"
+
+
+def substitute_uri(uri: str, subst: dict[str, str]) -> str:
+    for key, real in subst.items():
+        if key.startswith("uri\x1f"):
+            guess = key[4:]
+            if uri == guess or uri.startswith(guess + "/"):
+                return real + uri[len(guess):]
+    return uri
+
+
+def substitute(body: dict[str, Any], subst: dict[str, str]) -> dict[str, Any]:
+    """The body to send: without its mark, with the server's values for the placeholders it
+    names (a model version's number, an offline run's artifact location)."""
+    out = {k: v for k, v in body.items() if k != MARK}
+    if not subst:
+        return out
+    name, version = out.get("name"), out.get("version")
+    if isinstance(name, str) and is_placeholder(version):
+        out["version"] = subst.get(version_key(name, str(version)), version)
+    for field in ("artifact_uri", "source"):
+        value = out.get(field)
+        if isinstance(value, str):
+            out[field] = substitute_uri(value, subst)
+    return out
+
+
+def learn(body: dict[str, Any], answer: Any) -> dict[str, str]:
+    """What the answer to a marked entry tells the entries after it."""
+    mark = body.get(MARK)
+    if not isinstance(mark, dict) or not isinstance(answer, dict):
+        return {}
+    learned = {}
+    if isinstance(mark.get("version"), str):
+        real = (answer.get("model_version") or {}).get("version")
+        if real is not None:
+            learned[version_key(str(body.get("name")), str(mark["version"]))] = str(real)
+    if isinstance(mark.get("artifact_uri"), str):
+        real = ((answer.get("run") or {}).get("info") or {}).get("artifact_uri")
+        if isinstance(real, str) and real != mark["artifact_uri"]:
+            learned[uri_key(mark["artifact_uri"])] = real
+    return learned
+
+
+def _already_exists(entry: Entry, error: APIError) -> bool:
+    """A registered model created offline that exists on the server now: carried on, as
+    `mlflow.register_model` carries on online."""
+    return entry.route.endswith("/registered-models/create") and error.error_code in (
+        "RESOURCE_ALREADY_EXISTS",
+        "ALREADY_EXISTS",
+    )
 
 
 def forced_offline() -> bool:
@@ -42,29 +128,53 @@ def forced_offline() -> bool:
 
 def replay(journal: Journal, transport: Transport, limit: int | None = None) -> tuple[int, bool]:
     """Sends the journal in order; returns how many entries were applied and whether the
-    journal is now empty. Raises `JournalCorrupt` before sending anything from a damaged one."""
+    journal is now empty. Raises `JournalCorrupt` before sending anything from a damaged one
+    (a damaged entry, or an artifact blob missing or not matching its SHA-256)."""
     sent = 0
+    subst = journal.substitutions()
     for entry in journal.entries():
         if limit is not None and sent >= limit:
             return sent, False
-        method, _, path = entry.route.partition(" ")
+        body = substitute(entry.body, subst)
         try:
-            transport.request(
-                method, path, json=entry.body, retries=0, headers={"Idempotency-Key": entry.idempotency_key}
-            )
-        except (ConnectionFailed, ServerError, RateLimited):
+            if entry.route == ARTIFACT_ROUTE and entry.blob is not None:
+                from cairn.mlflow_plugin.artifacts import upload_blob
+
+                upload_blob(transport.settings, body, journal.blob_path(entry.blob))
+                answer: Any = None
+            else:
+                method, _, path = entry.route.partition(" ")
+                answer = transport.request(
+                    method, path, json=body, retries=0, headers={"Idempotency-Key": entry.idempotency_key}
+                )
+        except (ConnectionFailed, ServerError, RateLimited, Unreachable):
             return sent, False
+        except Refused as e:
+            warnings.warn(f"Cairn spool: the server refused journaled upload {entry.seq} ({body.get('path')}): {e}", stacklevel=2)
+            journal.reject(entry, str(e))
         except APIError as e:
             if in_progress(e):
                 # Another process is replaying this entry right now; it is not refused, so it
                 # stays, and the next replay finds its recorded answer.
                 return sent, False
-            # Refused as invalid now, so it would have been refused then: kept aside, reported.
-            warnings.warn(f"Cairn spool: the server refused journaled write {entry.seq} ({entry.route}): {e}", stacklevel=2)
-            journal.reject(entry, str(e))
+            if _already_exists(entry, e):
+                warnings.warn(
+                    f"Cairn spool: registered model {body.get('name')!r} already exists on the server; "
+                    "carried on with it, as mlflow.register_model does (the tags and description given "
+                    "offline to create_registered_model were not applied)",
+                    stacklevel=2,
+                )
+                journal.done(entry.seq)
+            else:
+                # Refused as invalid now, so it would have been refused then: kept aside, reported.
+                warnings.warn(f"Cairn spool: the server refused journaled write {entry.seq} ({entry.route}): {e}", stacklevel=2)
+                journal.reject(entry, str(e))
         else:
-            journal.done(entry.seq)
+            learned = learn(entry.body, answer)
+            journal.done(entry.seq, learned)
+            subst.update(learned)
         sent += 1
+    journal.sweep_blobs()
     return sent, True
 
 
@@ -102,15 +212,23 @@ class Spool:
             self._transport = Transport(resolve(self.url, max_retries=0, timeout=10))
         return self._transport
 
-    def write(self, route: str, body: dict[str, Any], online: Callable[[], T], offline: Callable[[], T]) -> T:
+    def write(
+        self,
+        route: str,
+        body: dict[str, Any],
+        online: Callable[[], T],
+        offline: Callable[[], T],
+        blob: Path | bytes | None = None,
+    ) -> T:
         """Runs `online`, or journals `route` + `body` and returns `offline()` when the server
-        is away (or entries wait before this one)."""
+        is away (or entries wait before this one). With `blob`, the file (or bytes) is copied
+        into the spool and the body gets its `digest` and `size`."""
         with self._lock:
             if not forced_offline() and (self._offline or self._pending()):
                 self._try_sync()
             if forced_offline() or self._offline or self._pending():
                 result = offline()  # first: it may complete the body (an offline run's name)
-                self.journal.append(route, body)
+                self._append(route, body, blob)
                 return result
         try:
             return online()
@@ -126,8 +244,41 @@ class Spool:
                     )
                     self._warned = True
                 result = offline()
-                self.journal.append(route, body)
+                self._append(route, body, blob)
             return result
+
+    def _append(self, route: str, body: dict[str, Any], blob: Path | bytes | None) -> None:
+        if blob is None:
+            self.journal.append(route, body)
+            return
+        for _ in range(5):
+            digest, size = self.journal.add_blob(blob)
+            body["digest"], body["size"] = digest, size
+            if self.journal.append(route, body, blob=digest) is not None:
+                return
+        raise OSError(f"could not spool {body.get('path')}: its copy in {self.journal.blob_dir} kept being removed")
+
+    def still_holding(self) -> bool:
+        """`holding`, after probing the server (at most once a second) and replaying if it is
+        back: for reads that answer from what was journaled while it is away, so that they ask
+        the server again as soon as it answers."""
+        with self._lock:
+            if not forced_offline() and (self._offline or self._pending()):
+                self._try_sync()
+            return self.holding
+
+    def mark_offline(self) -> None:
+        """Journals the following writes: the server was found unreachable by a read."""
+        with self._lock:
+            self._offline = True
+            self._last_probe = time.monotonic()
+
+    def substitutions(self) -> dict[str, str]:
+        """What replays learned (see `learn`), for writes sent online after a replay that name
+        a placeholder; nothing to read when this server never had a journal."""
+        if self._journal is None and not self.path.exists():
+            return {}
+        return self.journal.substitutions()
 
     def _try_sync(self) -> None:
         now = time.monotonic()
