@@ -219,38 +219,7 @@ fn list_rows(db: &mut dyn Db, after_seq: i64, limit: u64, strict: bool) -> Resul
         &format!("SELECT {EVENT_COLUMNS} FROM audit_events a WHERE a.seq > $1 ORDER BY a.seq LIMIT $2"),
         &[after_seq.into(), limit.into()],
     )?;
-    if !strict {
-        return rows.into_iter().map(|row| event_from_row(row, false)).collect();
-    }
-    events_in_parallel(rows)
-}
-
-/// Rows of a page decoded strictly on every core. Verification decodes, re-encodes and digests
-/// each payload, which is most of what a full verification costs and independent from row to
-/// row; the chain itself is then checked in order by the caller.
-fn events_in_parallel(rows: Vec<Row>) -> Result<Vec<AuditEvent>> {
-    const MIN_PER_THREAD: usize = 500;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(rows.len() / MIN_PER_THREAD).max(1);
-    if threads == 1 {
-        return rows.into_iter().map(|row| event_from_row(row, true)).collect();
-    }
-    let per_thread = rows.len().div_ceil(threads);
-    let mut rows = rows.into_iter();
-    let chunks: Vec<Vec<Row>> = (0..threads).map(|_| rows.by_ref().take(per_thread).collect()).collect();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || chunk.into_iter().map(|row| event_from_row(row, true)).collect::<Result<Vec<_>>>())
-            })
-            .collect();
-        let mut events = Vec::new();
-        for worker in workers {
-            let decoded = worker.join().map_err(|_| Error::internal("an audit decoding thread panicked"))?;
-            events.extend(decoded?);
-        }
-        Ok(events)
-    })
+    rows.into_iter().map(|row| event_from_row(row, strict)).collect()
 }
 
 /// A filtered page of the log. Every filter is a bound parameter; the page is read off the

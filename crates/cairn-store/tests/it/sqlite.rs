@@ -93,8 +93,8 @@ async fn the_wal_is_checkpointed_beside_the_writer() {
     store.close().await.unwrap();
 }
 
-/// Verification decodes a page of events on several threads; the events still reach the chain
-/// check in order, so a damaged event deep in a long log is named exactly and the rest verify.
+/// Verification reads a long log a page at a time; a damaged event deep in it is named exactly
+/// and the rest verify.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_event_in_a_long_log_is_named_exactly() {
     let (store, dir) = fixture().await;
