@@ -22,6 +22,17 @@ pub fn is_model_id(id: &str) -> bool {
         .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
+/// Checks an id a client chose for a new logged model: the shape the server generates.
+pub fn validate_model_id(id: &str) -> Result<()> {
+    if is_model_id(id) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "Invalid logged model id '{id}': expected '{MODEL_ID_PREFIX}' and 32 lowercase hexadecimal digits"
+        )))
+    }
+}
+
 /// Where a logged model's upload stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum LoggedModelStatus {
@@ -86,6 +97,9 @@ pub struct LoggedModel {
 /// What a caller supplies to create a logged model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewLoggedModel {
+    /// `None` gets a generated id; `Some` is an id the client chose (`m-` and 32 lowercase hex
+    /// digits), which a client logging offline gives the model it creates.
+    pub model_id: Option<String>,
     pub experiment_id: String,
     /// `None` gets a generated name, as in MLflow.
     pub name: Option<String>,
@@ -241,6 +255,9 @@ pub fn validate_model_key_values(kind: &str, items: &[KeyValue]) -> Result<()> {
 
 /// Checks what a caller supplies to create a logged model.
 pub fn validate_new_logged_model(new: &NewLoggedModel) -> Result<()> {
+    if let Some(id) = &new.model_id {
+        validate_model_id(id)?;
+    }
     validate_logged_model_name(new.name.as_deref())?;
     for (field, value) in [("name", &new.name), ("model_type", &new.model_type), ("source_run_id", &new.source_run_id)]
     {

@@ -155,6 +155,8 @@ pub const ROUTES: &[Entry] = &[
     r("POST", "/graphql", Admin),
     // Logged models: their experiment's permission.
     r("POST", "/mlflow/logged-models", Need(Edit, ExperimentId)),
+    // A logged model under a client-chosen id (the Python package's offline sync): as create.
+    r("PUT", "/api/cairn/v1/logged-models/{model_id}", Need(Edit, ExperimentId)),
     r("POST", "/mlflow/logged-models/search", Need(Read, ExperimentIds)),
     r("GET", "/mlflow/logged-models/{model_id}", Need(Read, LoggedModel)),
     r("PATCH", "/mlflow/logged-models/{model_id}", Need(Edit, LoggedModel)),

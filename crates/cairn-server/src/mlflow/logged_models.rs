@@ -75,7 +75,7 @@ fn model_metric(model_id: &str, p: &ModelMetric) -> Value {
     v
 }
 
-fn model_response(m: &LoggedModel) -> Json<Value> {
+pub(crate) fn model_response(m: &LoggedModel) -> Json<Value> {
     Json(json!({ "model": logged_model(m) }))
 }
 
@@ -84,17 +84,23 @@ async fn create(
     RequestActor(actor): RequestActor,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    let new = NewLoggedModel {
+    let model = state.store.create_logged_model(&actor, new_logged_model(&body, None)?).await?;
+    Ok(model_response(&model))
+}
+
+/// The model a create body describes (MLflow's `CreateLoggedModel`), under `model_id` when the
+/// client chose one.
+pub(crate) fn new_logged_model(body: &Fields, model_id: Option<String>) -> ApiResult<NewLoggedModel> {
+    Ok(NewLoggedModel {
+        model_id,
         experiment_id: body.required_str("experiment_id")?,
         // MLflow generates a name for an absent or empty one.
         name: body.str("name")?.filter(|n| !n.is_empty()),
         model_type: body.str("model_type")?,
         source_run_id: body.str("source_run_id")?,
-        tags: key_values(&body, "tags")?,
-        params: key_values(&body, "params")?,
-    };
-    let model = state.store.create_logged_model(&actor, new).await?;
-    Ok(model_response(&model))
+        tags: key_values(body, "tags")?,
+        params: key_values(body, "params")?,
+    })
 }
 
 async fn get_model(

@@ -17,7 +17,7 @@ mod history_bulk;
 mod inputs;
 mod local_files;
 mod logged_model_files;
-mod logged_models;
+pub(crate) mod logged_models;
 mod metrics;
 mod multipart;
 mod paging;

@@ -1,10 +1,11 @@
 //! Cairn's own routes: liveness, version, the audit log, run artifact manifests, the registry's
-//! history, runs created under a client-chosen id, run counts per experiment, downsampled metric histories, the caller's session (who they are, what they may do), the lineage graph, predictions, OpenLineage in, and the OpenAPI document of them all.
+//! history, runs and logged models created under a client-chosen id, run counts per experiment, downsampled metric histories, the caller's session (who they are, what they may do), the lineage graph, predictions, OpenLineage in, and the OpenAPI document of them all.
 
 mod artifacts;
 mod audit;
 mod health;
 mod lineage;
+mod logged_models;
 mod metrics;
 mod models;
 mod openapi;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(metrics::router())
         .merge(predictions::router())
         .merge(runs::router())
+        .merge(logged_models::router())
         .merge(run_counts::router())
         .merge(session::router())
         .merge(openlineage::router())

@@ -275,6 +275,51 @@ async fn a_run_created_under_a_chosen_id_keeps_it_and_a_replay_answers_the_same_
     app.put(&path.replace("fedc", "0000"), json!({})).await.error(400, "INVALID_PARAMETER_VALUE");
 }
 
+#[tokio::test]
+async fn a_logged_model_created_under_a_chosen_id_keeps_it_and_a_replay_answers_the_same_model() {
+    let app = TestApp::new().await;
+    let exp = app.experiment("offline-models").await;
+    let run_id = app.run(&exp).await;
+    let id = "m-fedcba9876543210fedcba9876543210";
+    let path = format!("/api/cairn/v1/logged-models/{id}");
+    let body = json!({
+        "experiment_id": exp, "name": "model", "model_type": "pyfunc", "source_run_id": run_id,
+        "tags": [{ "key": "t", "value": "v" }], "params": [{ "key": "p", "value": "1" }]
+    });
+    let first = app.put(&path, body.clone()).await.ok();
+    let info = &first["model"]["info"];
+    assert_eq!(info["model_id"], id);
+    assert_eq!(info["name"], "model");
+    assert_eq!(info["source_run_id"], run_id.as_str());
+    assert_eq!(info["status"], "LOGGED_MODEL_PENDING");
+    assert!(info["artifact_uri"].as_str().unwrap().ends_with(&format!("/models/{id}/artifacts")), "{info}");
+    assert_eq!(find(&info["tags"], "t")["value"], "v");
+    assert_eq!(find(&first["model"]["data"]["params"], "p")["value"], "1");
+    // MLflow's routes see it like any other logged model.
+    let got = app.get(&format!("{API}/logged-models/{id}")).await.ok();
+    assert_eq!(got["model"]["info"]["experiment_id"], exp.as_str());
+    app.patch(&format!("{API}/logged-models/{id}"), json!({ "status": "LOGGED_MODEL_READY" })).await.ok();
+    let events = app.event_count().await;
+
+    // The same request again (a replayed sync) answers the model as it stands and writes nothing.
+    let again = app.put(&path, body).await.ok();
+    assert_eq!(again["model"]["info"]["model_id"], id);
+    assert_eq!(again["model"]["info"]["status"], "LOGGED_MODEL_READY");
+    assert_eq!(app.event_count().await, events);
+
+    let other = app.experiment("other-models").await;
+    let message = app.put(&path, json!({ "experiment_id": other })).await.error(400, "RESOURCE_ALREADY_EXISTS");
+    assert!(message.contains("another experiment"), "{message}");
+    for bad in ["NOT-AN-ID", "m-FEDCBA9876543210FEDCBA9876543210", "fedcba9876543210fedcba9876543210"] {
+        let message = app
+            .put(&format!("/api/cairn/v1/logged-models/{bad}"), json!({ "experiment_id": exp }))
+            .await
+            .error(400, "INVALID_PARAMETER_VALUE");
+        assert!(message.contains("32 lowercase hexadecimal digits"), "{bad}: {message}");
+    }
+    app.put(&path.replace("fedc", "0000"), json!({})).await.error(400, "INVALID_PARAMETER_VALUE");
+}
+
 /// A write sent twice with one Idempotency-Key is applied once; the repeat gets the recorded
 /// answer. The key is scoped by user and bound to the request it first named.
 #[tokio::test]

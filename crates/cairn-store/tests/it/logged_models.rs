@@ -18,6 +18,7 @@ macro_rules! logged_model_cases {
     ($fixture:ident) => {
         $crate::logged_models::logged_model_cases!(@each $fixture;
             logged_model_lifecycle,
+            logged_model_created_under_a_chosen_id,
             linked_metrics_are_atomic_with_the_batch,
             logged_model_search_filters_orders_and_pages,
             datasets_are_stored_once_and_searchable,
@@ -87,6 +88,7 @@ pub async fn logged_model_lifecycle(store: Arc<dyn Store>) {
     let exp = experiment(&store, "lm-lifecycle").await;
     let location = store.get_experiment(&exp).await.unwrap().artifact_location;
     let new = NewLoggedModel {
+        model_id: None,
         experiment_id: exp.clone(),
         name: None,
         model_type: Some("regressor".into()),
@@ -134,6 +136,47 @@ pub async fn logged_model_lifecycle(store: Arc<dyn Store>) {
     store.delete_experiment(&actor(), &exp).await.unwrap();
     let deleted = NewLoggedModel { experiment_id: exp, ..Default::default() };
     assert!(matches!(store.create_logged_model(&actor(), deleted).await, Err(Error::InvalidParameter(_))));
+    assert_verified(&store).await;
+}
+
+/// A client logging offline picks the model's id; the store creates the model under it,
+/// refuses it again (anywhere) and refuses ids of another shape.
+pub async fn logged_model_created_under_a_chosen_id(store: Arc<dyn Store>) {
+    let exp = experiment(&store, "lm-chosen-id").await;
+    let other = experiment(&store, "lm-chosen-id-other").await;
+    let location = store.get_experiment(&exp).await.unwrap().artifact_location;
+    let run_id = run(&store, &exp).await;
+    let id = format!("m-{}", uuid::Uuid::new_v4().simple());
+    let new = NewLoggedModel {
+        model_id: Some(id.clone()),
+        experiment_id: exp.clone(),
+        name: Some("offline".into()),
+        model_type: Some("pyfunc".into()),
+        source_run_id: Some(run_id.clone()),
+        tags: vec![KeyValue::new("t", "1")],
+        params: vec![KeyValue::new("lr", "0.1")],
+    };
+    let created = store.create_logged_model(&actor(), new.clone()).await.unwrap();
+    assert_eq!(created.model_id, id);
+    assert_eq!(created.experiment_id, exp);
+    assert_eq!(created.name, "offline");
+    assert_eq!(created.source_run_id.as_deref(), Some(run_id.as_str()));
+    assert_eq!(created.status, LoggedModelStatus::Pending);
+    assert_eq!(created.artifact_location, format!("{location}/models/{id}/artifacts"));
+    assert_eq!(created.params, vec![KeyValue::new("lr", "0.1")]);
+    assert_eq!(store.get_logged_model(&id).await.unwrap(), created);
+
+    let again = store.create_logged_model(&actor(), new.clone()).await;
+    assert!(matches!(again, Err(Error::AlreadyExists(_))), "{again:?}");
+    let elsewhere = NewLoggedModel { experiment_id: other.clone(), ..new.clone() };
+    assert!(matches!(store.create_logged_model(&actor(), elsewhere).await, Err(Error::AlreadyExists(_))));
+    assert_eq!(store.get_logged_model(&id).await.unwrap(), created, "a refused create changes nothing");
+
+    for bad in ["m-ABCDEF00000000000000000000000000", "m-0123", "0123456789abcdef0123456789abcdef", "m-../x"] {
+        let new = NewLoggedModel { model_id: Some(bad.into()), experiment_id: other.clone(), ..Default::default() };
+        let refused = store.create_logged_model(&actor(), new).await;
+        assert!(matches!(refused, Err(Error::InvalidParameter(_))), "{bad}: {refused:?}");
+    }
     assert_verified(&store).await;
 }
 

@@ -23,7 +23,8 @@ WRITE_TIMEOUT_SECS = float(os.environ.get("CAIRN_WRITE_TIMEOUT", "30"))
 # Why each write the spool cannot hold needs the server, for the error message.
 WHY = {
     "CreateLoggedModel": "mlflow.log_model / mlflow.<flavor>.log_model creates a logged model, whose id "
-    "(m-...) the server assigns, and Cairn has no route to create one under an id chosen offline. "
+    "(m-...) the server assigns; the server can create one under an id chosen offline "
+    "(PUT /api/cairn/v1/logged-models/{id}), but this package does not spool logged models yet. "
     "To keep the model now, save it (mlflow.<flavor>.save_model) and log the folder with "
     "mlflow.log_artifacts, which is spooled",
     "DeleteRegisteredModel": "a delete depends on what the server holds",

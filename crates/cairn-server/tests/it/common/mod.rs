@@ -81,6 +81,10 @@ impl TestApp {
         self.send_json(Method::PUT, path, body.to_string()).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send_json(Method::PATCH, path, body.to_string()).await
+    }
+
     pub async fn post_raw(&self, path: &str, body: impl Into<Body>) -> Reply {
         self.send_json(Method::POST, path, body).await
     }

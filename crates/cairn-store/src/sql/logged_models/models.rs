@@ -139,7 +139,16 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewLoggedM
             experiment.lifecycle_stage
         )));
     }
-    let model_id = format!("{MODEL_ID_PREFIX}{}", uuid::Uuid::new_v4().simple());
+    let model_id = match &new.model_id {
+        None => format!("{MODEL_ID_PREFIX}{}", uuid::Uuid::new_v4().simple()),
+        Some(id) => {
+            // Checked by `validate_new_logged_model` on the caller's task.
+            if find(db, id)?.is_some() {
+                return Err(Error::AlreadyExists(format!("Logged model with id={id} already exists")));
+            }
+            id.clone()
+        }
+    };
     let row = ModelRow {
         model_pk: next_id(db, "logged_models", "model_pk", 1)?,
         artifact_location: join_uri(&experiment.artifact_location, &format!("models/{model_id}/artifacts")),
