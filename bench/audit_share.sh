@@ -22,7 +22,6 @@ serve() { # store-uri data-dir: sets URL; the server's pid joins PIDS (so not in
     for _ in $(seq 200); do curl -fs "$URL/health" >/dev/null 2>&1 && return; sleep 0.1; done
     echo "server did not start:" >&2; cat "$2.log" >&2; exit 1
 }
-stop_all() { for pid in "${PIDS[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done; PIDS=(); }
 
 measure() { # name store-uri size-command...
     local name="$1" uri="$2"; shift 2

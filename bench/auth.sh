@@ -41,7 +41,6 @@ start() { # mode dir port
     echo "server did not start:"; cat "$2.log"; exit 1
 }
 
-stop_all() { for pid in "${PIDS[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done; PIDS=(); }
 
 
 # The credentials the load generator sends to each server.

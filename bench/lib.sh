@@ -21,5 +21,8 @@ cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/p
 # The CPU seconds process $1 used since the reading $2.
 spent_since() { awk -v a="$2" -v b="$(cpu_s "$1")" 'BEGIN {printf "%.2f", b - a}'; }
 
+# Stops the servers started so far (SIGTERM, then waits for each).
+stop_all() { for pid in "${PIDS[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done; PIDS=(); }
+
 # The sum of the numbers on stdin.
 sum() { tr ' ' '\n' | awk '{s += $1} END {printf "%.2f", s}'; }

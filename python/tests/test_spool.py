@@ -260,6 +260,16 @@ def run_offline(server: Server, job: Path, script: str | None = None, **env: str
     return subprocess.run([sys.executable, "train.py"], cwd=job, env=full, capture_output=True, text=True, timeout=180)
 
 
+def artifact_job_journaled(server: Server, tmp_path: Path) -> tuple[str, Journal]:
+    """Runs the dirty job with `CAIRN_OFFLINE=1` against `server`: its run id, and the journal
+    holding its writes and artifacts."""
+    mlflow.set_tracking_uri(server.url)
+    experiment_id = MlflowClient().create_experiment("artifacts")
+    done = run_offline(server, dirty_job(tmp_path), CAIRN_OFFLINE="1", EXPERIMENT_ID=experiment_id)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1], Journal(path_for(server.url))
+
+
 def all_artifacts(run_id: str, path: str | None = None) -> list[str]:
     out: list[str] = []
     for f in MlflowClient().list_artifacts(run_id, path):
@@ -329,13 +339,7 @@ def test_artifacts_logged_while_the_server_is_down_are_spooled_and_uploaded_by_c
 def test_an_artifact_sync_interrupted_half_way_and_run_again_duplicates_nothing(
     own_server: Server, tmp_path: Path
 ) -> None:
-    mlflow.set_tracking_uri(own_server.url)
-    experiment_id = MlflowClient().create_experiment("artifacts")
-    job = dirty_job(tmp_path)
-    done = run_offline(own_server, job, CAIRN_OFFLINE="1", EXPERIMENT_ID=experiment_id)
-    assert done.returncode == 0, done.stderr
-    run_id = done.stdout.strip().splitlines()[-1]
-    journal = Journal(path_for(own_server.url))
+    run_id, journal = artifact_job_journaled(own_server, tmp_path)
     entries = journal.entries()
     first_artifact = next(i for i, e in enumerate(entries) if e.route == sync.ARTIFACT_ROUTE)
     stop = first_artifact + 3  # some of the artifacts are uploaded, not all
@@ -366,13 +370,7 @@ def test_an_artifact_sync_interrupted_half_way_and_run_again_duplicates_nothing(
 def test_a_tampered_artifact_blob_is_reported_as_corruption_and_nothing_is_applied(
     own_server: Server, tmp_path: Path
 ) -> None:
-    mlflow.set_tracking_uri(own_server.url)
-    experiment_id = MlflowClient().create_experiment("artifacts")
-    job = dirty_job(tmp_path)
-    done = run_offline(own_server, job, CAIRN_OFFLINE="1", EXPERIMENT_ID=experiment_id)
-    assert done.returncode == 0, done.stderr
-    run_id = done.stdout.strip().splitlines()[-1]
-    journal = Journal(path_for(own_server.url))
+    run_id, journal = artifact_job_journaled(own_server, tmp_path)
     before = len(journal)
     weights = next(e for e in artifact_entries(journal) if e["path"] == "weights.bin")
     blob = journal.blob_path(str(weights["digest"]))

@@ -12,12 +12,11 @@ use axum::routing::put;
 use axum::{Json, Router};
 use serde_json::Value;
 
-use cairn_core::Error;
-
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{JsonBody, RequestActor};
 use crate::mlflow::logged_models::{model_response, new_logged_model};
+use crate::native::chosen_id::created_or_existing;
 use crate::native::lineage::path_error;
 
 pub fn router() -> Router<AppState> {
@@ -35,17 +34,13 @@ async fn create_with_id(
     let Path(model_id) = path.map_err(path_error)?;
     let new = new_logged_model(&body, Some(model_id.clone()))?;
     let experiment_id = new.experiment_id.clone();
-    let model = match state.store.create_logged_model(&actor, new).await {
-        Ok(model) => model,
-        Err(Error::AlreadyExists(message)) => {
-            // The model as it stands now: a replay may come after its files and finalization.
-            let existing = state.store.get_logged_model_any_stage(&model_id).await?;
-            if existing.experiment_id != experiment_id {
-                return Err(ApiError::from(Error::AlreadyExists(format!("{message} in another experiment"))));
-            }
-            existing
-        }
-        Err(e) => return Err(e.into()),
-    };
+    // On a repeat, the model as it stands now: a replay may come after its files and finalization.
+    let model = created_or_existing(
+        state.store.create_logged_model(&actor, new).await,
+        state.store.get_logged_model_any_stage(&model_id),
+        |m| m.experiment_id.as_str(),
+        &experiment_id,
+    )
+    .await?;
     Ok(model_response(&model))
 }

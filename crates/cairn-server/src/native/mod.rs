@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod audit;
+mod chosen_id;
 mod health;
 mod lineage;
 mod logged_models;

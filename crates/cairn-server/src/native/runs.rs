@@ -11,13 +11,13 @@ use axum::routing::put;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use cairn_core::Error;
 use cairn_core::model::NewRun;
 use cairn_core::validation;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{JsonBody, RequestActor};
 use crate::mlflow::experiments::key_values;
+use crate::native::chosen_id::created_or_existing;
 use crate::native::lineage::path_error;
 use crate::{AppState, wire};
 
@@ -45,16 +45,12 @@ async fn create_with_id(
         tags,
     };
     let experiment_id = new.experiment_id.clone();
-    let run = match state.store.create_run(&actor, new).await {
-        Ok(run) => run,
-        Err(Error::AlreadyExists(message)) => {
-            let existing = state.store.get_run(&run_id).await?;
-            if existing.info.experiment_id != experiment_id {
-                return Err(ApiError::from(Error::AlreadyExists(format!("{message} in another experiment"))));
-            }
-            existing
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let run = created_or_existing(
+        state.store.create_run(&actor, new).await,
+        state.store.get_run(&run_id),
+        |r| r.info.experiment_id.as_str(),
+        &experiment_id,
+    )
+    .await?;
     Ok(Json(json!({ "run": wire::RunJson(&run) })))
 }

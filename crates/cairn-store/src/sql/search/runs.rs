@@ -25,7 +25,8 @@ pub fn search(db: &mut dyn Db, q: &RunQuery) -> Result<Page<i64>> {
     }
     reject_duplicate_keys(&q.order_by)?;
 
-    let value_index = may_use_value_index(db, experiment_ids.len())?;
+    let filters_a_metric = q.filter.clauses.iter().any(|c| matches!(c.entity, Entity::Metric(_)));
+    let value_index = filters_a_metric && may_use_value_index(db, experiment_ids.len())?;
     let mut query = Query::new(db.dialect());
     query.push("SELECT r.run_pk FROM runs r");
     let (order, metric_joins) = order_joins(&mut query, &q.order_by)?;
