@@ -512,25 +512,31 @@ def test_registry_writes_made_offline_get_the_real_versions_when_synced(
 
 
 LOG_MODEL_SCRIPT = """\
+import json
 import os
 import mlflow
 import mlflow.pyfunc
 
-class Model(mlflow.pyfunc.PythonModel):
+class Doubler(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input):
-        return model_input
+        return model_input * 2
 
 with mlflow.start_run(experiment_id=os.environ["EXPERIMENT_ID"]) as run:
+    mlflow.log_param("lr", "0.1")
     mlflow.log_metric("loss", 0.1)
-    try:
-        mlflow.pyfunc.log_model(name="model", python_model=Model())
-    except mlflow.exceptions.MlflowException as e:
-        print("REFUSED:", str(e).replace("\\n", " "))
-print(run.info.run_id)
+    info = mlflow.pyfunc.log_model(name="model", python_model=Doubler(), registered_model_name="doubler")
+    mlflow.log_metric("loss", 0.05, step=1)
+print(json.dumps({"run_id": run.info.run_id, "model_id": info.model_id, "version": info.registered_model_version}))
 """
 
 
-def test_log_model_offline_is_refused_clearly_and_the_run_is_still_spooled(own_server: Server, tmp_path: Path) -> None:
+def test_log_model_offline_is_synced_under_its_id_with_its_files_run_output_and_version(
+    own_server: Server, tmp_path: Path
+) -> None:
+    import json
+
+    import pandas as pd
+
     mlflow.set_tracking_uri(own_server.url)
     experiment_id = MlflowClient().create_experiment("log-model")
     job = tmp_path / "job"
@@ -538,14 +544,41 @@ def test_log_model_offline_is_refused_clearly_and_the_run_is_still_spooled(own_s
     own_server.stop()
     done = run_offline(own_server, job, LOG_MODEL_SCRIPT, EXPERIMENT_ID=experiment_id, CAIRN_CAPTURE="0")
     assert done.returncode == 0, done.stderr
-    refused = [line for line in done.stdout.splitlines() if line.startswith("REFUSED:")]
-    assert len(refused) == 1, done.stdout + done.stderr
-    assert "unreachable" in refused[0] and "CreateLoggedModel" in refused[0] and "cairn-sync" in refused[0]
-    assert "artifacts" in refused[0] and "spooled" in refused[0]
-    run_id = done.stdout.strip().splitlines()[-1]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    model_id, run_id = out["model_id"], out["run_id"]
+    assert model_id.startswith("m-") and len(model_id) == 34
+    journal = Journal(path_for(own_server.url))
+    routes = [e.route for e in journal.entries()]
+    assert f"PUT /api/cairn/v1/logged-models/{model_id}" in routes
+    assert any(e["path"] == "MLmodel" and f"/models/{model_id}/" in e["artifact_uri"] for e in artifact_entries(journal))
+
     own_server.start()
-    assert cairn_sync().returncode == 0
-    assert steps(run_id) == [0] and MlflowClient().get_run(run_id).info.status == "FINISHED"
+    synced = cairn_sync()
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert len(journal) == 0 and journal.rejected() == []
+
+    client = MlflowClient()
+    model = client.get_logged_model(model_id)
+    assert model.status == "READY" and model.source_run_id == run_id and model.experiment_id == experiment_id
+    assert model.name == "model" and model.params.get("lr") == "0.1"
+    assert model.artifact_location.endswith(f"/models/{model_id}/artifacts")
+    # The files logged offline are the model: it loads from the server and predicts.
+    loaded = mlflow.pyfunc.load_model(f"models:/{model_id}")
+    assert loaded.predict(pd.DataFrame({"x": [1, 2]}))["x"].tolist() == [2, 4]
+    run = client.get_run(run_id)
+    assert [o.model_id for o in run.outputs.model_outputs] == [model_id]
+    assert run.info.status == "FINISHED" and steps(run_id) == [0, 1]
+    # MLflow's client leaves a version's model_id out of its entity; the server's answer has it.
+    transport = Transport(resolve(own_server.url))
+    version = transport.request("GET", "/api/2.0/mlflow/model-versions/get", params={"name": "doubler", "version": "1"})
+    assert version["model_version"]["model_id"] == model_id and version["model_version"]["run_id"] == run_id
+    assert int(out["version"]) < 0  # the placeholder the script saw, until synced
+    # The model's list of its versions names the real version, not the placeholder.
+    assert json.loads(client.get_logged_model(model_id).tags["mlflow.modelVersions"]) == [
+        {"name": "doubler", "version": "1"}
+    ]
+    verify = own_server.audit_verify()
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 IMAGE_SCRIPT = """\

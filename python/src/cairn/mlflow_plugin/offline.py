@@ -22,11 +22,7 @@ WRITE_TIMEOUT_SECS = float(os.environ.get("CAIRN_WRITE_TIMEOUT", "30"))
 
 # Why each write the spool cannot hold needs the server, for the error message.
 WHY = {
-    "CreateLoggedModel": "mlflow.log_model / mlflow.<flavor>.log_model creates a logged model, whose id "
-    "(m-...) the server assigns; the server can create one under an id chosen offline "
-    "(PUT /api/cairn/v1/logged-models/{id}), but this package does not spool logged models yet. "
-    "To keep the model now, save it (mlflow.<flavor>.save_model) and log the folder with "
-    "mlflow.log_artifacts, which is spooled",
+    "DeleteLoggedModel": "a delete depends on what the server holds",
     "DeleteRegisteredModel": "a delete depends on what the server holds",
     "DeleteModelVersion": "a delete depends on what the server holds",
     "DeleteRegisteredModelTag": "a delete depends on what the server holds",
@@ -42,8 +38,9 @@ def cannot_spool(api: Any, url: str, journal: Any) -> MlflowException:
     why = WHY.get(name, "it needs an answer only the server can give")
     return MlflowException(
         f"Cairn: {url} is unreachable, and {name} cannot be spooled: {why}. Runs, metrics, params, "
-        "tags, artifacts and model-registry writes (registered models, model versions, aliases, "
-        f"tags, descriptions, stages) are being spooled in {journal}. Once the server is back, run "
+        "tags, artifacts, logged models (log_model) and model-registry writes (registered models, "
+        f"model versions, aliases, tags, descriptions, stages) are being spooled in {journal}. Once "
+        "the server is back, run "
         "`cairn-sync`, then run this step again.",
         error_code=TEMPORARILY_UNAVAILABLE,
     )

@@ -1,14 +1,18 @@
 """The `mlflow.tracking_store` plugin for `http` and `https`: MLflow's own `RestStore`, plus
 
-- the offline spool: the run writes (create, update, log metric/param/batch, set/delete tag) go
+- the offline spool: the run writes (create, update, log metric/param/batch, set/delete tag,
+  inputs, outputs) and the logged-model writes (create, finalize, params, set/delete tag) go
   through `cairn.spool.sync.Spool`, which sends them, or journals them while the server is away
-  and replays them when it is back. A run created offline gets its id here and keeps it: the
-  replay creates it under that id (`PUT /api/cairn/v1/runs/{id}`). Reads are MLflow's own and
-  fail as they always did when the server is down.
+  and replays them when it is back. A run or logged model created offline gets its id here and
+  keeps it: the replay creates it under that id (`PUT /api/cairn/v1/runs/{id}`,
+  `PUT /api/cairn/v1/logged-models/{id}`), so `mlflow.<flavor>.log_model` works offline. Reads
+  are MLflow's own and fail as they always did when the server is down, except the reads MLflow
+  makes of a run or logged model this process created (`get_run`, `get_logged_model`), which
+  are answered from what this store knows while the server is away.
   Artifacts are spooled by the `mlflow-artifacts` repository plugin (`artifacts.py`), registry
-  writes by the registry store plugin (`registry.py`). Other writes cannot be spooled (creating
-  a logged model needs its server-assigned id; deletes depend on the server's state): while the
-  server is away they fail at once with one `MlflowException` saying so (`offline.cannot_spool`).
+  writes by the registry store plugin (`registry.py`). Other writes cannot be spooled (deletes,
+  restores and experiment changes depend on the server's state): while the server is away they
+  fail at once with one `MlflowException` saying so (`offline.cannot_spool`).
 - the upload of the files Cairn's capture tags point at (the uncommitted patch, the package list,
   lock files) right after `create_run`, which is the first moment the run exists. For a run
   created offline they are spooled with its other artifacts, before `create_run` returns.
@@ -24,23 +28,43 @@ an upload that fails becomes a warning and a `cairn.capture.error` tag, never a 
 from __future__ import annotations
 
 import atexit
-import uuid
 import json
 import queue
 import tempfile
 import threading
+import time
+import uuid
 import warnings
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Run, RunData, RunInfo, RunStatus, RunTag
+from mlflow.entities import LoggedModel, LoggedModelStatus, Param, Run, RunData, RunInfo, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.protos import service_pb2
-from mlflow.protos.service_pb2 import CreateRun, DeleteTag, GetRun, LogBatch, LogInputs, LogMetric, LogParam, SetTag, UpdateRun
+from mlflow.protos.service_pb2 import (
+    CreateLoggedModel,
+    CreateRun,
+    DeleteLoggedModelTag,
+    DeleteTag,
+    FinalizeLoggedModel,
+    GetLoggedModel,
+    GetRun,
+    LogBatch,
+    LogInputs,
+    LogLoggedModelParamsRequest,
+    LogMetric,
+    LogOutputs,
+    LogParam,
+    SetLoggedModelTags,
+    SetTag,
+    UpdateRun,
+)
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.store.tracking.rest_store import RestStore
 from mlflow.utils.credentials import get_default_host_creds
+from mlflow.utils.proto_json_utils import parse_dict
+from mlflow.utils.rest_utils import get_logged_model_endpoint
 
 from cairn.capture import seeds, session
 from cairn.mlflow_plugin.offline import WRITE_RETRIES, WRITE_TIMEOUT_SECS, cannot_spool, is_connection_failure, send_json
@@ -48,21 +72,23 @@ from cairn.spool.sync import MARK, Unreachable, spool_for
 
 __all__ = ["WRITE_RETRIES", "WRITE_TIMEOUT_SECS", "CairnRestStore", "rest_store"]
 
-# The writes of a run that the spool can hold: everything a training loop does between
-# `start_run` and `end_run`.
-SPOOLED = (CreateRun, UpdateRun, LogMetric, LogParam, SetTag, DeleteTag, LogBatch, LogInputs)
-# The writes refused at once while the server is away: they need its answer (a logged model's
-# id) or depend on its state. Every other call is MLflow's own, offline or not.
+# The writes the spool can hold: everything a training loop does between `start_run` and
+# `end_run`, `log_model` included. MLflow sends these to its fixed routes...
+SPOOLED = (CreateRun, UpdateRun, LogMetric, LogParam, SetTag, DeleteTag, LogBatch, LogInputs, LogOutputs, CreateLoggedModel)
+# ...and these to a route naming the logged model (`endpoint`).
+SPOOLED_MODEL_WRITES = (FinalizeLoggedModel, SetLoggedModelTags, DeleteLoggedModelTag, LogLoggedModelParamsRequest)
+# The writes refused at once while the server is away: they depend on its state. Every other
+# call is MLflow's own, offline or not.
 REFUSED = tuple(
     getattr(service_pb2, name)
     for name in (
         "CreateExperiment", "DeleteExperiment", "RestoreExperiment", "UpdateExperiment", "SetExperimentTag",
-        "DeleteExperimentTag", "DeleteRun", "RestoreRun", "LogModel", "LogOutputs", "CreateLoggedModel",
-        "FinalizeLoggedModel", "DeleteLoggedModel", "SetLoggedModelTags", "DeleteLoggedModelTag",
-        "LogLoggedModelParamsRequest",
+        "DeleteExperimentTag", "DeleteRun", "RestoreRun", "LogModel", "DeleteLoggedModel",
     )
     if hasattr(service_pb2, name)
 )
+# How many runs and logged models a store remembers for the reads MLflow makes of them.
+REMEMBERED = 1000
 
 
 EXIT_WAIT_SECS = 30.0
@@ -114,15 +140,20 @@ class CairnRestStore(RestStore):
         super().__init__(partial(get_default_host_creds, store_uri))
         self.store_uri = store_uri
         # Runs this store created, for the reads MLflow makes of its own run while the server
-        # is away (`end_run` reads the run to print its URL).
+        # is away (`end_run` reads the run to print its URL; `log_model` reads its params), with
+        # the params logged to them through this store.
         self._created: dict[str, Any] = {}
+        self._params: dict[str, dict[str, str]] = {}
+        # Logged models this store created, as this store last saw them, for the reads
+        # `log_model` makes while the server is away (the artifact location, the status).
+        self._models: dict[str, LoggedModel] = {}
 
     def get_run(self, run_id: str) -> Any:
         if run_id not in self._created:
             return super().get_run(run_id)
         spool = spool_for(self.store_uri)
         if spool.still_holding():
-            return self._created[run_id]
+            return self._remembered_run(run_id)
         # A run of this process: read with the spool's short retries, so that the first write
         # after the server died (`log_artifact` reads the run's artifact location) is journaled
         # in a second instead of waiting out MLflow's retries.
@@ -131,8 +162,40 @@ class CairnRestStore(RestStore):
             proto = send_json(self.get_host_creds(), path, method, {"run_id": run_id}, GetRun.Response())
         except Unreachable:
             spool.mark_offline()
-            return self._created[run_id]
+            return self._remembered_run(run_id)
         return Run.from_proto(proto.run)
+
+    def _remembered_run(self, run_id: str) -> Any:
+        """The run as created, with the params logged to it since; no metrics, so that
+        `log_model` does not go on to read their histories from a server that is away."""
+        run = self._created[run_id]
+        params = [Param(k, v) for k, v in self._params.get(run_id, {}).items()]
+        return Run(run.info, RunData(tags=[RunTag(k, v) for k, v in run.data.tags.items()], params=params), run.inputs, run.outputs)
+
+    def create_logged_model(self, *args: Any, **kwargs: Any) -> Any:
+        model = super().create_logged_model(*args, **kwargs)
+        self._remember_model(model)
+        return model
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> Any:
+        if model_id not in self._models:
+            return super().get_logged_model(model_id, allow_deleted)
+        spool = spool_for(self.store_uri)
+        if spool.still_holding():
+            return self._models[model_id]
+        path = get_logged_model_endpoint(model_id)
+        try:
+            proto = send_json(self.get_host_creds(), path, "GET", {}, GetLoggedModel.Response())
+        except Unreachable:
+            spool.mark_offline()
+            return self._models[model_id]
+        return self._remember_model(LoggedModel.from_proto(proto.model))
+
+    def _remember_model(self, model: LoggedModel) -> LoggedModel:
+        if len(self._models) > REMEMBERED and model.model_id not in self._models:
+            self._models.pop(next(iter(self._models)))
+        self._models[model.model_id] = model
+        return model
 
     def _call_endpoint(
         self,
@@ -142,10 +205,12 @@ class CairnRestStore(RestStore):
         retry_timeout_seconds: Any = None,
         response_proto: Any = None,
     ) -> Any:
+        if api in SPOOLED_MODEL_WRITES and endpoint is not None:
+            return self._model_write(api, endpoint, json_body, response_proto or api.Response())
         if api not in SPOOLED or endpoint is not None:
             if api not in REFUSED:
                 return super()._call_endpoint(api, json_body, endpoint, retry_timeout_seconds, response_proto)
-            # A write the spool cannot hold (creating a logged model, deleting a run, …).
+            # A write the spool cannot hold (deleting a run, …).
             spool = spool_for(self.store_uri)
             if spool.still_holding():
                 raise cannot_spool(api, spool.url, spool.path)
@@ -166,15 +231,58 @@ class CairnRestStore(RestStore):
             return spool.write(
                 route, body, lambda: self._send(path, method, body, proto), lambda: _offline_run(proto, run_id, body)
             )
+        if api is CreateLoggedModel:
+            # The id the server gives (`m-` and 32 hex digits), chosen here so that the files,
+            # params and finalization logged against it offline land on it when replayed.
+            model_id = f"m-{uuid.uuid4().hex}"
+            route = f"PUT /api/cairn/v1/logged-models/{model_id}"
+            return spool.write(
+                route, body, lambda: self._send(path, method, body, proto), lambda: _offline_model(proto, model_id, body)
+            )
+        if api in (LogParam, LogBatch) and body.get("run_id") in self._created:
+            logged = [body] if api is LogParam else body.get("params")
+            self._params.setdefault(body["run_id"], {}).update(_pairs(logged))
         return spool.write(f"{method} {path}", body, lambda: self._send(path, method, body, proto), lambda: proto)
+
+    def _model_write(self, api: Any, endpoint: str, json_body: Any, proto: Any) -> Any:
+        """A write to `logged-models/{id}[/...]`: sent, or journaled with the answer the server
+        would give; the remembered model follows either way."""
+        method = self._METHOD_TO_INFO[api][1]
+        body = json.loads(json_body) if json_body else {}
+        model_id = endpoint.split("/logged-models/", 1)[1].split("/", 1)[0]
+        spool = spool_for(self.store_uri)
+        answer = spool.write(
+            f"{method} {endpoint}", body, lambda: self._send(endpoint, method, body, proto), lambda: proto
+        )
+        model = self._models.get(model_id)
+        if model is None:
+            return answer
+        if api is FinalizeLoggedModel:
+            if answer.HasField("model"):
+                self._remember_model(LoggedModel.from_proto(answer.model))
+                return answer
+            request = FinalizeLoggedModel()
+            parse_dict(js_dict=body, message=request)
+            status = LoggedModelStatus.from_proto(request.status)
+            answer.model.CopyFrom(self._remember_model(_changed(model, status=status)).to_proto())
+        elif api is SetLoggedModelTags:
+            self._remember_model(_changed(model, tags={**model.tags, **_pairs(body.get("tags"))}))
+        elif api is DeleteLoggedModelTag:
+            key = endpoint.rsplit("/tags/", 1)[1]
+            self._remember_model(_changed(model, tags={k: v for k, v in model.tags.items() if k != key}))
+        elif api is LogLoggedModelParamsRequest:
+            self._remember_model(_changed(model, params={**model.params, **_pairs(body.get("params"))}))
+        return answer
 
     def _send(self, path: str, method: str, body: dict[str, Any], proto: Any) -> Any:
         return send_json(self.get_host_creds(), path, method, body, proto)
 
     def create_run(self, experiment_id: Any, user_id: Any, start_time: Any, tags: Any, run_name: Any) -> Any:
         run = super().create_run(experiment_id, user_id, start_time, tags, run_name)
-        if len(self._created) > 1000:
-            self._created.pop(next(iter(self._created)))
+        if len(self._created) > REMEMBERED:
+            forgotten = next(iter(self._created))
+            self._created.pop(forgotten)
+            self._params.pop(forgotten, None)
         self._created[run.info.run_id] = run
         files = session.take_files({t.key: t.value for t in tags or []})
         if files and spool_for(self.store_uri).holding:
@@ -246,6 +354,60 @@ def _offline_run(proto: Any, run_id: str, body: dict[str, Any]) -> Any:
     run = Run(info, RunData(tags=[RunTag(k, v) for k, v in tags.items()]))
     proto.run.CopyFrom(run.to_proto())
     return proto
+
+
+def _offline_model(proto: Any, model_id: str, body: dict[str, Any]) -> Any:
+    """The answer to a `logged-models` create journaled offline: the model as the server will
+    create it, in the experiment's default artifact location (replay learns the real one from
+    the server's answer, as for runs)."""
+    experiment_id = str(body.get("experiment_id", "0"))
+    name = body.get("name") or f"offline-{model_id[2:10]}"
+    body["name"] = name
+    artifact_uri = f"mlflow-artifacts:/{experiment_id}/models/{model_id}/artifacts"
+    body[MARK] = {"artifact_uri": artifact_uri}
+    now = int(time.time() * 1000)
+    model = LoggedModel(
+        experiment_id=experiment_id,
+        model_id=model_id,
+        name=name,
+        artifact_location=artifact_uri,
+        creation_timestamp=now,
+        last_updated_timestamp=now,
+        model_type=body.get("model_type"),
+        source_run_id=body.get("source_run_id"),
+        status=LoggedModelStatus.PENDING,
+        tags=_pairs(body.get("tags")),
+        params=_pairs(body.get("params")),
+    )
+    proto.model.CopyFrom(model.to_proto())
+    return proto
+
+
+def _pairs(items: Any) -> dict[str, str]:
+    """`[{"key", "value"}, ...]` of a request body as a dict."""
+    return {str(i["key"]): str(i.get("value", "")) for i in items or [] if isinstance(i, dict) and "key" in i}
+
+
+def _changed(model: LoggedModel, **changes: Any) -> LoggedModel:
+    """`model` with some of its status, tags and params replaced, updated now."""
+    fields: dict[str, Any] = {
+        "status": model.status,
+        "tags": model.tags,
+        "params": model.params,
+        **changes,
+    }
+    return LoggedModel(
+        experiment_id=model.experiment_id,
+        model_id=model.model_id,
+        name=model.name,
+        artifact_location=model.artifact_location,
+        creation_timestamp=model.creation_timestamp,
+        last_updated_timestamp=int(time.time() * 1000),
+        model_type=model.model_type,
+        source_run_id=model.source_run_id,
+        status_message=model.status_message,
+        **fields,
+    )
 
 
 def rest_store(store_uri: str, **_: Any) -> CairnRestStore:

@@ -10,13 +10,15 @@ crashed process left behind.
 Entries are MLflow REST writes (`"POST /api/2.0/mlflow/..."`), sent as journaled, or artifact
 uploads (`ARTIFACT`, a blob to PUT through MLflow's `mlflow-artifacts` routes). A body may carry
 a `$cairn` mark, never sent: it names a placeholder the client returned offline (the version of
-a model version created offline, the guessed artifact location of a run created offline), and
-replay learns the server's value from the answer and substitutes it in every later entry.
+a model version created offline, the guessed artifact location of a run or logged model created
+offline), and replay learns the server's value from the answer and substitutes it in every later
+entry.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -93,7 +95,29 @@ def substitute(body: dict[str, Any], subst: dict[str, str]) -> dict[str, Any]:
         value = out.get(field)
         if isinstance(value, str):
             out[field] = substitute_uri(value, subst)
+    if isinstance(out.get("tags"), list):
+        out["tags"] = [_substitute_versions_tag(tag, subst) for tag in out["tags"]]
     return out
+
+
+# The logged-model tag in which MLflow's client lists the versions registered from the model
+# (`[{"name": ..., "version": ...}]`), set after registering: offline it names placeholders.
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+
+
+def _substitute_versions_tag(tag: Any, subst: dict[str, str]) -> Any:
+    if not isinstance(tag, dict) or tag.get("key") != MODEL_VERSIONS_TAG:
+        return tag
+    try:
+        versions = json.loads(str(tag.get("value")))
+    except ValueError:
+        return tag
+    if not isinstance(versions, list):
+        return tag
+    for v in versions:
+        if isinstance(v, dict) and is_placeholder(v.get("version")):
+            v["version"] = subst.get(version_key(str(v.get("name")), str(v["version"])), v["version"])
+    return {**tag, "value": json.dumps(versions)}
 
 
 def learn(body: dict[str, Any], answer: Any) -> dict[str, str]:
@@ -107,7 +131,9 @@ def learn(body: dict[str, Any], answer: Any) -> dict[str, str]:
         if real is not None:
             learned[version_key(str(body.get("name")), str(mark["version"]))] = str(real)
     if isinstance(mark.get("artifact_uri"), str):
-        real = ((answer.get("run") or {}).get("info") or {}).get("artifact_uri")
+        # A run's (`runs/create`) or a logged model's (`logged-models/{id}`) answer.
+        created = answer.get("run") or answer.get("model") or {}
+        real = (created.get("info") or {}).get("artifact_uri")
         if isinstance(real, str) and real != mark["artifact_uri"]:
             learned[uri_key(mark["artifact_uri"])] = real
     return learned
