@@ -16,16 +16,21 @@ use crate::sql::writer::WriteTx;
 
 /// Inserts the params that are new and rejects the whole batch if any would change a stored
 /// value (params are immutable).
-fn log_params(db: &mut dyn Db, run: &RunRow, params: &[KeyValue], seq: i64, payload: &mut Payload) -> Result<()> {
+fn log_params(
+    db: &mut dyn Db,
+    tx: &mut WriteTx,
+    run: &RunRow,
+    params: &[KeyValue],
+    payload: &mut Payload,
+) -> Result<()> {
     if params.is_empty() {
         return Ok(());
     }
-    let mut stored: HashMap<String, String> = HashMap::new();
-    for row in db.query("SELECT key, value FROM params WHERE run_pk = $1", &[run.run_pk.into()])? {
-        let mut it = row.into_iter();
-        let key = it.next().unwrap_or(SqlValue::Null).into_text()?;
-        stored.insert(key, it.next().unwrap_or(SqlValue::Null).into_text()?);
-    }
+    let seq = tx.seq();
+    let mut stored: HashMap<String, String> = match tx.cached_params(run.run_pk) {
+        Some(known) => known.clone(),
+        None => stored_params(db, run)?,
+    };
     let conflicts: Vec<String> = params
         .iter()
         .filter_map(|p| stored.get(&p.key).filter(|old| **old != p.value).map(|old| (p, old)))
@@ -56,7 +61,18 @@ fn log_params(db: &mut dyn Db, run: &RunRow, params: &[KeyValue], seq: i64, payl
     if !inserted.is_empty() {
         payload.params = Some(params_digest(&mut inserted));
     }
+    tx.cache_params(run, stored);
     Ok(())
+}
+
+fn stored_params(db: &mut dyn Db, run: &RunRow) -> Result<HashMap<String, String>> {
+    let mut stored = HashMap::new();
+    for row in db.query("SELECT key, value FROM params WHERE run_pk = $1", &[run.run_pk.into()])? {
+        let mut it = row.into_iter();
+        let key = it.next().unwrap_or(SqlValue::Null).into_text()?;
+        stored.insert(key, it.next().unwrap_or(SqlValue::Null).into_text()?);
+    }
+    Ok(stored)
 }
 
 /// Sets tags; the last value of a repeated key wins. Setting `mlflow.runName` renames the run.
@@ -108,17 +124,20 @@ pub fn log_batch_with(
     batch: &Batch,
     extra: impl FnOnce(&mut dyn Db, i64, &RunRow, &mut Payload) -> Result<()>,
 ) -> Result<()> {
-    let mut run = runs::get_active_row(db, run_id)?;
+    let mut run = runs::get_active_row_cached(db, tx, run_id)?;
     let seq = tx.seq();
     let mut payload = Payload::default();
-    log_params(db, &run, &batch.params, seq, &mut payload)?;
+    log_params(db, tx, &run, &batch.params, &mut payload)?;
     payload.metrics = metrics::log(db, tx, &run, &batch.metrics)?;
     set_tags(db, &mut run, &batch.tags, seq, &mut payload)?;
     extra(db, seq, &run, &mut payload)?;
     tx.append(
         db,
         NewEvent { actor: &actor.0, action: "log_batch", entity_type: entity::RUN, entity_id: run_id, payload },
-    )
+    )?;
+    // A rename by the `mlflow.runName` tag changed the row.
+    tx.cache_run(&run);
+    Ok(())
 }
 
 #[cfg(test)]

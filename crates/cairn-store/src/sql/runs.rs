@@ -40,6 +40,23 @@ pub fn get_active_row(db: &mut dyn Db, run_id: &str) -> Result<RunRow> {
     Ok(row)
 }
 
+/// `get_active_row`, answered from the writer's row cache when it holds the run (see
+/// `writer::RowCache`); the row read is cached for the run's next request.
+pub fn get_active_row_cached(db: &mut dyn Db, tx: &mut WriteTx, run_id: &str) -> Result<RunRow> {
+    let row = match tx.cached_run(run_id) {
+        Some(row) => row,
+        None => get_row(db, run_id)?,
+    };
+    if !row.is_active() {
+        return Err(Error::invalid(format!(
+            "The run {run_id} must be in the 'active' state. Current state is {}.",
+            row.lifecycle_stage
+        )));
+    }
+    tx.cache_run(&row);
+    Ok(row)
+}
+
 /// Rewrites every column of an existing run.
 pub fn write_row(db: &mut dyn Db, row: &RunRow, seq: i64) -> Result<()> {
     db.defer(
@@ -80,7 +97,11 @@ pub fn validate_new(new: &NewRun) -> Result<()> {
 /// Creates a run in an active experiment.
 pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewRun) -> Result<Run> {
     let experiment_id = parse_experiment_id(&new.experiment_id)?;
-    let experiment = experiments::get_row(db, experiment_id)?;
+    let experiment = match tx.cached_experiment(experiment_id) {
+        Some(row) => row,
+        None => experiments::get_row(db, experiment_id)?,
+    };
+    tx.cache_experiment(&experiment);
     if !experiment.is_active() {
         return Err(Error::invalid(format!(
             "The experiment {experiment_id} must be in the 'active' state. Current state is {}.",
@@ -110,7 +131,7 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewRun) ->
         }
     };
     let row = RunRow {
-        run_pk: next_id(db, "runs", "run_pk", 1)?,
+        run_pk: tx.next_run_pk(|| next_id(db, "runs", "run_pk", 1))?,
         artifact_uri: join_uri(&experiment.artifact_location, &format!("{run_id}/artifacts")),
         run_id,
         experiment_id,
@@ -143,6 +164,8 @@ pub fn create(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, new: &NewRun) ->
         outputs: Default::default(),
     };
     tx.append(db, event(actor, "create_run", &row.run_id, payload))?;
+    tx.cache_run(&row);
+    tx.cache_params(&row, HashMap::new());
     Ok(run)
 }
 
@@ -160,7 +183,7 @@ fn validate_chosen_run_id(id: &str) -> Result<()> {
 /// Changes an active run's status, end time or name. A new name is mirrored in the
 /// `mlflow.runName` tag.
 pub fn update(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, update: &RunUpdate) -> Result<RunInfo> {
-    let mut row = get_active_row(db, &update.run_id)?;
+    let mut row = get_active_row_cached(db, tx, &update.run_id)?;
     let seq = tx.seq();
     if let Some(status) = update.status {
         row.status = status.as_str().to_owned();
@@ -176,6 +199,7 @@ pub fn update(db: &mut dyn Db, tx: &mut WriteTx, actor: &Actor, update: &RunUpda
     write_row(db, &row, seq)?;
     payload.changes.insert(0, row.change());
     tx.append(db, event(actor, "update_run", &row.run_id, payload))?;
+    tx.cache_run(&row);
     row.to_info()
 }
 

@@ -129,7 +129,7 @@ impl Store for SqlStore {
     async fn create_run(&self, actor: &Actor, new: NewRun) -> Result<Run> {
         runs::validate_new(&new)?;
         let actor = actor.clone();
-        self.writer.write(move |db, tx| runs::create(db, tx, &actor, &new)).await
+        self.writer.write_tracking(move |db, tx| runs::create(db, tx, &actor, &new)).await
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Run> {
@@ -139,7 +139,7 @@ impl Store for SqlStore {
 
     async fn update_run(&self, actor: &Actor, update: RunUpdate) -> Result<RunInfo> {
         let actor = actor.clone();
-        self.writer.write(move |db, tx| runs::update(db, tx, &actor, &update)).await
+        self.writer.write_tracking(move |db, tx| runs::update(db, tx, &actor, &update)).await
     }
 
     async fn delete_run(&self, actor: &Actor, run_id: &str) -> Result<()> {
@@ -155,7 +155,7 @@ impl Store for SqlStore {
     async fn log_batch(&self, actor: &Actor, run_id: &str, batch: Batch) -> Result<()> {
         batch::validate(run_id, &batch)?;
         let (actor, run_id) = (actor.clone(), run_id.to_owned());
-        self.writer.write(move |db, tx| batch::log_batch(db, tx, &actor, &run_id, &batch)).await
+        self.writer.write_tracking(move |db, tx| batch::log_batch(db, tx, &actor, &run_id, &batch)).await
     }
 
     async fn delete_tag(&self, actor: &Actor, run_id: &str, key: &str) -> Result<()> {

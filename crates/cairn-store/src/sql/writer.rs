@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::sql::audit::{self, AuditHead, NewEvent};
 use crate::sql::common::now_millis;
 use crate::sql::db::{Db, DbError, Dialect};
+use crate::sql::rows::{ExperimentRow, RunRow};
 
 /// How many requests may wait for the writer before submitters are made to wait in turn.
 const QUEUE_PER_GROUP: usize = 4;
@@ -34,6 +35,43 @@ pub struct WriteTx {
     /// forgotten again if that request (or its whole group) is rolled back.
     keys: HashMap<String, i64>,
     keys_added: Vec<String>,
+    /// Rows the tracking hot path (create run, log batch, update run) read or wrote, so that a
+    /// run's next request does not read them back over the network. See `RowCache`.
+    rows: RowCache,
+}
+
+/// The rows of the tracking hot path as this writer last wrote or read them.
+///
+/// The cache is correct only while nothing else changed those rows, which three rules ensure:
+/// only requests submitted with `Writer::write_tracking` use it (they keep it up to date with
+/// what they write); any other request empties it before it runs, and a request that fails
+/// empties it; and a transaction starting on an audit head this writer did not leave behind
+/// empties it, since another writer (another replica, `cairn gc`) has written since. Every
+/// write appends to the audit chain under its head's lock, so an unchanged head proves that no
+/// other writer changed anything.
+#[derive(Debug, Default)]
+struct RowCache {
+    /// Whether the current request may use the cache.
+    enabled: bool,
+    /// The audit head (sequence number) this writer committed last; `None` after a failure.
+    valid_at: Option<i64>,
+    next_run_pk: Option<i64>,
+    experiments: HashMap<i64, ExperimentRow>,
+    runs: HashMap<String, RunRow>,
+    /// Every param of a run (by `run_pk`), for the immutability check of the next batch.
+    params: HashMap<i64, HashMap<String, String>>,
+}
+
+/// Beyond this many runs the cache starts again empty: it serves runs being written now.
+const CACHED_RUNS: usize = 4096;
+
+impl RowCache {
+    fn clear(&mut self) {
+        self.next_run_pk = None;
+        self.experiments.clear();
+        self.runs.clear();
+        self.params.clear();
+    }
 }
 
 impl WriteTx {
@@ -44,6 +82,7 @@ impl WriteTx {
             appended: false,
             keys: HashMap::new(),
             keys_added: Vec::new(),
+            rows: RowCache::default(),
         }
     }
 
@@ -81,10 +120,65 @@ impl WriteTx {
         }
     }
 
-    fn start_request(&mut self) -> AuditHead {
+    /// An experiment row the hot path saw in this writer, if the request may use the cache.
+    pub fn cached_experiment(&self, experiment_id: i64) -> Option<ExperimentRow> {
+        self.rows.enabled.then(|| self.rows.experiments.get(&experiment_id).cloned()).flatten()
+    }
+
+    pub fn cache_experiment(&mut self, row: &ExperimentRow) {
+        if self.rows.enabled {
+            self.rows.experiments.insert(row.experiment_id, row.clone());
+        }
+    }
+
+    /// A run row as this writer last wrote or read it, if the request may use the cache.
+    pub fn cached_run(&self, run_id: &str) -> Option<RunRow> {
+        self.rows.enabled.then(|| self.rows.runs.get(run_id).cloned()).flatten()
+    }
+
+    pub fn cache_run(&mut self, row: &RunRow) {
+        if !self.rows.enabled {
+            return;
+        }
+        if self.rows.runs.len() >= CACHED_RUNS && !self.rows.runs.contains_key(&row.run_id) {
+            self.rows.runs.clear();
+            self.rows.params.clear();
+        }
+        self.rows.runs.insert(row.run_id.clone(), row.clone());
+    }
+
+    /// Every param of a run, if the cache knows them.
+    pub fn cached_params(&self, run_pk: i64) -> Option<&HashMap<String, String>> {
+        self.rows.enabled.then(|| self.rows.params.get(&run_pk)).flatten()
+    }
+
+    /// Remembers every param of a run (only for a run whose row is cached, which bounds it).
+    pub fn cache_params(&mut self, run: &RunRow, params: HashMap<String, String>) {
+        if self.rows.enabled && self.rows.runs.contains_key(&run.run_id) {
+            self.rows.params.insert(run.run_pk, params);
+        }
+    }
+
+    /// The key for a new run: read once (`read_max`), then counted on while the cache holds.
+    pub fn next_run_pk(&mut self, read_max: impl FnOnce() -> Result<i64>) -> Result<i64> {
+        let next = match self.rows.next_run_pk.filter(|_| self.rows.enabled) {
+            Some(next) => next,
+            None => read_max()?,
+        };
+        if self.rows.enabled {
+            self.rows.next_run_pk = Some(next + 1);
+        }
+        Ok(next)
+    }
+
+    fn start_request(&mut self, tracking: bool) -> AuditHead {
         self.now = now_millis();
         self.appended = false;
         self.keys_added.clear();
+        if !tracking {
+            self.rows.clear();
+        }
+        self.rows.enabled = tracking;
         self.head.clone()
     }
 
@@ -93,6 +187,7 @@ impl WriteTx {
         for key in self.keys_added.drain(..) {
             self.keys.remove(&key);
         }
+        self.rows.clear();
     }
 }
 
@@ -104,12 +199,15 @@ trait Job: Send {
     fn fail(&mut self, error: Error);
     /// Sends the reply once the group's fate is known.
     fn finish(self: Box<Self>, group: Result<()>);
+    /// Whether the request is one of the tracking hot path's, which may use the row cache.
+    fn tracking(&self) -> bool;
 }
 
 struct TypedJob<T, F> {
     work: Option<F>,
     result: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
+    tracking: bool,
 }
 
 impl<T, F> Job for TypedJob<T, F>
@@ -141,6 +239,10 @@ where
         };
         // The submitter may have given up (its future was dropped); nothing to do then.
         let _ = self.reply.send(reply);
+    }
+
+    fn tracking(&self) -> bool {
+        self.tracking
     }
 }
 
@@ -174,10 +276,29 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut dyn Db, &mut WriteTx) -> Result<T> + Send + 'static,
     {
+        self.submit(work, false).await
+    }
+
+    /// `write` for the tracking hot path (create run, log batch, update run), whose work may
+    /// use the writer's row cache and keeps it up to date with what it writes. Nothing else may
+    /// be submitted this way.
+    pub async fn write_tracking<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db, &mut WriteTx) -> Result<T> + Send + 'static,
+    {
+        self.submit(work, true).await
+    }
+
+    async fn submit<T, F>(&self, work: F, tracking: bool) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db, &mut WriteTx) -> Result<T> + Send + 'static,
+    {
         let sender = self.sender.lock().map_err(|_| Error::internal("writer lock poisoned"))?.clone();
         let Some(sender) = sender else { return Err(Error::internal("the store is closed")) };
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(TypedJob { work: Some(work), result: None, reply });
+        let job: Box<dyn Job> = Box::new(TypedJob { work: Some(work), result: None, reply, tracking });
         sender.send(job).await.map_err(|_| Error::internal("the store is closed"))?;
         answer.await.map_err(|_| Error::internal("the writer stopped before answering"))?
     }
@@ -211,8 +332,10 @@ fn run_loop(mut db: Box<dyn Db>, mut receiver: mpsc::Receiver<Box<dyn Job>>, max
         }
         let outcome = commit_group(db.as_mut(), &mut tx, &mut group);
         if outcome.is_err() {
-            // The transaction is gone; so is anything the cache learned inside it.
+            // The transaction is gone; so is anything the caches learned inside it.
             tx.keys.clear();
+            tx.rows.clear();
+            tx.rows.valid_at = None;
             let _ = db.batch("ROLLBACK");
         }
         for job in group.drain(..) {
@@ -229,12 +352,16 @@ fn commit_group(db: &mut dyn Db, tx: &mut WriteTx, group: &mut [Box<dyn Job>]) -
     };
     db.batch(begin).map_err(|e| failed("cannot begin a write transaction", e))?;
     tx.head = AuditHead::load(db)?;
+    if tx.rows.valid_at != Some(tx.head.seq) {
+        // Another writer appended since this one committed: what it cached may be stale.
+        tx.rows.clear();
+    }
     for job in group.iter_mut() {
         // The savepoint travels with the request's first statement, and what the request
         // deferred (see `Db::defer`) is sent with its release at the latest, so that an error
         // a deferred statement raises fails this request and no other.
         db.defer_batch("SAVEPOINT request")?;
-        let before = tx.start_request();
+        let before = tx.start_request(job.tracking());
         let mut ok = job.run(db, tx);
         if ok {
             db.defer_batch("RELEASE SAVEPOINT request")?;
@@ -255,6 +382,7 @@ fn commit_group(db: &mut dyn Db, tx: &mut WriteTx, group: &mut [Box<dyn Job>]) -
     // The head's update travels with the COMMIT.
     tx.head.save(db)?;
     db.batch("COMMIT").map_err(|e| failed("commit failed", e))?;
+    tx.rows.valid_at = Some(tx.head.seq);
     Ok(())
 }
 

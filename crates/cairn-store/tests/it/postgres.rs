@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use cairn_core::model::{Actor, Batch, KeyValue, Metric, NewExperiment, NewRun};
+use cairn_core::model::{Actor, Batch, KeyValue, Metric, NewExperiment, NewRun, RunStatus, RunUpdate};
 use cairn_core::store::{HistoryQuery, Store};
 use cairn_store::StoreConfig;
 use cairn_store::postgres::{PgDb, Role, config_from_uri};
@@ -586,4 +586,41 @@ async fn verify_catches_edited_audit_rows() {
     }
     assert!(store.verify_audit().await.unwrap().is_ok(), "restored");
     store.close().await.unwrap();
+}
+
+/// The writer remembers the rows of the runs it is writing (`writer::RowCache`); what another
+/// replica changes in between must be seen, not the remembered rows: a run deleted there, a
+/// param logged there, a run created there (which takes the next key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_sees_what_another_changed_in_the_runs_it_is_writing() {
+    let (a, url) = fixture().await;
+    let b = open(&url).await;
+    let exp =
+        a.create_experiment(&actor(), NewExperiment { name: "shared".into(), ..Default::default() }).await.unwrap();
+    let run = new_run(&a, &exp).await;
+    let lr = Batch { params: vec![KeyValue::new("lr", "0.1")], ..Batch::default() };
+    a.log_batch(&actor(), &run, lr).await.unwrap();
+
+    b.delete_run(&actor(), &run).await.unwrap();
+    let finish =
+        RunUpdate { run_id: run.clone(), status: Some(RunStatus::Finished), end_time: Some(5), run_name: None };
+    let refused = a.update_run(&actor(), finish.clone()).await.expect_err("the run was deleted by the other replica");
+    assert!(refused.to_string().contains("must be in the 'active' state"), "{refused}");
+
+    b.restore_run(&actor(), &run).await.unwrap();
+    b.log_batch(&actor(), &run, Batch { params: vec![KeyValue::new("x", "1")], ..Batch::default() }).await.unwrap();
+    let changed = Batch { params: vec![KeyValue::new("x", "2")], ..Batch::default() };
+    let refused = a.log_batch(&actor(), &run, changed).await.expect_err("x was logged by the other replica");
+    assert!(refused.to_string().contains("Changing param values is not allowed"), "{refused}");
+
+    let first = new_run(&a, &exp).await;
+    let theirs = new_run(&b, &exp).await;
+    let second = new_run(&a, &exp).await;
+    assert_eq!(a.update_run(&actor(), finish).await.unwrap().status, RunStatus::Finished);
+    for id in [&first, &theirs, &second] {
+        assert_eq!(b.get_run(id).await.unwrap().info.run_id, *id);
+    }
+    assert!(a.verify_audit().await.unwrap().is_ok());
+    a.close().await.unwrap();
+    b.close().await.unwrap();
 }
