@@ -375,6 +375,27 @@ async fn writes_resume_after_the_connection_is_killed() {
     })
     .await;
     assert!(killed >= 1, "the writer's connection was killed");
+    // `pg_terminate_backend` only signals: until the backends have exited, a statement can still
+    // get through on a connection that is about to close, which the store cannot tell from a
+    // connection lost in the middle of a transaction. Waiting for them makes the test about
+    // reconnecting, not about that race.
+    let left = with_db(&url, Role::Write, |db| {
+        for _ in 0..100 {
+            let rows = db
+                .query(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .unwrap();
+            if rows.is_empty() {
+                return 0;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        1
+    })
+    .await;
+    assert_eq!(left, 0, "the killed backends exited");
     assert_eq!(store.get_experiment(&exp).await.unwrap().name, "before");
     for name in ["after-1", "after-2", "after-3"] {
         let new = NewExperiment { name: name.into(), ..Default::default() };
