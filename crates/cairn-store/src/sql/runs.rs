@@ -30,14 +30,7 @@ pub fn get_row(db: &mut dyn Db, run_id: &str) -> Result<RunRow> {
 
 /// Reads a run that is about to be changed: it must exist and be active.
 pub fn get_active_row(db: &mut dyn Db, run_id: &str) -> Result<RunRow> {
-    let row = get_row(db, run_id)?;
-    if !row.is_active() {
-        return Err(Error::invalid(format!(
-            "The run {run_id} must be in the 'active' state. Current state is {}.",
-            row.lifecycle_stage
-        )));
-    }
-    Ok(row)
+    require_active(get_row(db, run_id)?)
 }
 
 /// `get_active_row`, answered from the writer's row cache when it holds the run (see
@@ -47,13 +40,18 @@ pub fn get_active_row_cached(db: &mut dyn Db, tx: &mut WriteTx, run_id: &str) ->
         Some(row) => row,
         None => get_row(db, run_id)?,
     };
+    let row = require_active(row)?;
+    tx.cache_run(&row);
+    Ok(row)
+}
+
+fn require_active(row: RunRow) -> Result<RunRow> {
     if !row.is_active() {
         return Err(Error::invalid(format!(
-            "The run {run_id} must be in the 'active' state. Current state is {}.",
-            row.lifecycle_stage
+            "The run {} must be in the 'active' state. Current state is {}.",
+            row.run_id, row.lifecycle_stage
         )));
     }
-    tx.cache_run(&row);
     Ok(row)
 }
 
