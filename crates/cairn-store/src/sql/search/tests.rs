@@ -324,6 +324,34 @@ fn metric_filters_find_the_same_runs_whichever_plan_is_chosen() {
     });
 }
 
+/// A search that filters on the metric it is ordered by reads that metric's value index in
+/// order and stops after the page, instead of sorting every hit (see `runs::order_joins`); a
+/// metric the filter does not require to be a number keeps its NaN-and-missing rank, and
+/// SQLite then sorts the whole result.
+#[test]
+fn a_search_filtered_on_its_order_metric_reads_the_value_index_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = crate::sqlite::SqliteOptions { path: dir.path().join("plan.db"), full_sync: false };
+    let mut sqlite = crate::sqlite::SqliteDb::open(&options, crate::sqlite::Role::Write).unwrap();
+    migrate(&mut sqlite).unwrap();
+    load_fixture(&mut sqlite);
+    let db: &mut dyn Db = &mut sqlite;
+    let plan = |db: &mut dyn Db, filter: &str| -> String {
+        let mut q = run_query(filter, &["metrics.acc DESC"]);
+        q.experiment_ids = vec!["1".into(), "2".into(), "4".into()];
+        let query = super::runs::statement(db, &q).unwrap().unwrap();
+        let rows = db.query(&format!("EXPLAIN QUERY PLAN {}", query.sql), &query.params).unwrap();
+        rows.into_iter().map(|row| format!("{:?}\n", row.last().unwrap())).collect()
+    };
+    let ordered = plan(db, "metrics.acc > 0.1 AND params.lr = '0.1'");
+    assert!(ordered.contains("latest_metrics_by_value"), "{ordered}");
+    assert!(!ordered.contains("TEMP B-TREE FOR ORDER BY"), "{ordered}");
+    let ranked = plan(db, "metrics.acc != 0.1 AND params.lr = '0.1'");
+    assert!(ranked.contains("TEMP B-TREE FOR ORDER BY"), "{ranked}");
+    // The same searches still find what the unranked order finds.
+    check_runs(db, "metrics.acc > 0.1", &["metrics.acc DESC"], &["a1", "c3"]);
+}
+
 #[test]
 fn run_pages_report_the_next_offset_only_when_more_rows_exist() {
     on_each_backend(|db| {
