@@ -31,9 +31,6 @@ pub use principal::Principal;
 /// be seen. Reading the access-control tables is cheap: they hold people, not runs.
 pub const RELOAD_AFTER: Duration = Duration::from_secs(2);
 
-/// How fresh the snapshot must be before a miss (an unknown user or token) reloads it.
-pub const RELOAD_ON_MISS: Duration = Duration::from_millis(500);
-
 /// `--auth`: whether requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
@@ -49,8 +46,8 @@ pub struct Auth {
     /// What a user holds on a resource without any grant there.
     pub default_permission: Permission,
     snapshot: RwLock<(Instant, Arc<AuthData>)>,
-    /// Serialises reloads; holds when a miss last reloaded.
-    reloading: tokio::sync::Mutex<Option<Instant>>,
+    /// Serialises reloads.
+    reloading: tokio::sync::Mutex<()>,
     pub(crate) verified: principal::VerifiedCache,
     pub(crate) failures: limiter::FailedLogins,
     /// Runs never move between experiments, so their experiment is remembered.
@@ -76,7 +73,7 @@ impl Auth {
             store,
             default_permission,
             snapshot: RwLock::new((Instant::now(), Arc::new(data))),
-            reloading: tokio::sync::Mutex::new(None),
+            reloading: tokio::sync::Mutex::new(()),
             verified: principal::VerifiedCache::default(),
             failures: limiter::FailedLogins::default(),
             run_experiments: Mutex::new(HashMap::new()),
@@ -98,15 +95,19 @@ impl Auth {
         self.reload().await
     }
 
-    /// The snapshot, reloaded first unless a miss reloaded it less than [`RELOAD_ON_MISS`] ago: for when a
-    /// user or token is not in it, and may have just been created by the command line. The
-    /// floor keeps a stream of made-up names from turning into a stream of reloads.
-    pub async fn data_after_miss(&self) -> cairn_core::Result<Arc<AuthData>> {
-        let mut last = self.reloading.lock().await;
-        if last.is_some_and(|at| at.elapsed() < RELOAD_ON_MISS) {
-            return Ok(self.snapshot.read().expect("auth snapshot lock").1.clone());
+    /// The snapshot as of no earlier than `missed_at`: for when a user or token is not in the
+    /// current one, and may have just been created by the command line. A reload that started
+    /// after the miss already holds everything committed before it, so concurrent misses share
+    /// one read of the tables instead of each making its own; reloads run one at a time.
+    /// (A floor on how often a miss may reload, tried before, refused a token created a moment
+    /// after someone else's miss.) A stream of made-up names or tokens is bounded by the
+    /// sign-in limiter, which is consulted before this.
+    pub async fn data_after_miss(&self, missed_at: Instant) -> cairn_core::Result<Arc<AuthData>> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let (loaded, data) = self.snapshot.read().expect("auth snapshot lock").clone();
+        if loaded >= missed_at {
+            return Ok(data);
         }
-        *last = Some(Instant::now());
         self.reload().await
     }
 
@@ -116,8 +117,13 @@ impl Auth {
         // committed anywhere is applied by every request that starts [`RELOAD_AFTER`] later.
         let started = Instant::now();
         let data = Arc::new(self.store.auth_data().await?);
-        *self.snapshot.write().expect("auth snapshot lock") = (started, data.clone());
-        Ok(data)
+        // A reload after a change may run beside a periodic one; the read that started last
+        // holds the most, so an older read finishing later does not replace it.
+        let mut snapshot = self.snapshot.write().expect("auth snapshot lock");
+        if started >= snapshot.0 {
+            *snapshot = (started, data);
+        }
+        Ok(snapshot.1.clone())
     }
 
     /// The experiment of a run, `None` if there is no such run.

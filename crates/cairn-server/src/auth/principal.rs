@@ -114,10 +114,13 @@ async fn verify(auth: &Auth, value: &str, address: Option<IpAddr>) -> Result<Pri
     let mut data = auth.data().await.map_err(|e| ApiError::from(e).into_response())?;
     let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
     if scheme.eq_ignore_ascii_case("bearer") {
+        if let Some(wait) = auth.failures.blocked(None, address) {
+            return Err(too_many(wait));
+        }
         let token = credentials.trim();
         let known = parse_token(token).is_some_and(|(id, _)| data.tokens.iter().any(|t| t.id == id));
         if !known {
-            data = auth.data_after_miss().await.map_err(|e| ApiError::from(e).into_response())?;
+            data = auth.data_after_miss(Instant::now()).await.map_err(|e| ApiError::from(e).into_response())?;
         }
         return verify_token(auth, &data, token, address).map_err(|b| *b);
     }
@@ -138,7 +141,7 @@ async fn verify(auth: &Auth, value: &str, address: Option<IpAddr>) -> Result<Pri
         return Ok(Principal::of(&user, None));
     }
     if data.user(username).is_none() {
-        data = auth.data_after_miss().await.map_err(|e| ApiError::from(e).into_response())?;
+        data = auth.data_after_miss(Instant::now()).await.map_err(|e| ApiError::from(e).into_response())?;
     }
     let Some(user) = data.user(username).cloned() else {
         auth.failures.record(Some(username), address);
@@ -160,9 +163,6 @@ fn verify_token(
     token: &str,
     address: Option<IpAddr>,
 ) -> Result<Principal, Box<Response>> {
-    if let Some(wait) = auth.failures.blocked(None, address) {
-        return Err(Box::new(too_many(wait)));
-    }
     let found = parse_token(token)
         .and_then(|(id, digest)| data.tokens.iter().find(|t| t.id == id && digests_equal(&t.secret_digest, &digest)));
     let Some(found) = found else {

@@ -238,6 +238,28 @@ async fn tokens_act_within_their_scope_until_revoked() {
     assert_eq!(s.call(Method::GET, &format!("{API}/experiments/search"), Some(&forged), None).await.status, 401);
 }
 
+/// The command line creates a token and the caller uses it at once, again and again, each
+/// time right after the previous token's miss reloaded the server's snapshot: every one is
+/// accepted on first use (a floor on how often a miss may reload once refused the second).
+#[tokio::test]
+async fn a_token_created_elsewhere_works_at_once_even_right_after_another_miss() {
+    let s = Secured::new().await;
+    let path = format!("{API}/experiments/search");
+    for round in 0..5 {
+        let t = generate_token().unwrap();
+        let new = NewToken {
+            id: t.id.clone(),
+            username: "alice".into(),
+            scope: TokenScope::Read,
+            secret_digest: t.digest.clone(),
+            expires_at: None,
+        };
+        s.store.create_token(&Actor("admin".into()), new).await.unwrap();
+        let r = s.call(Method::GET, &path, Some(&format!("Bearer {}", t.token)), None).await;
+        assert_eq!(r.status, 200, "token {round}: {r:?}");
+    }
+}
+
 #[tokio::test]
 async fn repeated_wrong_passwords_are_limited() {
     let s = Secured::new().await;
