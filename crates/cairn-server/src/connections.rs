@@ -171,9 +171,11 @@ async fn serve_connection(
             request.extensions_mut().insert(crate::auth::principal::PeerAddr(peer));
         }
         let in_flight = InFlight::start(counted.clone());
-        let call = router.clone().oneshot(request.map(Body::new));
+        let (request, body_read) = crate::unread_body::watch(request.map(Body::new));
+        let call = router.clone().oneshot(request);
         async move {
-            let response = call.await?;
+            let mut response = call.await?;
+            body_read.mark(&mut response);
             Ok::<_, Infallible>(response.map(|body| Body::new(TrackedBody { inner: body, _in_flight: in_flight })))
         }
     });

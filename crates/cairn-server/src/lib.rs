@@ -26,6 +26,7 @@ pub mod readiness;
 mod serve;
 mod sized_json;
 mod ui;
+mod unread_body;
 pub mod wire;
 
 use std::any::Any;
