@@ -285,4 +285,29 @@ pub const MAX_ACTOR_NAME_CHARS: usize = 256;
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_offset: Option<u64>,
+    /// For a search that pages by key (`runs/search`), the sort key of the page's last item when
+    /// another page follows: the next page starts after it instead of counting `next_offset`
+    /// rows again.
+    pub next_after: Option<Vec<SortValue>>,
+}
+
+impl<T> Page<T> {
+    /// A page that continues, if at all, at an offset.
+    pub fn new(items: Vec<T>, next_offset: Option<u64>) -> Self {
+        Page { items, next_offset, next_after: None }
+    }
+
+    /// The same page position with other items (the hydrated rows of a page of keys).
+    pub fn with_items<U>(self, items: Vec<U>) -> Page<U> {
+        Page { items, next_offset: self.next_offset, next_after: self.next_after }
+    }
+}
+
+/// One value of a search's sort key, as the store's ORDER BY computes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
 }

@@ -37,6 +37,9 @@ pub struct RunQuery {
     pub view: ViewType,
     pub max_results: u64,
     pub offset: u64,
+    /// The sort key of the previous page's last run (from [`Page::next_after`]): the page starts
+    /// after it, and `offset` only counts.
+    pub after: Option<Vec<crate::model::SortValue>>,
 }
 
 /// An experiment search, already parsed.

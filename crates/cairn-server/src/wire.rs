@@ -11,7 +11,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
 use cairn_core::logged_models::{DatasetInput, RunInputs, RunOutputs};
-use cairn_core::model::{Experiment, KeyValue, Metric, Run, RunInfo, RunMetric};
+use cairn_core::model::{Experiment, KeyValue, Metric, Run, RunInfo, RunMetric, SortValue};
 
 use crate::error::ApiError;
 
@@ -78,7 +78,53 @@ pub fn encode_page_token(offset: u64) -> String {
 
 /// Decodes a page token into an offset; no token (or an empty one) means the start.
 pub fn decode_page_token(token: Option<&str>) -> Result<u64, ApiError> {
-    let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(0) };
+    Ok(decode_token(token)?.map_or(0, |(offset, _)| offset))
+}
+
+/// The token of a `runs/search` page: MLflow's `{"offset": N}` and, under `after`, the sort key
+/// of the page's last run, so that the next page starts after that run instead of counting the
+/// rows before it again. Values are JSON `null`, integers and strings, and a float is
+/// `{"real": "<shortest decimal>"}`, which also carries infinities.
+pub fn encode_run_page_token(offset: u64, after: Option<&[SortValue]>) -> String {
+    let Some(after) = after else { return encode_page_token(offset) };
+    let values: Vec<Value> = after
+        .iter()
+        .map(|v| match v {
+            SortValue::Null => Value::Null,
+            SortValue::Int(i) => json!(i),
+            SortValue::Real(f) => json!({ "real": f.to_string() }),
+            SortValue::Text(t) => json!(t),
+        })
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(json!({ "offset": offset, "after": values }).to_string())
+}
+
+/// Decodes a `runs/search` page token (see [`encode_run_page_token`]) into the offset and the
+/// sort key, if it has one.
+pub fn decode_run_page_token(token: Option<&str>) -> Result<(u64, Option<Vec<SortValue>>), ApiError> {
+    let Some((offset, parsed)) = decode_token(token)? else { return Ok((0, None)) };
+    let Some(after) = parsed.get("after") else { return Ok((offset, None)) };
+    let invalid = || ApiError::invalid(format!("Invalid page token, parsed value={parsed}"));
+    let values = after.as_array().ok_or_else(invalid)?;
+    let key = values
+        .iter()
+        .map(|v| match v {
+            Value::Null => Some(SortValue::Null),
+            Value::Number(n) => n.as_i64().map(SortValue::Int),
+            Value::String(t) => Some(SortValue::Text(t.clone())),
+            Value::Object(o) if o.len() == 1 => {
+                o.get("real").and_then(Value::as_str).and_then(|r| r.parse().ok()).map(SortValue::Real)
+            }
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(invalid)?;
+    Ok((offset, Some(key)))
+}
+
+/// The offset and the whole JSON object of a page token, or `None` for no token.
+fn decode_token(token: Option<&str>) -> Result<Option<(u64, Value)>, ApiError> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(None) };
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .map_err(|_| ApiError::invalid("Invalid page token, could not base64-decode"))?;
@@ -87,7 +133,7 @@ pub fn decode_page_token(token: Option<&str>) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::invalid(format!("Invalid page token, decoded value={text}")))?;
     let offset = parsed.get("offset").filter(|v| !v.is_null());
     match offset.and_then(parse_i64) {
-        Some(n) if n > 0 => Ok(n as u64),
+        Some(n) if n > 0 => Ok(Some((n as u64, parsed))),
         Some(_) | None => Err(ApiError::invalid(format!("Invalid page token, parsed value={parsed}"))),
     }
 }
@@ -287,20 +333,20 @@ pub struct PageJson<'a, T, W> {
     pub key: &'static str,
     pub items: &'a [T],
     pub write: fn(&'a T) -> W,
-    pub next_offset: Option<u64>,
+    pub next_page_token: Option<String>,
 }
 
 impl<T, W: Serialize> Serialize for PageJson<'_, T, W> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         const TOKEN: &str = "next_page_token";
-        let token = self.next_offset.map(encode_page_token);
+        let token = self.next_page_token.as_ref();
         let list = (!self.items.is_empty()).then_some(ListJson(self.items, self.write));
         let mut map = serializer.serialize_map(Some(usize::from(list.is_some()) + usize::from(token.is_some())))?;
         let list_first = self.key < TOKEN;
         if let Some(list) = list.as_ref().filter(|_| list_first) {
             map.serialize_entry(self.key, list)?;
         }
-        if let Some(token) = &token {
+        if let Some(token) = token {
             map.serialize_entry(TOKEN, token)?;
         }
         if let Some(list) = list.as_ref().filter(|_| !list_first) {
@@ -379,5 +425,30 @@ mod tests {
         assert!(err("eyJ4IjogMX0=").starts_with("Invalid page token, parsed value=")); // {"x": 1}
         let negative = base64::engine::general_purpose::STANDARD.encode("{\"offset\": -5}");
         assert!(err(&negative).starts_with("Invalid page token, parsed value="));
+    }
+
+    #[test]
+    fn run_page_tokens_carry_the_sort_key_exactly_and_refuse_forged_ones() {
+        let key = vec![
+            SortValue::Int(0),
+            SortValue::Real(0.1 + 0.2),
+            SortValue::Real(f64::NEG_INFINITY),
+            SortValue::Null,
+            SortValue::Text("run \"x\" é".into()),
+        ];
+        let token = encode_run_page_token(200, Some(&key));
+        assert_eq!(decode_run_page_token(Some(&token)).unwrap(), (200, Some(key)));
+        assert_eq!(decode_run_page_token(Some(&encode_page_token(7))).unwrap(), (7, None));
+        assert_eq!(decode_run_page_token(None).unwrap(), (0, None));
+        let forged = |after: &str| {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\": 5, \"after\": {after}}}"));
+            decode_run_page_token(Some(&token)).unwrap_err().message
+        };
+        for after in
+            ["1", "[true]", "[1.5]", "[{\"real\": \"x\"}]", "[{\"real\": 1}]", "[[1]]", "[{\"real\": \"1\", \"y\": 2}]"]
+        {
+            assert!(forged(after).starts_with("Invalid page token, parsed value="), "{after}");
+        }
     }
 }

@@ -23,7 +23,7 @@ pub async fn get_run(state: &AppState, args: &Fields) -> ApiResult<Value> {
 /// `runs/search`.
 pub async fn search_runs(state: &AppState, args: &Fields) -> ApiResult<Value> {
     let page = state.store.search_runs(super::runs::search_query(args)?).await?;
-    Ok(serde_json::to_value(super::runs::search_page(&page.items, page.next_offset)).unwrap_or(Value::Null))
+    Ok(serde_json::to_value(super::runs::search_page(&page)).unwrap_or(Value::Null))
 }
 
 /// `metrics/get-history-bulk-interval`.

@@ -55,7 +55,8 @@ async fn history(State(state): State<AppState>, RawQuery(query): RawQuery) -> Ap
 /// an owned key per point) a 100,000-point history was the server's largest allocation, several
 /// times the size of the JSON it became.
 fn history_page(metrics: &[Metric], next_offset: Option<u64>) -> wire::PageJson<'_, Metric, wire::MetricJson<'_>> {
-    wire::PageJson { key: "metrics", items: metrics, write: wire::MetricJson, next_offset }
+    let next_page_token = next_offset.map(wire::encode_page_token);
+    wire::PageJson { key: "metrics", items: metrics, write: wire::MetricJson, next_page_token }
 }
 
 async fn bulk_interval(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Json<Value>> {

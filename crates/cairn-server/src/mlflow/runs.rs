@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use cairn_core::logged_models::MetricLink;
-use cairn_core::model::{Batch, KeyValue, Metric, NewRun, Run, RunStatus, RunUpdate, ViewType};
+use cairn_core::model::{Batch, KeyValue, Metric, NewRun, Page, Run, RunStatus, RunUpdate, ViewType};
 use cairn_core::search::{parse_run_filter, parse_run_order_by};
 use cairn_core::store::{RunQuery, SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD};
 use cairn_core::validation::{self, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH};
@@ -230,31 +230,35 @@ async fn search(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiR
     // A run's info and empty inputs take about 400 bytes, each param, tag or metric about 80.
     let entries: usize = page.items.iter().map(|r| r.params.len() + r.tags.len() + r.metrics.len()).sum();
     let capacity = page.items.len() * 400 + entries * 80 + 128;
-    Ok(SizedJson::new(&search_page(&page.items, page.next_offset), capacity))
+    Ok(SizedJson::new(&search_page(&page), capacity))
 }
 
 /// A `runs/search` request as the store's query (shared with GraphQL's `mlflowSearchRuns`).
 pub(crate) fn search_query(body: &Fields) -> ApiResult<RunQuery> {
     let (filter, order_by) = paging::filter_and_order(body, parse_run_filter, parse_run_order_by)?;
+    let (offset, after) = wire::decode_run_page_token(body.str("page_token")?.as_deref())?;
     Ok(RunQuery {
         experiment_ids: body.str_list("experiment_ids")?,
         filter,
         order_by,
         view: body.enumeration("run_view_type", ViewType::parse)?.unwrap_or_default(),
         max_results: paging::max_results(body, SEARCH_MAX_RESULTS_DEFAULT)?,
-        offset: wire::decode_page_token(body.str("page_token")?.as_deref())?,
+        offset,
+        after,
     })
 }
 
 /// A page of runs, written one run at a time: built whole as a `Value` tree, a page of a
 /// thousand runs (a map per param, tag and metric) took tens of megabytes for a response of one.
-pub(crate) fn search_page(runs: &[Run], next_offset: Option<u64>) -> wire::PageJson<'_, Run, wire::RunJson<'_>> {
-    wire::PageJson { key: "runs", items: runs, write: wire::RunJson, next_offset }
+pub(crate) fn search_page(page: &Page<Run>) -> wire::PageJson<'_, Run, wire::RunJson<'_>> {
+    let next_page_token =
+        page.next_offset.map(|offset| wire::encode_run_page_token(offset, page.next_after.as_deref()));
+    wire::PageJson { key: "runs", items: &page.items, write: wire::RunJson, next_page_token }
 }
 
 #[cfg(test)]
 mod tests {
-    use cairn_core::model::{LifecycleStage, RunInfo};
+    use cairn_core::model::{LifecycleStage, RunInfo, SortValue};
 
     use super::*;
 
@@ -298,7 +302,7 @@ mod tests {
 
     #[test]
     fn search_pages_are_written_as_mlflow_writes_them() {
-        let page = |runs: Vec<Run>, next| serde_json::to_string(&search_page(&runs, next)).unwrap();
+        let page = |runs: Vec<Run>, next| serde_json::to_string(&search_page(&Page::new(runs, next))).unwrap();
         let token = wire::encode_page_token(2);
         assert_eq!(
             page(vec![run(0), run(1)], Some(2)),
@@ -306,6 +310,13 @@ mod tests {
         );
         assert_eq!(page(vec![run(3)], None), format!(r#"{{"runs":[{}]}}"#, expected_run(3)));
         assert_eq!(page(Vec::new(), None), "{}");
+        // A page that hands on its last run's sort key puts it in the token beside the offset.
+        let keyed = Page { next_after: Some(vec![SortValue::Real(f64::INFINITY)]), ..Page::new(vec![run(5)], Some(1)) };
+        let text = serde_json::to_string(&search_page(&keyed)).unwrap();
+        let token = serde_json::from_str::<Value>(&text).unwrap()["next_page_token"].as_str().unwrap().to_owned();
+        let decoded = wire::decode_run_page_token(Some(&token)).unwrap();
+        assert_eq!(decoded, (1, Some(vec![SortValue::Real(f64::INFINITY)])));
+        assert_eq!(wire::decode_page_token(Some(&token)).unwrap(), 1, "other routes read the offset alone");
         // The same run as a value tree (as get-run sends it) has the same JSON.
         assert_eq!(
             serde_json::to_string(&json!({ "run": wire::RunJson(&run(4)) })).unwrap(),

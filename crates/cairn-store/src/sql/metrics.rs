@@ -185,7 +185,7 @@ const HISTORY_PAGE_PREALLOCATION: u64 = 25_000;
 /// A page of one metric's history, ordered as MLflow orders it (timestamp, step, value). An
 /// unknown run or key has an empty history, as in MLflow's SQL store.
 pub fn history(db: &mut dyn Db, q: &HistoryQuery) -> Result<Page<Metric>> {
-    let empty = Page { items: Vec::new(), next_offset: None };
+    let empty = Page::new(Vec::new(), None);
     let (Some(pk), Some(key_id)) = (run_pk(db, &q.run_id)?, key_id(db, &q.key)?) else { return Ok(empty) };
     let in_order = query_opt_int(
         db,
@@ -219,7 +219,7 @@ pub fn history(db: &mut dyn Db, q: &HistoryQuery) -> Result<Page<Metric>> {
         }
         _ => None,
     };
-    Ok(Page { items, next_offset })
+    Ok(Page::new(items, next_offset))
 }
 
 /// 1-based positions, in the ordered rows of one run, of the points to return: the first row of

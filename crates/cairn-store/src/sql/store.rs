@@ -89,7 +89,7 @@ impl Store for SqlStore {
     async fn search_experiments(&self, query: ExperimentQuery) -> Result<Page<Experiment>> {
         self.read_consistent(move |db| {
             let page = search::search_experiments(db, &query)?;
-            Ok(Page { items: experiments::hydrate(db, &page.items)?, next_offset: page.next_offset })
+            Ok(Page::new(experiments::hydrate(db, &page.items)?, page.next_offset))
         })
         .await
     }
@@ -176,7 +176,8 @@ impl Store for SqlStore {
     async fn search_runs(&self, query: RunQuery) -> Result<Page<Run>> {
         self.read_consistent(move |db| {
             let page = search::search_runs(db, &query)?;
-            Ok(Page { items: runs::hydrate(db, &page.items)?, next_offset: page.next_offset })
+            let runs = runs::hydrate(db, &page.items)?;
+            Ok(page.with_items(runs))
         })
         .await
     }

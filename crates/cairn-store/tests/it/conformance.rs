@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use cairn_core::Error;
 use cairn_core::audit::AuditQuery;
-use cairn_core::model::ViewType;
 use cairn_core::model::{Actor, Batch, KeyValue, LifecycleStage, Metric, NewExperiment, NewRun, RunStatus, RunUpdate};
+use cairn_core::model::{Page, Run, ViewType};
 use cairn_core::sampling::{Downsampler, Point, SampledQuery, SampledSeries, StepBuckets};
 use cairn_core::search::{parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by};
 use cairn_core::store::{BulkIntervalQuery, ExperimentQuery, HistoryQuery, RunQuery, Store};
@@ -1240,7 +1240,9 @@ pub async fn failed_requests_leave_no_trace(store: Arc<dyn Store>) {
     assert_verifies(&store).await;
 }
 
-/// Runs a run search to completion, page by page, returning run names in result order.
+/// Runs a run search to completion, page by page, returning run names in result order. It
+/// pages twice, by the sort key each page hands on (`next_after`) and by offset, and both must
+/// give the same runs.
 async fn search_all_names(
     store: &Arc<dyn Store>,
     experiment_id: &str,
@@ -1248,25 +1250,33 @@ async fn search_all_names(
     order_by: &[&str],
     page: u64,
 ) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut offset = 0;
-    loop {
-        let query = RunQuery {
-            experiment_ids: vec![experiment_id.to_owned()],
-            filter: parse_run_filter(filter).expect("filter parses"),
-            order_by: order_by.iter().map(|o| parse_run_order_by(o).expect("order parses")).collect(),
-            view: ViewType::ActiveOnly,
-            max_results: page,
-            offset,
-        };
-        let result = store.search_runs(query).await.expect("search");
-        assert!(result.items.len() as u64 <= page);
-        names.extend(result.items.into_iter().map(|r| r.info.run_name));
-        match result.next_offset {
-            Some(next) => offset = next,
-            None => return names,
+    let mut by_key = Vec::new();
+    let mut by_offset = Vec::new();
+    for keyset in [true, false] {
+        let names = if keyset { &mut by_key } else { &mut by_offset };
+        let (mut offset, mut after) = (0, None);
+        loop {
+            let query = RunQuery {
+                experiment_ids: vec![experiment_id.to_owned()],
+                filter: parse_run_filter(filter).expect("filter parses"),
+                order_by: order_by.iter().map(|o| parse_run_order_by(o).expect("order parses")).collect(),
+                view: ViewType::ActiveOnly,
+                max_results: page,
+                offset,
+                after: if keyset { after.clone() } else { None },
+            };
+            let result = store.search_runs(query).await.expect("search");
+            assert!(result.items.len() as u64 <= page);
+            assert_eq!(result.next_after.is_some(), result.next_offset.is_some(), "{filter:?} {order_by:?}");
+            names.extend(result.items.into_iter().map(|r| r.info.run_name));
+            match result.next_offset {
+                Some(next) => (offset, after) = (next, result.next_after),
+                None => break,
+            }
         }
     }
+    assert_eq!(by_key, by_offset, "filter {filter:?}, order {order_by:?}, pages of {page}");
+    by_key
 }
 
 /// Filters on metrics, params, tags and attributes select the same runs on every backend, in
@@ -1308,6 +1318,15 @@ pub async fn search_runs_filters_orders_and_pages(store: Arc<dyn Store>) {
     let by_metric = search_all_names(&store, &exp, "", &["metrics.accuracy ASC"], 4).await;
     assert_eq!(&by_metric[..8], ["run-0", "run-1", "run-2", "run-3", "run-4", "run-5", "run-6", "run-7"]);
     assert_eq!(&by_metric[8..], ["run-9", "run-8"], "NaN sorts after numbers, missing values last");
+    // Pages that end inside the NaN and missing groups, and on keys some runs lack, in both
+    // directions: the key-paged and offset-paged results must agree (see `search_all_names`).
+    let by_metric_desc = search_all_names(&store, &exp, "", &["metrics.accuracy DESC"], 1).await;
+    assert_eq!(&by_metric_desc[..2], ["run-7", "run-6"]);
+    assert_eq!(&by_metric_desc[8..], ["run-9", "run-8"]);
+    for order in [["tags.team DESC"], ["tags.team ASC"], ["params.lr DESC"], ["attributes.end_time ASC"]] {
+        assert_eq!(search_all_names(&store, &exp, "", &order, 3).await.len(), 10, "{order:?}");
+    }
+    assert_eq!(search_all_names(&store, &exp, "metrics.accuracy >= 0.5", &["metrics.accuracy ASC"], 1).await.len(), 3);
 
     assert_eq!(
         search_all_names(&store, &exp, "tags.team = 'vision'", &["attributes.run_name ASC"], 10).await,
@@ -1320,6 +1339,32 @@ pub async fn search_runs_filters_orders_and_pages(store: Arc<dyn Store>) {
         search_all_names(&store, &exp, "attributes.start_time >= 1008", &["attributes.start_time ASC"], 10).await,
         ["run-8", "run-9"]
     );
+
+    // A run started between two pages sorts first; the key-paged second page carries on after
+    // the first page's last run, where an offset would shift and show that run again.
+    let page_query = |after| RunQuery {
+        experiment_ids: vec![exp.clone()],
+        filter: parse_run_filter("").expect("filter parses"),
+        order_by: Vec::new(),
+        view: ViewType::ActiveOnly,
+        max_results: 3,
+        offset: 0,
+        after,
+    };
+    let first = store.search_runs(page_query(None)).await.expect("first page");
+    let late = NewRun {
+        experiment_id: exp.clone(),
+        user_id: "u".into(),
+        run_name: Some("run-late".into()),
+        start_time: Some(2000),
+        ..NewRun::default()
+    };
+    let late_id = store.create_run(&actor(), late).await.expect("create run").info.run_id;
+    let second = store.search_runs(page_query(first.next_after.clone())).await.expect("second page");
+    let names = |page: &Page<Run>| page.items.iter().map(|r| r.info.run_name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&first), ["run-9", "run-8", "run-7"]);
+    assert_eq!(names(&second), ["run-6", "run-5", "run-4"], "no repeat after a run was added");
+    store.delete_run(&actor(), &late_id).await.expect("delete the late run");
 
     let hostile = search_all_names(&store, &exp, "tags.team = '; DROP TABLE runs; --'", &[], 10).await;
     assert!(hostile.is_empty());

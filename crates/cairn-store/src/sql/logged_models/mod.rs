@@ -84,7 +84,7 @@ impl LoggedModels for SqlStore {
     async fn search_logged_models(&self, query: LoggedModelQuery) -> Result<Page<LoggedModel>> {
         self.read_consistent(move |db| {
             let page = search::search_logged_models(db, &query)?;
-            Ok(Page { items: models::hydrate(db, &page.items)?, next_offset: page.next_offset })
+            Ok(Page::new(models::hydrate(db, &page.items)?, page.next_offset))
         })
         .await
     }

@@ -35,7 +35,7 @@ pub fn registered_models(db: &mut dyn Db, q: &RegisteredModelQuery) -> Result<Pa
     let page = search_registered_models(db, q)?;
     let mut rows = model_rows(db, &page.items)?;
     let ordered: Vec<ModelRow> = page.items.iter().filter_map(|pk| rows.remove(pk)).collect();
-    Ok(Page { items: models::hydrate(db, ordered)?, next_offset: page.next_offset })
+    Ok(Page::new(models::hydrate(db, ordered)?, page.next_offset))
 }
 
 /// One page of model versions matching `q`, hydrated.
@@ -47,5 +47,5 @@ pub fn model_versions(db: &mut dyn Db, q: &ModelVersionQuery) -> Result<Page<Mod
     let names: HashMap<i64, String> = model_rows(db, &pks)?.into_iter().map(|(pk, row)| (pk, row.name)).collect();
     let mut rows = versions::rows_for(db, &page.items)?;
     let ordered: Vec<VersionRow> = page.items.iter().filter_map(|key| rows.remove(key)).collect();
-    Ok(Page { items: versions::hydrate(db, ordered, &names)?, next_offset: page.next_offset })
+    Ok(Page::new(versions::hydrate(db, ordered, &names)?, page.next_offset))
 }

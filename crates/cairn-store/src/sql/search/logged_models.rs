@@ -21,7 +21,7 @@ use crate::sql::db::{Db, SqlValue};
 pub fn search(db: &mut dyn Db, q: &LoggedModelQuery) -> Result<Page<i64>> {
     let experiment_ids = q.experiment_ids.iter().map(|id| parse_experiment_id(id)).collect::<Result<Vec<_>>>()?;
     if experiment_ids.is_empty() {
-        return Ok(Page { items: Vec::new(), next_offset: None });
+        return Ok(Page::new(Vec::new(), None));
     }
     let mut query = Query::new(db.dialect());
     query.push("SELECT m.model_pk FROM logged_models m");

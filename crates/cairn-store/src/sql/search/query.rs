@@ -183,7 +183,7 @@ pub(super) fn page(mut keys: Vec<i64>, max_results: u64, offset: u64) -> cairn_c
     keys.truncate(max);
     // A page of zero results would point at itself forever; such a page never has a successor.
     let next_offset = (more && max_results > 0).then(|| offset.saturating_add(max_results));
-    cairn_core::model::Page { items: keys, next_offset }
+    cairn_core::model::Page::new(keys, next_offset)
 }
 
 /// Reads the single integer column of each row.

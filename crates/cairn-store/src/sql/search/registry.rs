@@ -138,7 +138,7 @@ fn page<T>(mut items: Vec<T>, max_results: u64, offset: u64) -> Page<T> {
     let more = items.len() > max;
     items.truncate(max);
     let next_offset = (more && max_results > 0).then(|| offset.saturating_add(max_results));
-    Page { items, next_offset }
+    Page::new(items, next_offset)
 }
 
 fn ints(row: Row) -> Result<Vec<i64>> {

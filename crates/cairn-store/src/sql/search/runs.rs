@@ -7,7 +7,7 @@
 //! Each param, tag or metric order key is a `LEFT JOIN` on the same primary keys, so runs
 //! without that key stay in the result and sort last.
 
-use cairn_core::model::{Page, ViewType};
+use cairn_core::model::{Page, SortValue, ViewType};
 use cairn_core::search::{Attribute, Comparison, Entity, Op, OrderBy, Value};
 use cairn_core::store::RunQuery;
 use cairn_core::validation::RUN_NAME_TAG;
@@ -19,13 +19,44 @@ use crate::sql::db::{Db, Dialect, SqlValue};
 
 /// Returns the `run_pk`s of one page of runs matching `q`, in order.
 pub fn search(db: &mut dyn Db, q: &RunQuery) -> Result<Page<i64>> {
-    let Some(query) = statement(db, q)? else { return Ok(Page { items: Vec::new(), next_offset: None }) };
+    let Some((query, terms)) = statement(db, q)? else { return Ok(Page::new(Vec::new(), None)) };
     let rows = db.query(&query.sql, &query.params)?;
-    Ok(page(first_ints(rows)?, q.max_results, q.offset))
+    let max = usize::try_from(q.max_results).unwrap_or(usize::MAX);
+    let last_key = match rows.get(max.wrapping_sub(1)) {
+        Some(row) if rows.len() > max => Some(sort_key(&terms, row)?),
+        _ => None,
+    };
+    let keys = rows
+        .iter()
+        .map(|row| Ok(row.first().ok_or_else(|| Error::internal("search query returned an empty row"))?.int()?))
+        .collect::<Result<Vec<i64>>>()?;
+    let mut page = page(keys, q.max_results, q.offset);
+    page.next_after = last_key.filter(|_| page.next_offset.is_some());
+    Ok(page)
 }
 
-/// The statement that finds one page of `q`, or `None` when no experiment is searched.
-pub(super) fn statement(db: &mut dyn Db, q: &RunQuery) -> Result<Option<Query>> {
+/// The sort key a row of [`statement`] carries after its `run_pk`.
+fn sort_key(terms: &[Term], row: &crate::sql::db::Row) -> Result<Vec<SortValue>> {
+    if row.len() != terms.len() + 1 {
+        return Err(Error::internal("search query returned a row without its sort key"));
+    }
+    terms
+        .iter()
+        .zip(&row[1..])
+        .map(|(term, value)| {
+            Ok(match (value, term.kind) {
+                (SqlValue::Null, _) => SortValue::Null,
+                (value, Kind::Int) => SortValue::Int(value.int()?),
+                (value, Kind::Real) => SortValue::Real(value.real()?),
+                (value, Kind::Text) => SortValue::Text(value.text()?.to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// The statement that finds one page of `q` (each row a `run_pk` and its sort key) and the
+/// ORDER BY terms of that key, or `None` when no experiment is searched.
+pub(super) fn statement(db: &mut dyn Db, q: &RunQuery) -> Result<Option<(Query, Vec<Term>)>> {
     let experiment_ids = q.experiment_ids.iter().map(|id| parse_experiment_id(id)).collect::<Result<Vec<_>>>()?;
     if experiment_ids.is_empty() {
         return Ok(None);
@@ -34,9 +65,16 @@ pub(super) fn statement(db: &mut dyn Db, q: &RunQuery) -> Result<Option<Query>> 
 
     let filters_a_metric = q.filter.clauses.iter().any(|c| matches!(c.entity, Entity::Metric(_)));
     let value_index = filters_a_metric && may_use_value_index(db, experiment_ids.len())?;
+    let mut joins = Query::new(db.dialect());
+    let (terms, metric_joins) = order_joins(&mut joins, &q.order_by, &q.filter.clauses)?;
+    // The sort key is selected before the joins that compute it are written, and placeholders
+    // are numbered in order of appearance, so the joins are built aside (their binds first) and
+    // appended after the select list, which binds nothing.
     let mut query = Query::new(db.dialect());
-    query.push("SELECT r.run_pk FROM runs r");
-    let (order, metric_joins) = order_joins(&mut query, &q.order_by, &q.filter.clauses)?;
+    let columns: Vec<&str> = terms.iter().map(|t| t.expr.as_str()).collect();
+    query.push(&format!("SELECT r.run_pk, {} FROM runs r", columns.join(", ")));
+    query.push(&joins.sql);
+    query.params = joins.params;
 
     let ids = query.bind_list(experiment_ids.into_iter().map(SqlValue::Int));
     query.push(&format!(" WHERE r.experiment_id IN ({ids})"));
@@ -50,10 +88,125 @@ pub(super) fn statement(db: &mut dyn Db, q: &RunQuery) -> Result<Option<Query>> 
         query.push(&condition);
     }
 
+    let offset = match &q.after {
+        Some(after) => {
+            let condition = seek(&mut query, &terms, after)?;
+            query.push(" AND ");
+            query.push(&condition);
+            0
+        }
+        None => q.offset,
+    };
+
+    let order: Vec<String> = terms.iter().map(Term::order_by).collect();
     query.push(" ORDER BY ");
     query.push(&order.join(", "));
-    query.push_page(q.max_results, q.offset);
-    Ok(Some(query))
+    query.push_page(q.max_results, offset);
+    Ok(Some((query, terms)))
+}
+
+/// What a sort key term holds, so that a value from a page token binds as the same type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Kind {
+    Int,
+    Real,
+    Text,
+}
+
+/// One ORDER BY term of a run search.
+#[derive(Debug, Clone)]
+pub(super) struct Term {
+    expr: String,
+    descending: bool,
+    kind: Kind,
+    /// Whether rows can hold NULL here (a missing param, tag, metric or start time).
+    nullable: bool,
+    /// `NULLS LAST` written out; otherwise the database's own placement applies.
+    explicit_nulls_last: bool,
+}
+
+impl Term {
+    fn new(expr: String, descending: bool, kind: Kind, nullable: bool) -> Self {
+        Term { expr, descending, kind, nullable, explicit_nulls_last: false }
+    }
+
+    fn order_by(&self) -> String {
+        let direction = if self.descending { " DESC" } else { "" };
+        let nulls = if self.explicit_nulls_last { " NULLS LAST" } else { "" };
+        format!("{}{direction}{nulls}", self.expr)
+    }
+
+    /// Whether NULLs come after every value in this term's order: SQLite puts NULL below every
+    /// value, PostgreSQL above.
+    fn nulls_last(&self, dialect: Dialect) -> bool {
+        self.explicit_nulls_last
+            || match dialect {
+                Dialect::Sqlite => self.descending,
+                Dialect::Postgres => !self.descending,
+            }
+    }
+}
+
+/// The condition "the row sorts after `after`" for the ORDER BY `terms`: the rows of the next
+/// page, found by key rather than by counting the rows before it, so that a late page costs what
+/// the first does, and rows written meanwhile neither repeat nor get skipped across pages.
+///
+/// It is the lexicographic comparison written out (equal on the first i terms and after on the
+/// next, for each i), NULL-aware per term. When the first term holds no NULLs, the same bound is
+/// also written as a plain range on it, which an index on that term can start from. A key of
+/// another shape than `terms` (a token from another search) is refused.
+fn seek(query: &mut Query, terms: &[Term], after: &[SortValue]) -> Result<String> {
+    if after.len() != terms.len() {
+        return Err(foreign_token());
+    }
+    let dialect = query.dialect;
+    let mut disjuncts = Vec::with_capacity(terms.len());
+    for (i, (term, value)) in terms.iter().zip(after).enumerate() {
+        let mut parts = Vec::with_capacity(i + 1);
+        for (earlier, earlier_value) in terms[..i].iter().zip(after) {
+            parts.push(match bind_key(query, earlier, earlier_value)? {
+                None => format!("{} IS NULL", earlier.expr),
+                Some(p) => format!("{} = {p}", earlier.expr),
+            });
+        }
+        let (op, nulls_last) = (if term.descending { "<" } else { ">" }, term.nulls_last(dialect));
+        match bind_key(query, term, value)? {
+            None if nulls_last => continue,
+            None => parts.push(format!("{} IS NOT NULL", term.expr)),
+            Some(p) if term.nullable && nulls_last => {
+                parts.push(format!("({e} {op} {p} OR {e} IS NULL)", e = term.expr));
+            }
+            Some(p) => parts.push(format!("{} {op} {p}", term.expr)),
+        }
+        disjuncts.push(format!("({})", parts.join(" AND ")));
+    }
+    if disjuncts.is_empty() {
+        return Ok("1 = 0".to_owned());
+    }
+    let mut condition = format!("({})", disjuncts.join(" OR "));
+    if let (Some(first), Some(value)) = (terms.first(), after.first())
+        && !first.nullable
+        && let Some(p) = bind_key(query, first, value)?
+    {
+        let op = if first.descending { "<=" } else { ">=" };
+        condition = format!("{} {op} {p} AND {condition}", first.expr);
+    }
+    Ok(condition)
+}
+
+/// Binds one value of a page token's sort key for `term`; `None` for a NULL the term may hold.
+fn bind_key(query: &mut Query, term: &Term, value: &SortValue) -> Result<Option<String>> {
+    Ok(match (value, term.kind) {
+        (SortValue::Null, _) if term.nullable => None,
+        (SortValue::Int(i), Kind::Int) => Some(query.bind(*i)),
+        (SortValue::Real(f), Kind::Real) if !f.is_nan() => Some(query.bind(*f)),
+        (SortValue::Text(t), Kind::Text) => Some(query.bind(t.as_str())),
+        _ => return Err(foreign_token()),
+    })
+}
+
+fn foreign_token() -> Error {
+    Error::invalid("Invalid page token: it does not belong to this search (filter or order changed)")
 }
 
 /// Whether a metric comparison may start from the `latest_metrics_by_value` index (migration
@@ -275,19 +428,23 @@ fn filter_requires_number(filter: &[Comparison], metric: &str) -> bool {
 /// experiments of a 100,000-run store for `params.p00 = 'adam' AND metrics.acc > 0.9` ordered by
 /// `metrics.acc DESC`, the first page took 81 ms with the rank term (SQLite sorts all 5,000 hits)
 /// and 3 ms without it.
-fn order_joins(query: &mut Query, order_by: &[OrderBy], filter: &[Comparison]) -> Result<(Vec<String>, MetricJoins)> {
+fn order_joins(query: &mut Query, order_by: &[OrderBy], filter: &[Comparison]) -> Result<(Vec<Term>, MetricJoins)> {
     let mut terms = Vec::with_capacity(order_by.len() * 2 + 2);
     let mut metric_joins = Vec::new();
+    let rank = |expr: String| Term::new(expr, false, Kind::Int, false);
     for (i, key) in order_by.iter().enumerate() {
-        let direction = if key.ascending { "" } else { " DESC" };
+        let descending = !key.ascending;
         let alias = format!("o{i}");
         match &key.entity {
             Entity::Attribute(attribute) => {
                 let column = column(*attribute)?;
-                let sorted =
-                    if is_integer_column(*attribute) { column.to_owned() } else { query.text_order_key(column) };
-                terms.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END"));
-                terms.push(format!("{sorted}{direction}"));
+                let (sorted, kind) = if is_integer_column(*attribute) {
+                    (column.to_owned(), Kind::Int)
+                } else {
+                    (query.text_order_key(column), Kind::Text)
+                };
+                terms.push(rank(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END")));
+                terms.push(Term::new(sorted, descending, kind, true));
             }
             Entity::Metric(metric) => {
                 let k = query.bind(metric.as_str());
@@ -295,12 +452,13 @@ fn order_joins(query: &mut Query, order_by: &[OrderBy], filter: &[Comparison]) -
                     " LEFT JOIN latest_metrics {alias} ON {alias}.run_pk = r.run_pk \
                      AND {alias}.key_id = (SELECT key_id FROM metric_keys WHERE key = {k})"
                 ));
-                if !filter_requires_number(filter, metric) {
-                    terms.push(format!(
+                let number = filter_requires_number(filter, metric);
+                if !number {
+                    terms.push(rank(format!(
                         "CASE WHEN {alias}.is_nan = 1 THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END"
-                    ));
+                    )));
                 }
-                terms.push(format!("{alias}.value{direction}"));
+                terms.push(Term::new(format!("{alias}.value"), descending, Kind::Real, !number));
                 metric_joins.push((metric.clone(), alias));
             }
             Entity::Param(k) | Entity::Tag(k) => {
@@ -308,16 +466,17 @@ fn order_joins(query: &mut Query, order_by: &[OrderBy], filter: &[Comparison]) -
                 let k = query.bind(k.as_str());
                 query.push(&format!(" LEFT JOIN {table} {alias} ON {alias}.run_pk = r.run_pk AND {alias}.key = {k}"));
                 let value = format!("{alias}.value");
-                terms.push(format!("CASE WHEN {value} IS NULL THEN 1 ELSE 0 END"));
-                terms.push(format!("{}{direction}", query.text_order_key(&value)));
+                terms.push(rank(format!("CASE WHEN {value} IS NULL THEN 1 ELSE 0 END")));
+                terms.push(Term::new(query.text_order_key(&value), descending, Kind::Text, true));
             }
             Entity::Dataset(_) => return Err(Error::invalid("Invalid identifier type 'dataset'")),
         }
     }
     if !order_by.iter().any(|k| k.entity == Entity::Attribute(Attribute::StartTime)) {
         // Explicit so that both backends agree: PostgreSQL would otherwise put NULLs first.
-        terms.push("r.start_time DESC NULLS LAST".to_owned());
+        let start_time = Term::new("r.start_time".to_owned(), true, Kind::Int, true);
+        terms.push(Term { explicit_nulls_last: true, ..start_time });
     }
-    terms.push(query.text_order_key("r.run_id"));
+    terms.push(Term::new(query.text_order_key("r.run_id"), false, Kind::Text, false));
     Ok((terms, metric_joins))
 }
