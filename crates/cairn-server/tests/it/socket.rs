@@ -9,13 +9,11 @@ use tokio::sync::oneshot;
 use cairn_server::{AppState, serve_on};
 use cairn_store::StoreConfig;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_over_tcp_and_shuts_down_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let uri = format!("sqlite:///{}", dir.path().join("cairn.db").display());
-    let store = cairn_store::open(&StoreConfig::new(uri.clone())).await.unwrap();
+/// Serves a SQLite store at `uri` on a free local port until the sender is used.
+async fn start(uri: &str) -> (std::net::SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let store = cairn_store::open(&StoreConfig::new(uri.to_owned())).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let address = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(serve_on(
         listener,
@@ -25,6 +23,15 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
         },
         Duration::from_secs(5),
     ));
+    (address, stop_tx, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_over_tcp_and_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:///{}", dir.path().join("cairn.db").display());
+    let (address, stop_tx, server) = start(&uri).await;
+    let base = format!("http://{address}");
 
     let client = reqwest::Client::new();
     let health: Value = client.get(format!("{base}/health")).send().await.unwrap().json().await.unwrap();
@@ -80,18 +87,7 @@ async fn an_answer_given_before_the_body_arrives_closes_the_connection_and_says_
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("sqlite:///{}", dir.path().join("cairn.db").display());
-    let store = cairn_store::open(&StoreConfig::new(uri)).await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve_on(
-        listener,
-        AppState::new(store),
-        async move {
-            let _ = stop_rx.await;
-        },
-        Duration::from_secs(5),
-    ));
+    let (address, stop_tx, server) = start(&uri).await;
 
     // A client that sends the head, then the body in a second packet, as `requests` does: the
     // unknown route is answered from the head alone.
