@@ -15,7 +15,7 @@ use cairn_core::{Error, Result};
 use crate::sql::db::{Db, Dialect, Row, SqlValue};
 use crate::sql::rows::{ChildKind, ChildRow, ExperimentRow, RunRow};
 use crate::sql::writer::WriteTx;
-use crate::sql::{artifacts, audit_codec};
+use crate::sql::{artifacts, audit_blocks, audit_codec};
 
 /// Events read per query while verifying.
 const VERIFY_PAGE: u64 = 5000;
@@ -94,6 +94,9 @@ pub fn append(db: &mut dyn Db, head: &mut AuditHead, time: Millis, event: NewEve
         ],
     )?;
     *head = AuditHead { seq, hash };
+    if seq % audit_blocks::BLOCK == 0 {
+        audit_blocks::seal_due(db, seq)?;
+    }
     Ok(())
 }
 
@@ -102,10 +105,12 @@ fn hash_bytes(hash: &str) -> Result<Vec<u8>> {
     hex::decode(hash).map_err(|_| Error::internal(format!("'{hash}' is not a hex hash")))
 }
 
-/// The columns [`event_from_row`] reads. The previous event's hash is looked up by key rather
-/// than stored twice; a missing predecessor reads as NULL.
+/// The columns [`event_from_row`] reads from an unsealed row. The previous event's hash is
+/// looked up by key rather than stored twice (on its row, or as the anchor of the block it
+/// ends); a missing predecessor reads as NULL.
 const EVENT_COLUMNS: &str = "a.seq, a.time, a.actor, a.action, a.entity_type, a.entity_id, a.payload, a.hash, \
-     (SELECT p.hash FROM audit_events p WHERE p.seq = a.seq - 1)";
+     COALESCE((SELECT p.hash FROM audit_events p WHERE p.seq = a.seq - 1), \
+              (SELECT b.hash FROM audit_blocks b WHERE b.last_seq = a.seq - 1))";
 
 /// Rebuilds an event from its stored row: the payload is decoded and digested, the hashes
 /// given as hex. A payload that does not decode yields an empty payload and a digest starting
@@ -213,13 +218,31 @@ pub fn list(db: &mut dyn Db, after_seq: i64, limit: u64) -> Result<Vec<AuditEven
     list_rows(db, after_seq, limit, false)
 }
 
+/// Sealed events first (they are the older ones), then unsealed rows.
 fn list_rows(db: &mut dyn Db, after_seq: i64, limit: u64, strict: bool) -> Result<Vec<AuditEvent>> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut events = audit_blocks::read_after(db, after_seq, limit, strict)?;
+    let remaining = limit.saturating_sub(events.len() as u64);
+    if remaining == 0 {
+        return Ok(events);
+    }
+    let after = events.last().map_or(after_seq, |e| e.seq);
     let rows = db.query(
-        &format!("SELECT {EVENT_COLUMNS} FROM audit_events a WHERE a.seq > $1 ORDER BY a.seq LIMIT $2"),
-        &[after_seq.into(), limit.into()],
+        &format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events a WHERE a.seq > $1 AND a.payload IS NOT NULL \
+             ORDER BY a.seq LIMIT $2"
+        ),
+        &[after.into(), i64::try_from(remaining).unwrap_or(i64::MAX).into()],
     )?;
-    rows.into_iter().map(|row| event_from_row(row, strict)).collect()
+    for row in rows {
+        events.push(event_from_row(row, strict)?);
+    }
+    Ok(events)
+}
+
+/// The hash event `seq` has as the log reads now (recomputed if it is sealed), if it exists.
+fn event_hash(db: &mut dyn Db, seq: i64) -> Result<Option<String>> {
+    let event = list_rows(db, seq - 1, 1, false)?.into_iter().next();
+    Ok(event.filter(|e| e.seq == seq).map(|e| e.hash))
 }
 
 /// A filtered page of the log. Every filter is a bound parameter; the page is read off the
@@ -251,12 +274,59 @@ pub fn query(db: &mut dyn Db, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
     if let Some(before) = q.before_seq {
         bind("a.seq < ?", before.into());
     }
-    let filter = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
-    let order = if q.newest_first { "DESC" } else { "ASC" };
-    params.push(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
-    let sql =
-        format!("SELECT {EVENT_COLUMNS} FROM audit_events a {filter} ORDER BY a.seq {order} LIMIT ${}", params.len());
-    db.query(&sql, &params)?.into_iter().map(|row| event_from_row(row, false)).collect()
+    clauses.push("a.payload IS NOT NULL".to_owned());
+    let filter = format!("WHERE {}", clauses.join(" AND "));
+    let limit = usize::try_from(q.limit).unwrap_or(usize::MAX);
+    let unsealed = |db: &mut dyn Db, params: &mut Vec<SqlValue>, limit: usize| -> Result<Vec<AuditEvent>> {
+        let order = if q.newest_first { "DESC" } else { "ASC" };
+        params.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events a {filter} ORDER BY a.seq {order} LIMIT ${}",
+            params.len()
+        );
+        db.query(&sql, params)?.into_iter().map(|row| event_from_row(row, false)).collect()
+    };
+    // Sealed events are older than unsealed ones and are filtered here, a block at a time.
+    let mut found = Vec::new();
+    if q.newest_first {
+        found = unsealed(db, &mut params, limit)?;
+        if found.len() < limit {
+            audit_blocks::visit_before(db, q.before_seq.unwrap_or(i64::MAX), |block| {
+                let oldest = block.last().map_or(i64::MIN, |e| e.seq);
+                found.extend(block.into_iter().filter(|e| matches_query(q, e)));
+                found.truncate(limit);
+                found.len() < limit && q.after_seq.is_none_or(|after| oldest > after + 1)
+            })?;
+        }
+    } else {
+        let mut after = q.after_seq.unwrap_or(i64::MIN);
+        while found.len() < limit {
+            let page = audit_blocks::read_after(db, after, 5 * audit_blocks::BLOCK as u64, false)?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            found.extend(page.into_iter().filter(|e| matches_query(q, e)));
+            if q.before_seq.is_some_and(|before| after >= before) {
+                break;
+            }
+        }
+        found.truncate(limit);
+        if found.len() < limit {
+            let more = unsealed(db, &mut params, limit - found.len())?;
+            found.extend(more);
+        }
+    }
+    Ok(found)
+}
+
+/// Whether a (sealed) event passes the filters of `q`, as the SQL of [`query`] tests unsealed rows.
+fn matches_query(q: &AuditQuery, e: &AuditEvent) -> bool {
+    let text =
+        [(&q.actor, &e.actor), (&q.action, &e.action), (&q.entity_type, &e.entity_type), (&q.entity_id, &e.entity_id)];
+    text.iter().all(|(want, have)| want.as_ref().is_none_or(|w| w == *have))
+        && q.since.is_none_or(|t| e.time >= t)
+        && q.until.is_none_or(|t| e.time <= t)
+        && q.after_seq.is_none_or(|s| e.seq > s)
+        && q.before_seq.is_none_or(|s| e.seq < s)
 }
 
 /// Replays the whole log through a [`Verifier`] and compares every live row with it. Call inside
@@ -284,15 +354,13 @@ pub fn verify_with(db: &mut dyn Db, progress: &dyn Progress) -> Result<Option<Ve
 pub fn verify_from_checkpoint(db: &mut dyn Db, progress: &dyn Progress) -> Result<Option<VerifyReport>> {
     let Some((at, seq, hash)) = latest_checkpoint(db)? else { return verify_with(db, progress) };
     let mut verifier = Verifier::resume(seq, &hash);
-    let stored = db.query("SELECT hash FROM audit_events WHERE seq = $1", &[seq.into()])?;
-    match stored.into_iter().next().and_then(|row| row.into_iter().next()) {
-        Some(value) if hex::encode(value.clone().into_bytes()?) == hash => {}
-        Some(value) => verifier.report_problem(
+    match event_hash(db, seq)? {
+        Some(now) if now == hash => {}
+        Some(now) => verifier.report_problem(
             Some(seq),
             format!(
-                "checkpoint event {at} recorded hash {hash} for event {seq}, which now has {}: events up to {seq} \
-                 changed after they were verified (run `cairn audit verify --full`)",
-                hex::encode(value.into_bytes()?)
+                "checkpoint event {at} recorded hash {hash} for event {seq}, which now has {now}: events up to {seq} \
+                 changed after they were verified (run `cairn audit verify --full`)"
             ),
         ),
         None => verifier.report_problem(
@@ -310,12 +378,16 @@ pub fn verify_from_checkpoint(db: &mut dyn Db, progress: &dyn Progress) -> Resul
 /// checkpoint that does not decode, or names itself or a later event, is not used, so the
 /// verification falls back to a full pass that reports it.
 fn latest_checkpoint(db: &mut dyn Db) -> Result<Option<(i64, i64, String)>> {
+    // A sealed checkpoint keeps its action on its row, so the index finds it either way.
     let rows = db.query(
-        &format!("SELECT {EVENT_COLUMNS} FROM audit_events a WHERE a.action = $1 ORDER BY a.seq DESC LIMIT 1"),
+        "SELECT seq FROM audit_events WHERE action = $1 ORDER BY seq DESC LIMIT 1",
         &[CHECKPOINT_ACTION.into()],
     )?;
-    let Some(row) = rows.into_iter().next() else { return Ok(None) };
-    let event = event_from_row(row, true)?;
+    let Some(at) = rows.into_iter().next().and_then(|r| r.into_iter().next()) else { return Ok(None) };
+    let at = at.int()?;
+    let Some(event) = list_rows(db, at - 1, 1, true)?.into_iter().next().filter(|e| e.seq == at) else {
+        return Ok(None);
+    };
     let claim = Payload::parse(&event.payload).ok().as_ref().and_then(parse_checkpoint);
     Ok(claim.filter(|(seq, _)| *seq < event.seq).map(|(seq, hash)| (event.seq, seq, hash)))
 }
@@ -324,12 +396,7 @@ fn latest_checkpoint(db: &mut dyn Db) -> Result<Option<(i64, i64, String)>> {
 /// own, so that the checkpoint is covered by the chain like any other change. Refused if event
 /// `seq` does not have that hash (the log moved on differently since it was verified).
 pub fn record_checkpoint(db: &mut dyn Db, tx: &mut WriteTx, actor: &str, seq: i64, hash: &str) -> Result<()> {
-    let stored = db.query("SELECT hash FROM audit_events WHERE seq = $1", &[seq.into()])?;
-    let matches = match stored.into_iter().next().and_then(|row| row.into_iter().next()) {
-        Some(value) => hex::encode(value.into_bytes()?) == hash,
-        None => false,
-    };
-    if !matches {
+    if event_hash(db, seq)?.as_deref() != Some(hash) {
         return Err(Error::invalid(format!("event {seq} does not have hash {hash}: no checkpoint recorded")));
     }
     let id = seq.to_string();

@@ -88,6 +88,12 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0013_metric_value_index.sql"),
         backfill: None,
     },
+    Migration {
+        version: 14,
+        name: "audit_blocks",
+        sql: include_str!("../../migrations/sqlite/0014_audit_blocks.sql"),
+        backfill: Some(crate::sql::audit_blocks::seal_existing),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -168,6 +174,12 @@ const POSTGRES: &[Migration] = &[
         name: "metric_value_index",
         sql: include_str!("../../migrations/postgres/0013_metric_value_index.sql"),
         backfill: None,
+    },
+    Migration {
+        version: 14,
+        name: "audit_blocks",
+        sql: include_str!("../../migrations/postgres/0014_audit_blocks.sql"),
+        backfill: Some(crate::sql::audit_blocks::seal_existing),
     },
 ];
 

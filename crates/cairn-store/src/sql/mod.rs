@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod audit;
+pub mod audit_blocks;
 pub mod audit_codec;
 pub mod auth;
 pub mod batch;

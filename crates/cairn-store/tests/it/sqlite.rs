@@ -517,6 +517,101 @@ async fn store_with_history() -> (TempDir, Vec<cairn_core::audit::AuditEvent>) {
     (dir, events)
 }
 
+/// A store whose log has `events` events, mostly experiment tags, closed, and those events.
+async fn store_with_long_history(events: usize) -> (TempDir, Vec<cairn_core::audit::AuditEvent>) {
+    let (store, dir) = fixture().await;
+    let exp =
+        store.create_experiment(&actor(), NewExperiment { name: "long".into(), ..Default::default() }).await.unwrap();
+    for i in 2..events {
+        let tag = KeyValue::new(format!("t{}", i % 13), format!("v{i}"));
+        store.set_experiment_tag(&actor(), &exp, tag).await.unwrap();
+    }
+    let log = store.audit_events(0, 100_000).await.unwrap();
+    assert_eq!(log.len(), events);
+    store.close().await.unwrap();
+    (dir, log)
+}
+
+fn count(dir: &TempDir, sql: &str) -> i64 {
+    rusqlite::Connection::open(db_path(dir)).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The writer seals 256 events at a time once 512 are unsealed; a sealed event keeps only its
+/// seq and time on its row, so the log takes a fraction of the space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_events_are_sealed_into_blocks_and_take_less_space() {
+    let (dir, events) = store_with_long_history(1100).await;
+    assert_eq!(count(&dir, "SELECT count(*) FROM audit_blocks"), 3, "blocks up to event 768");
+    assert_eq!(count(&dir, "SELECT count(*) FROM audit_events WHERE payload IS NULL"), 768);
+    assert_eq!(
+        count(&dir, "SELECT count(*) FROM audit_events WHERE payload IS NULL AND hash IS NULL AND actor IS NULL"),
+        768
+    );
+    let sealed = count(&dir, "SELECT sum(length(body)) FROM audit_blocks") as f64 / 768.0;
+    let unsealed = count(
+        &dir,
+        "SELECT sum(length(payload) + length(hash) + length(actor) + length(action) + length(entity_id)) \
+         FROM audit_events WHERE payload IS NOT NULL",
+    ) as f64
+        / (events.len() - 768) as f64;
+    assert!(sealed * 2.0 < unsealed, "a sealed event takes {sealed:.0} bytes, an unsealed one {unsealed:.0}");
+    let store = cairn_store::open(&config(&db_path(&dir))).await.unwrap();
+    assert_eq!(store.audit_events(0, 100_000).await.unwrap(), events);
+    assert!(store.verify_audit().await.unwrap().is_ok());
+}
+
+/// Changing a sealed event (its time on its row, or its block), or removing a block, breaks the
+/// chain where the block meets its anchor or its successor, and verification says so; undoing
+/// the change makes the log verify again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_with_a_sealed_block_is_noticed() {
+    let (dir, _) = store_with_long_history(1100).await;
+    let store = cairn_store::open(&config(&db_path(&dir))).await.unwrap();
+    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let problems =
+        |report: VerifyReport| report.problems.iter().map(|p| (p.seq, p.message.clone())).collect::<Vec<_>>();
+
+    conn.execute("UPDATE audit_events SET time = time + 1 WHERE seq = 300", []).unwrap();
+    let found = problems(store.verify_audit().await.unwrap());
+    assert_eq!(found, vec![(Some(512), "event 512 hash does not match its content".to_owned())]);
+    conn.execute("UPDATE audit_events SET time = time - 1 WHERE seq = 300", []).unwrap();
+    assert!(store.verify_audit().await.unwrap().is_ok());
+
+    let body: Vec<u8> = conn.query_row("SELECT body FROM audit_blocks WHERE last_seq = 768", [], |r| r.get(0)).unwrap();
+    let mut damaged = body.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x04;
+    conn.execute("UPDATE audit_blocks SET body = ?1 WHERE last_seq = 768", [&damaged]).unwrap();
+    let found = problems(store.verify_audit().await.unwrap());
+    assert!(
+        found.iter().any(|(seq, m)| seq.is_some_and(|s| (513..=768).contains(&s)) && m.contains("hash does not match")
+            || m.contains("does not match its digest")),
+        "{found:?}"
+    );
+    assert!(found.iter().all(|(seq, _)| seq.is_some_and(|s| (513..=769).contains(&s))), "{found:?}");
+    conn.execute("UPDATE audit_blocks SET body = ?1 WHERE last_seq = 768", [&body]).unwrap();
+    assert!(store.verify_audit().await.unwrap().is_ok());
+
+    conn.execute("DELETE FROM audit_blocks WHERE last_seq = 512", []).unwrap();
+    let found = problems(store.verify_audit().await.unwrap());
+    assert!(found.iter().any(|(seq, m)| *seq == Some(513) && m.contains("missing or inserted")), "{found:?}");
+    store.close().await.unwrap();
+}
+
+/// A log written before blocks existed (here, in the layout before migration 0012 too) is
+/// converted and sealed when the store opens, and reads and verifies as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_old_log_is_sealed_when_the_store_opens() {
+    let (dir, events) = store_with_long_history(1003).await;
+    downgrade_audit_log(&dir, &events);
+    let store = cairn_store::open(&config(&db_path(&dir))).await.unwrap();
+    assert_eq!(store.audit_events(0, 100_000).await.unwrap(), events, "the same events, hash for hash");
+    assert!(store.verify_audit().await.unwrap().is_ok());
+    store.close().await.unwrap();
+    assert_eq!(count(&dir, "SELECT count(*) FROM audit_blocks"), 2, "blocks up to event 512, leaving 491 unsealed");
+}
+
 /// Puts the log back in the layout of schema version 11 and before (payload as text, hashes as
 /// hex, digest and previous hash stored), as a store written by an older Cairn has it.
 fn downgrade_audit_log(dir: &TempDir, events: &[cairn_core::audit::AuditEvent]) {
@@ -527,7 +622,8 @@ fn downgrade_audit_log(dir: &TempDir, events: &[cairn_core::audit::AuditEvent]) 
          CREATE TABLE audit_events (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL, \
            action TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, payload TEXT NOT NULL, \
            digest TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL); \
-         DELETE FROM schema_migrations WHERE version = 12;",
+         DROP TABLE audit_blocks; \
+         DELETE FROM schema_migrations WHERE version IN (12, 14);",
     )
     .unwrap();
     for e in events {
