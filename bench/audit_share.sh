@@ -3,7 +3,7 @@
 # the same runs from `cairn-bench search --create-runs` (each run a create, a log-batch of 10
 # params and 3 metrics, and an update: three events), then each store reports its size, the
 # audit log's share of it, bytes per run and per event, and how long `cairn audit verify --full`
-# takes. PostgreSQL is a throw-away cluster made here with initdb (skipped if none is found).
+# takes (the log: `audit_events` and the sealed `audit_blocks`). PostgreSQL is a throw-away cluster made here with initdb (skipped if none is found).
 #
 #   bench/audit_share.sh                       # 50,000 runs, release binaries
 #   RUNS=5000 CAIRN_BIN=target/debug/cairn CAIRN_BENCH_BIN=target/debug/cairn-bench bench/audit_share.sh
@@ -46,8 +46,8 @@ import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1])
 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 total = conn.execute("SELECT SUM(pgsize) FROM dbstat").fetchone()[0]
-audit = conn.execute("SELECT SUM(pgsize) FROM dbstat WHERE name IN "
-                     "(SELECT name FROM sqlite_schema WHERE tbl_name = 'audit_events')").fetchone()[0]
+audit = conn.execute("SELECT SUM(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_schema "
+                     "WHERE tbl_name IN ('audit_events', 'audit_blocks'))").fetchone()[0]
 events = conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
 print(total, audit, events)
 EOF
@@ -55,7 +55,8 @@ EOF
 
 pg_sizes() { # url
     psql -At -F ' ' "$1" -c "VACUUM ANALYZE" -c "SELECT pg_database_size(current_database()), \
-        pg_total_relation_size('audit_events'), (SELECT count(*) FROM audit_events)" | tail -1
+        pg_total_relation_size('audit_events') + pg_total_relation_size('audit_blocks'), \
+        (SELECT count(*) FROM audit_events)" | tail -1
 }
 
 mkdir -p "$WORK/sqlite"

@@ -15,7 +15,7 @@
 //! sealing never launders a change made before it: such events stay on their rows for
 //! verification to name one by one.
 
-use cairn_core::audit::{AuditEvent, GENESIS_HASH, UNREADABLE_DIGEST, chain_hash, sha256_hex};
+use cairn_core::audit::{AuditEvent, CHECKPOINT_ACTION, GENESIS_HASH, UNREADABLE_DIGEST, chain_hash, sha256_hex};
 use cairn_core::{Error, Result};
 
 use crate::sql::audit_codec;
@@ -85,6 +85,7 @@ fn seal(db: &mut dyn Db, first: i64, last: i64) -> Result<bool> {
         return Ok(false);
     }
     let mut events = Vec::with_capacity(rows.len());
+    let mut thin = Vec::with_capacity(rows.len());
     for (row, expected_seq) in rows.into_iter().zip(first..) {
         let [seq, time, actor, action, entity_type, entity_id, payload, hash]: [SqlValue; 8] =
             row.try_into().map_err(|_| Error::internal("an audit row has the wrong width"))?;
@@ -100,6 +101,8 @@ fn seal(db: &mut dyn Db, first: i64, last: i64) -> Result<bool> {
             return Ok(false);
         }
         prev = hash;
+        let kept_action = (action == CHECKPOINT_ACTION).then(|| action.clone());
+        thin.push((seq, time, kept_action));
         events.push(Sealed { actor, action, entity_type, entity_id, payload });
     }
     let anchor = hex::decode(&prev).map_err(|_| Error::internal("an audit hash is not hex"))?;
@@ -107,11 +110,15 @@ fn seal(db: &mut dyn Db, first: i64, last: i64) -> Result<bool> {
         "INSERT INTO audit_blocks (last_seq, first_seq, body, hash) VALUES ($1, $2, $3, $4)",
         &[last.into(), first.into(), encode(&events)?.into(), anchor.into()],
     )?;
-    db.execute(
-        "UPDATE audit_events SET actor = NULL, entity_type = NULL, entity_id = NULL, payload = NULL, hash = NULL, \
-         action = CASE WHEN action = $3 THEN action END WHERE seq >= $1 AND seq <= $2",
-        &[first.into(), last.into(), cairn_core::audit::CHECKPOINT_ACTION.into()],
-    )?;
+    // Deleted and inserted again rather than updated: SQLite leaves the pages of shrunken rows
+    // as sparse as they were, while a delete lets it merge them, so the thin rows pack densely.
+    db.execute("DELETE FROM audit_events WHERE seq >= $1 AND seq <= $2", &[first.into(), last.into()])?;
+    for (seq, time, action) in thin {
+        db.defer(
+            "INSERT INTO audit_events (seq, time, action) VALUES ($1, $2, $3)",
+            &[seq.into(), time.into(), action.into()],
+        )?;
+    }
     Ok(true)
 }
 
